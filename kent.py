@@ -1,0 +1,2620 @@
+# This Source Code Form is subject to the terms of the Mozilla Public
+# License, v. 2.0. If a copy of the MPL was not distributed with this
+# file, You can obtain one at https://mozilla.org/MPL/2.0/.
+"""Kent: a fake Sentry server for debugging and integration tests.
+
+Point any Sentry SDK's DSN at Kent (``http://public@127.0.0.1:5000/1``) and
+see exactly what it sent, on a web page and through a JSON API::
+
+    python -m kent run            # or: python kent.py run, kent-server run
+
+Kent is one file with no dependencies: copy ``kent.py`` into your project
+(vendoring) and it works. In a test suite::
+
+    import kent, sentry_sdk
+
+    with kent.KentServer() as server:
+        sentry_sdk.init(dsn=server.dsn(1))
+        sentry_sdk.capture_message("hello")
+        [event] = server.wait_for(1, timeout=5, type="event")
+        assert event.body["message"] == "hello"
+
+The file reads top to bottom as a request flows: bytes, decoded body,
+envelope items, store, JSON and HTML, HTTP handler, server object, CLI.
+"""
+
+import argparse
+import base64
+import binascii
+import collections
+import contextlib
+import datetime
+import html
+import http.server
+import json
+import logging
+import os
+import re
+import socket
+import string
+import sys
+import threading
+import time
+import urllib.parse
+import uuid
+import zlib
+
+__version__ = "3.0.0"
+
+__all__ = [
+    "KentError",
+    "KentServer",
+    "EventStore",
+    "StoredEvent",
+    "decode_body",
+    "parse_envelope",
+    "build_parser",
+    "main",
+    "__version__",
+]
+
+
+# ---------------------------------------------------------------------------
+# Constants
+# ---------------------------------------------------------------------------
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 5000
+DEFAULT_MAX_EVENTS = 100
+DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # memory budget of the store
+DEFAULT_MAX_BODY = 100 * 1024 * 1024  # one request, compressed and decoded
+DEFAULT_MAX_CONNECTIONS = 256
+DEFAULT_IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may sit idle
+MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
+DEFAULT_PROJECT_KEY = "public"
+
+# Relay's default limits (relay-config Limits::default), used for warnings.
+MIB = 1024 * 1024
+RELAY_MAX_ENVELOPE = 200 * MIB
+RELAY_MAX_EVENT = 1 * MIB
+RELAY_ITEM_LIMITS = {
+    "event": RELAY_MAX_EVENT,
+    "transaction": RELAY_MAX_EVENT,
+    "security": RELAY_MAX_EVENT,
+    "raw_security": RELAY_MAX_EVENT,
+    "replay_event": RELAY_MAX_EVENT,
+    "feedback": RELAY_MAX_EVENT,
+    "attachment": 200 * MIB,
+    "check_in": 100 * 1024,
+    "client_report": 100 * 1024,
+    "profile": 50 * MIB,
+    "profile_chunk": 50 * MIB,
+    "replay_recording": 10 * MIB,
+    "statsd": 1 * MIB,
+    "metric_buckets": 1 * MIB,
+}
+# Items that share Relay's single "event" slot: at most one per envelope.
+EVENT_LIKE_TYPES = frozenset(
+    ("event", "transaction", "security", "raw_security", "feedback", "user_report")
+)
+JSON_ITEM_TYPES = frozenset(
+    (
+        "event",
+        "transaction",
+        "session",
+        "sessions",
+        "client_report",
+        "user_report",
+        "feedback",
+        "replay_event",
+        "profile",
+        "profile_chunk",
+        "profile_chunk_ui",
+        "check_in",
+        "span",
+        "log",
+        "trace_metric",
+        "otel_log",
+        "otel_span",
+        "metric_buckets",
+        "raw_security",
+        "security",
+        "nel",
+    )
+)
+CONTAINER_TYPES = frozenset(("log", "span", "trace_metric"))
+
+logger = logging.getLogger("kent")
+
+
+# ---------------------------------------------------------------------------
+# Errors: each maps to one HTTP status, and says what and where
+# ---------------------------------------------------------------------------
+
+
+class KentError(Exception):
+    """A request Kent cannot accept; ``status`` is the HTTP answer."""
+
+    status = 400
+
+    def __init__(self, message, *, partial=None):
+        super().__init__(message)
+        self.message = message
+        # Items understood before the error, kept so nothing is lost.
+        self.partial = partial or []
+
+
+class BadRequest(KentError):
+    status = 400
+
+
+class EnvelopeError(BadRequest):
+    """Envelope framing that cannot be understood (with a byte offset)."""
+
+
+class Unauthorized(KentError):
+    status = 401
+
+
+class Forbidden(KentError):
+    status = 403
+
+
+class NotFound(KentError):
+    status = 404
+
+
+class MethodNotAllowed(KentError):
+    status = 405
+
+
+class PayloadTooLarge(KentError):
+    status = 413
+
+
+class UnsupportedEncoding(KentError):
+    status = 415
+
+
+class UnsupportedMediaType(KentError):
+    status = 415
+
+
+class ServiceUnavailable(KentError):
+    status = 503
+
+
+# ---------------------------------------------------------------------------
+# Decoding (pure): Content-Encoding -> bytes
+# ---------------------------------------------------------------------------
+
+try:  # optional: sentry-python sends "br" whenever brotli is importable
+    import brotli as _brotli
+except ImportError:
+    try:
+        import brotlicffi as _brotli
+    except ImportError:
+        _brotli = None
+
+try:  # optional: Python 3.14 has zstd in the standard library
+    from compression import zstd as _zstd
+except ImportError:
+    _zstd = None
+
+_IDENTITY_ENCODINGS = ("", "identity", "utf-8", "utf8")
+
+
+def _too_large(what, limit):
+    return PayloadTooLarge(
+        f"{what} is larger than the limit of {limit} bytes (raise it with --max-body)"
+    )
+
+
+def _inflate(data, wbits, limit, name):
+    """zlib/gzip/raw deflate with a bound on the output (bomb-safe)."""
+    out = []
+    size = 0
+    while True:
+        dec = zlib.decompressobj(wbits)
+        try:
+            chunk = dec.decompress(data, limit + 1 - size)
+        except zlib.error as exc:
+            raise BadRequest(f"{name} data is corrupt: {exc}") from None
+        size += len(chunk)
+        out.append(chunk)
+        if size > limit or dec.unconsumed_tail:
+            raise _too_large(f"decoded {name} body", limit)
+        if not dec.eof:
+            raise BadRequest(f"{name} data is truncated after {size} bytes")
+        data = dec.unused_data
+        if wbits != 31 + 16 or not data:  # gzip may hold several members
+            return b"".join(out)
+
+
+def _gunzip(data, limit):
+    return _inflate(data, 47, limit, "gzip")  # 47: gzip or zlib header
+
+
+def _undeflate(data, limit):
+    # HTTP "deflate" is zlib-wrapped (RFC 1950); some clients send raw.
+    try:
+        return _inflate(data, 15, limit, "deflate")
+    except PayloadTooLarge:
+        raise
+    except BadRequest:
+        return _inflate(data, -15, limit, "deflate")
+
+
+def _unbrotli(data, limit):
+    if _brotli is None:
+        raise UnsupportedEncoding(
+            "Content-Encoding 'br' needs a brotli module: pip install brotli "
+            "(or kent[brotli]), or make the SDK use gzip, e.g. sentry-python "
+            '_experiments={"transport_compression_algo": "gzip"}'
+        )
+    dec = _brotli.Decompressor()
+    try:
+        try:
+            out = dec.process(data, output_buffer_limit=limit + 1)
+        except TypeError:  # brotlicffi / older brotli: no output limit
+            out = dec.process(data)
+    except _brotli.error as exc:
+        raise BadRequest(f"brotli data is corrupt: {exc}") from None
+    if len(out) > limit:
+        raise _too_large("decoded br body", limit)
+    if not dec.is_finished():
+        raise BadRequest(f"brotli data is truncated after {len(out)} bytes")
+    return out
+
+
+def _unzstd(data, limit):
+    if _zstd is None:
+        raise UnsupportedEncoding(
+            "Content-Encoding 'zstd' needs Python 3.14 or newer "
+            "(compression.zstd); make the SDK use gzip instead"
+        )
+    dec = _zstd.ZstdDecompressor()
+    try:
+        out = dec.decompress(data, max_length=limit + 1)
+    except _zstd.ZstdError as exc:
+        raise BadRequest(f"zstd data is corrupt: {exc}") from None
+    if len(out) > limit:
+        raise _too_large("decoded zstd body", limit)
+    if not dec.eof:
+        raise BadRequest(f"zstd data is truncated after {len(out)} bytes")
+    return out
+
+
+DECODERS = {
+    "gzip": _gunzip,
+    "x-gzip": _gunzip,
+    "deflate": _undeflate,
+    "br": _unbrotli,
+    "zstd": _unzstd,
+}
+
+
+def supported_encodings():
+    """The Content-Encoding values this Kent can decode right now."""
+    names = ["gzip", "deflate"]
+    names += ["br"] if _brotli is not None else []
+    names += ["zstd"] if _zstd is not None else []
+    return names
+
+
+def decode_body(data, content_encoding="", limit=DEFAULT_MAX_BODY):
+    """Undo ``Content-Encoding``; raise a ``KentError`` for anything else.
+
+    Several codings ("gzip, br") are undone last first, as HTTP says.
+    """
+    codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
+    for coding in reversed(codings):
+        if coding in _IDENTITY_ENCODINGS:
+            continue
+        decoder = DECODERS.get(coding)
+        if decoder is None:
+            raise UnsupportedEncoding(
+                f"unsupported Content-Encoding {coding!r}; Kent decodes "
+                f"{', '.join(supported_encodings())} (Relay would answer 415 "
+                "too); send one of those or no encoding"
+            )
+        data = decoder(data, limit)
+    if len(data) > limit:
+        raise _too_large("request body", limit)
+    return data
+
+
+# ---------------------------------------------------------------------------
+# Parsing (pure): envelopes, items, store bodies, security reports, auth
+# https://develop.sentry.dev/sdk/data-model/envelopes/
+# ---------------------------------------------------------------------------
+
+
+def make_warning(code, message, relay_status=None):
+    """A protocol problem Kent tolerates but a real Sentry may not."""
+    return {"code": code, "message": message, "relay_status": relay_status}
+
+
+class ParsedItem:
+    """One item understood from a request, before it is stored."""
+
+    __slots__ = (
+        "type",
+        "envelope_header",
+        "header",
+        "raw",
+        "body",
+        "binary",
+        "error",
+        "warnings",
+        "index",
+    )
+
+    def __init__(self, item_type, envelope_header, header, raw, index=0):
+        self.type = item_type
+        self.envelope_header = envelope_header
+        self.header = header
+        self.raw = raw  # the item payload, exactly as sent (decoded transport)
+        self.body = None
+        self.binary = False
+        self.error = None
+        self.warnings = []
+        self.index = index
+
+    def __repr__(self):
+        return f"<ParsedItem {self.index} {self.type} {len(self.raw)} bytes>"
+
+
+def _json_error_text(exc):
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
+    return str(exc)  # UnicodeDecodeError says where itself
+
+
+def _read_line(data, pos):
+    """The line at ``pos`` without its newline, the next position and CR flag."""
+    end = data.find(b"\n", pos)
+    if end == -1:
+        end = len(data)
+    line = data[pos:end]
+    crlf = line.endswith(b"\r")
+    return (line[:-1] if crlf else line), end + 1, crlf
+
+
+def _parse_header(data, pos, what):
+    """A one-line JSON object header at ``pos``: (dict, next_pos, warnings)."""
+    line, nxt, crlf = _read_line(data, pos)
+    try:
+        header = json.loads(line)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = _json_error_text(exc)
+        raise EnvelopeError(
+            f"{what} at byte {pos} is not valid JSON: {detail}"
+        ) from None
+    if not isinstance(header, dict):
+        raise EnvelopeError(f"{what} at byte {pos} is not a JSON object")
+    warnings = []
+    if crlf:
+        warnings.append(
+            make_warning(
+                "crlf",
+                f"{what} at byte {pos} ends with \\r\\n; Relay rejects this "
+                "('missing newline after header or payload')",
+                400,
+            )
+        )
+    return header, nxt, warnings
+
+
+def _looks_like_json_line(line):
+    try:
+        json.loads(line)
+    except ValueError:
+        return False
+    return True
+
+
+def _payload_with_length(data, start, length, index, item_type):
+    """Payload of declared ``length``; tolerate a JSON line of another size."""
+    end = start + length
+    if end <= len(data) and (end == len(data) or data[end] == 0x0A):
+        return data[start:end], end + 1, []
+    if end > len(data):
+        raise EnvelopeError(
+            f"item {index} ({item_type}): declared length {length} but only "
+            f"{len(data) - start} bytes remain (payload starts at byte {start})"
+        )
+    line, nxt, _ = _read_line(data, start)
+    if item_type in JSON_ITEM_TYPES and line and _looks_like_json_line(line):
+        warning = make_warning(
+            "length-mismatch",
+            f"item {index} ({item_type}): declared length {length} but the "
+            f"JSON payload is {len(line)} bytes; Relay rejects this envelope",
+            400,
+        )
+        return line, nxt, [warning]
+    raise EnvelopeError(
+        f"item {index} ({item_type}): declared length {length} ends at byte "
+        f"{end}, which is {data[end : end + 1]!r}, not a newline"
+    )
+
+
+def _split_items(data, pos, envelope_header):
+    """Yield (ParsedItem, warnings) pairs for every item after ``pos``."""
+    index = 0
+    while pos < len(data):
+        if data[pos] == 0x0A:  # blank line between items: tolerated
+            pos += 1
+            continue
+        index += 1
+        header, start, warnings = _parse_header(data, pos, f"item {index} header")
+        item_type = header.get("type")
+        if not isinstance(item_type, str) or not item_type:
+            item_type = "unknown"
+            warnings.append(
+                make_warning(
+                    "missing-type",
+                    f"item {index} header has no 'type'; Relay rejects it",
+                    400,
+                )
+            )
+        length = header.get("length")
+        if isinstance(length, int) and not isinstance(length, bool) and length >= 0:
+            raw, pos, more = _payload_with_length(data, start, length, index, item_type)
+            warnings += more
+        else:
+            raw, pos, crlf = _read_line(data, start)
+            raw = raw + b"\r" if crlf else raw  # Relay keeps the \r in payload
+        item = ParsedItem(item_type, envelope_header, header, raw, index)
+        yield item, warnings
+
+
+def _trailing_warning(data):
+    if data.endswith((b"\n\n", b"\r\n\r\n")):
+        return [
+            make_warning(
+                "trailing-newlines",
+                "the envelope ends with more than one newline; Relay answers "
+                "400 ('unexpected end of file')",
+                400,
+            )
+        ]
+    return []
+
+
+def parse_envelope(data):
+    """Split envelope bytes into ``(envelope_header, items, warnings)``.
+
+    Lenient where the meaning is still clear (``\\r\\n``, extra newlines, a
+    JSON line whose declared length is wrong): those become warnings. Framing
+    that cannot be understood raises ``EnvelopeError`` whose ``partial``
+    holds the items read before it.
+    """
+    if not data:
+        raise BadRequest("empty request body")
+    data = bytes(data)
+    envelope_header, pos, warnings = _parse_header(data, 0, "envelope header")
+    items = []
+    try:
+        for item, item_warnings in _split_items(data, pos, envelope_header):
+            item.warnings = item_warnings
+            items.append(item)
+    except EnvelopeError as exc:
+        exc.partial = items
+        raise
+    for item in items:
+        decode_item(item)
+    return envelope_header, items, warnings + _trailing_warning(data)
+
+
+def _decode_json_payload(item):
+    try:
+        item.body = json.loads(item.raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = _json_error_text(exc)
+        item.error = f"item {item.index} ({item.type}): invalid JSON: {detail}"
+        item.body = item.raw
+        item.binary = True
+
+
+def _decode_replay_recording(item):
+    """``{"segment_id":N}\\n`` then rrweb JSON, raw or zlib-compressed."""
+    line, nxt, _ = _read_line(item.raw, 0)
+    try:
+        segment = json.loads(line)
+        rest = item.raw[nxt:]
+        compressed = not rest.lstrip().startswith(b"[")
+        events = json.loads(zlib.decompress(rest) if compressed else rest)
+    except (ValueError, UnicodeDecodeError, zlib.error) as exc:
+        item.error = f"item {item.index} (replay_recording): cannot decode: {exc}"
+        item.body, item.binary = item.raw, True
+        return
+    item.body = {"segment": segment, "compressed": compressed, "events": events}
+
+
+def decode_item(item):
+    """Fill ``item.body`` from ``item.raw`` by item type; errors go on the item."""
+    if item.type in JSON_ITEM_TYPES:
+        _decode_json_payload(item)
+    elif item.type == "replay_recording":
+        _decode_replay_recording(item)
+    elif item.type == "statsd":
+        item.body = item.raw.decode("utf-8", "replace")
+    elif item.type not in ("attachment", "unknown") and item.raw[:1] in (b"{", b"["):
+        _decode_json_payload(item)  # unknown types: JSON when it is JSON
+        if item.error:
+            item.error, item.body, item.binary = None, item.raw, True
+    else:
+        item.body, item.binary = item.raw, True
+    return item
+
+
+def _sniff_store_body(data):
+    """Legacy /store/ bodies: JSON, base64 JSON, zlib, or base64 zlib."""
+    if data.lstrip()[:1] == b"{":
+        return data
+    candidates = [data]
+    with contextlib.suppress(binascii.Error, ValueError):
+        candidates.insert(0, base64.b64decode(data.strip(), validate=False))
+    for candidate in candidates:
+        if candidate.lstrip()[:1] == b"{":
+            return candidate
+        try:
+            return zlib.decompress(candidate)
+        except zlib.error:
+            continue
+    return data  # let the JSON parser say what is wrong
+
+
+_STORE_TYPES = {
+    "transaction": "transaction",
+    "csp": "security",
+    "hpkp": "security",
+    "expectct": "security",
+    "expectstaple": "security",
+    "feedback": "feedback",
+}
+
+
+def parse_store_body(data):
+    """A legacy /store/ body: one event as JSON (maybe base64 and/or zlib)."""
+    if not data:
+        raise BadRequest("empty request body")
+    raw = _sniff_store_body(bytes(data))
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = _json_error_text(exc)
+        raise BadRequest(f"invalid JSON data: {detail}") from None
+    if not isinstance(body, dict):
+        raise BadRequest("invalid JSON data: the event must be a JSON object")
+    item_type = _STORE_TYPES.get(body.get("type"), "event")
+    item = ParsedItem(item_type, None, {"type": item_type}, raw, 1)
+    item.body = body
+    return item
+
+
+SECURITY_CONTENT_TYPES = frozenset(
+    (
+        "application/json",
+        "application/csp-report",
+        "application/expect-ct-report",
+        "application/expect-ct-report+json",
+        "application/expect-staple-report",
+        "application/reports+json",
+    )
+)
+
+
+def parse_security_reports(data, content_type=""):
+    """CSP/HPKP/Expect-CT reports: one item per report, as a list."""
+    if not data:
+        raise BadRequest("empty request body")
+    try:
+        reports = json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
+        detail = _json_error_text(exc)
+        raise BadRequest(f"invalid JSON in security report: {detail}") from None
+    single = isinstance(reports, dict)
+    if single:
+        reports = [reports]
+    if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
+        raise BadRequest("a security report must be a JSON object or a list of them")
+    items = []
+    for index, report in enumerate(reports, 1):
+        raw = bytes(data) if single else json.dumps(report).encode()
+        item = ParsedItem("security", None, {"type": "security"}, raw, index)
+        item.body = report
+        items.append(item)
+    mime = content_type.split(";")[0].strip().lower()
+    if mime not in SECURITY_CONTENT_TYPES:
+        for item in items:
+            item.warnings.append(
+                make_warning(
+                    "content-type",
+                    f"Content-Type {mime or '(none)'!r} is not one Relay "
+                    "accepts for security reports; Relay answers 415",
+                    415,
+                )
+            )
+    return items
+
+
+def normalize_event_id(value):
+    """32 lowercase hex digits, or None when ``value`` is not an event id."""
+    if not isinstance(value, str):
+        return None
+    try:
+        return uuid.UUID(value).hex if len(value) in (32, 36) else None
+    except ValueError:
+        return None
+
+
+# -- Auth: every place Relay reads it (relay-server extractors/request_meta.rs)
+
+
+def _parse_sentry_auth(value):
+    """``Sentry sentry_key=..., sentry_version=7`` -> dict of its fields."""
+    fields = {}
+    for part in value.split(" ", 1)[1].split(","):
+        key, _, val = part.partition("=")
+        if key.strip():
+            fields[key.strip()] = val.strip()
+    return fields
+
+
+def _parse_basic_auth(value):
+    try:
+        decoded = base64.b64decode(value.split(" ", 1)[1].strip()).decode()
+    except (ValueError, UnicodeDecodeError, IndexError):
+        return None
+    return {"sentry_key": decoded.partition(":")[0]}
+
+
+def _auth_sources(headers, query, path_key):
+    sources = []
+    for name in ("X-Sentry-Auth", "Authorization"):
+        value = headers.get(name) or ""
+        if value[:7].lower() == "sentry ":
+            sources.append((name.lower(), _parse_sentry_auth(value)))
+        elif name == "Authorization" and value[:6].lower() == "basic ":
+            basic = _parse_basic_auth(value)
+            if basic:
+                sources.append(("basic", basic))
+    if "sentry_" in query:
+        fields = {
+            k: v[0]
+            for k, v in urllib.parse.parse_qs(query).items()
+            if k.startswith("sentry_")
+        }
+        if fields:
+            sources.append(("query", fields))
+    if path_key:
+        sources.append(("path", {"sentry_key": path_key}))
+    return sources
+
+
+def parse_dsn(dsn):
+    """``https://key@host/prefix/42`` -> (public key, project id) or None."""
+    try:
+        parts = urllib.parse.urlsplit(dsn)
+        match = re.match(r"\d+", parts.path.rstrip("/").rsplit("/", 1)[-1])
+        return parts.username or "", match.group(0) if match else ""
+    except (ValueError, AttributeError):
+        return None
+
+
+def _auth_warnings(auth):
+    warnings = []
+    key = auth.get("sentry_key") or ""
+    if auth["source"] is None:
+        warnings.append(
+            make_warning(
+                "no-auth",
+                "no auth found (X-Sentry-Auth, Authorization, sentry_key in "
+                "the query, or an envelope dsn); Relay answers 401",
+                401,
+            )
+        )
+    elif len(key.split(".")[0]) != 32:
+        warnings.append(
+            make_warning(
+                "public-key",
+                f"public key {key!r} is not 32 characters; Relay answers 400 "
+                "'bad sentry DSN public key'",
+                400,
+            )
+        )
+    version = str(auth.get("sentry_version") or "7").split(".")[0]
+    if not version.isdigit() or int(version) > 7:
+        warnings.append(
+            make_warning(
+                "protocol-version",
+                f"sentry_version {version!r}: Relay accepts 7 or lower",
+                400 if version.isdigit() else 401,
+            )
+        )
+    return warnings
+
+
+def parse_auth(headers, query="", path_key=None, envelope_dsn=None):
+    """Where the request authenticated, its fields, and Relay's objections.
+
+    Returns ``(auth, warnings)``; ``auth["source"]`` is None without auth.
+    """
+    sources = _auth_sources(headers, query, path_key)
+    warnings = []
+    if len(sources) > 1:
+        names = ", ".join(name for name, _ in sources)
+        warnings.append(
+            make_warning(
+                "multiple-auth",
+                f"auth found in several places ({names}); Relay answers 401 "
+                "'multiple authorization payloads detected'",
+                401,
+            )
+        )
+    if sources:
+        source, fields = sources[0]
+    elif isinstance(envelope_dsn, str) and parse_dsn(envelope_dsn):
+        source, fields = "envelope-dsn", {"sentry_key": parse_dsn(envelope_dsn)[0]}
+    else:
+        source, fields = None, {}
+    auth = dict(fields, source=source)
+    return auth, warnings + _auth_warnings(auth)
+
+
+# -- Envelope-level checks, shown as warnings (Relay would reject or alter)
+
+
+def _sent_at_warnings(envelope_header, now):
+    sent_at = envelope_header.get("sent_at")
+    if sent_at is None:
+        return [make_warning("no-sent-at", "envelope header has no sent_at")]
+    try:
+        when = datetime.datetime.fromisoformat(str(sent_at).replace("Z", "+00:00"))
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        ahead = when.timestamp() - now
+    except ValueError:
+        return [
+            make_warning(
+                "bad-sent-at",
+                f"sent_at {sent_at!r} is not an RFC 3339 time; Relay answers 400",
+                400,
+            )
+        ]
+    if ahead > 60:
+        return [
+            make_warning(
+                "future-sent-at",
+                f"sent_at is {ahead:.0f} s in the future; the SDK's clock is off "
+                "and Relay will shift its timestamps",
+            )
+        ]
+    return []
+
+
+def _event_id_warnings(envelope_header, items):
+    warnings = []
+    header_id = envelope_header.get("event_id")
+    if header_id is not None and normalize_event_id(header_id) is None:
+        warnings.append(
+            make_warning(
+                "bad-event-id",
+                f"envelope event_id {header_id!r} is not a UUID; Relay answers 400",
+                400,
+            )
+        )
+    for item in items:
+        if item.type not in EVENT_LIKE_TYPES or not isinstance(item.body, dict):
+            continue
+        body_id = normalize_event_id(item.body.get("event_id"))
+        if header_id and body_id and body_id != normalize_event_id(header_id):
+            item.warnings.append(
+                make_warning(
+                    "event-id-mismatch",
+                    f"item {item.index}: body event_id {body_id} differs from the "
+                    f"envelope's {header_id}; Relay keeps the envelope's",
+                )
+            )
+    return warnings
+
+
+def _count_warnings(items):
+    event_like = [i for i in items if i.type in EVENT_LIKE_TYPES]
+    if len(event_like) > 1:
+        kinds = ", ".join(i.type for i in event_like)
+        return [
+            make_warning(
+                "several-events",
+                f"{len(event_like)} event-like items in one envelope ({kinds}); "
+                "Relay allows one and rejects the envelope",
+                400,
+            )
+        ]
+    return []
+
+
+def _item_warnings(item):
+    warnings = []
+    limit = RELAY_ITEM_LIMITS.get(item.type)
+    if limit is not None and len(item.raw) > limit:
+        warnings.append(
+            make_warning(
+                "too-large",
+                f"item {item.index} ({item.type}) is {len(item.raw)} bytes, over "
+                f"Relay's limit of {limit}; Relay answers 413",
+                413,
+            )
+        )
+    declared = item.header.get("item_count")
+    if item.type in CONTAINER_TYPES and isinstance(item.body, dict):
+        actual = item.body.get("items")
+        actual = len(actual) if isinstance(actual, list) else None
+        if declared is not None and actual is not None and declared != actual:
+            warnings.append(
+                make_warning(
+                    "item-count",
+                    f"item {item.index} ({item.type}): item_count {declared} but "
+                    f"the container holds {actual}; Relay rejects the envelope",
+                    400,
+                )
+            )
+    return warnings
+
+
+def check_envelope(envelope_header, items, data_size, project_id, auth, now):
+    """Envelope-wide warnings; item warnings are added to the items."""
+    warnings = _sent_at_warnings(envelope_header, now)
+    warnings += _event_id_warnings(envelope_header, items)
+    warnings += _count_warnings(items)
+    for item in items:
+        item.warnings += _item_warnings(item)
+    if data_size > RELAY_MAX_ENVELOPE:
+        warnings.append(
+            make_warning(
+                "too-large",
+                f"envelope is {data_size} bytes, over Relay's 200 MiB",
+                413,
+            )
+        )
+    dsn = envelope_header.get("dsn")
+    parsed = parse_dsn(dsn) if isinstance(dsn, str) else None
+    if parsed:
+        key, dsn_project = parsed
+        if dsn_project and dsn_project != str(project_id):
+            warnings.append(
+                make_warning(
+                    "dsn-mismatch",
+                    f"envelope dsn names project {dsn_project} but the URL "
+                    f"project {project_id}; Relay answers 400",
+                    400,
+                )
+            )
+        if auth.get("sentry_key") and key and key != auth.get("sentry_key"):
+            warnings.append(
+                make_warning(
+                    "dsn-mismatch",
+                    f"envelope dsn key {key!r} differs from the request's "
+                    f"{auth.get('sentry_key')!r}; Relay answers 400",
+                    400,
+                )
+            )
+    return warnings
+
+
+# -- Summaries: one line that says what an item is, for every item type
+
+
+def _get(value, *path):
+    """``value[path[0]][path[1]]...`` or None; tolerates any shape."""
+    for key in path:
+        if isinstance(value, dict):
+            value = value.get(key)
+        elif (
+            isinstance(value, list)
+            and isinstance(key, int)
+            and -len(value) <= key < len(value)
+        ):
+            value = value[key]
+        else:
+            return None
+    return value
+
+
+def _text(value, limit=200):
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def _message_of(body):
+    for path in (("logentry", "formatted"), ("logentry", "message"), ("message",)):
+        value = _get(body, *path)
+        if isinstance(value, dict):
+            value = value.get("formatted") or value.get("message")
+        if value:
+            return _text(value)
+    return None
+
+
+def _summarize_event(body, header):
+    values = _get(body, "exception", "values")
+    if not isinstance(values, list) and isinstance(_get(body, "exception"), list):
+        values = body["exception"]
+    if isinstance(values, list) and values and isinstance(values[-1], dict):
+        main = values[-1]  # Sentry lists causes first, the raised one last
+        kind, value = main.get("type"), main.get("value")
+        if kind and value:
+            return _text(f"{kind}: {value}")
+        if kind or value:
+            return _text(kind or value)
+    message = _message_of(body)
+    if message:
+        return message
+    if _get(body, "type") == "transaction" or _get(body, "transaction"):
+        return _summarize_transaction(body, header)
+    return _text(f"event {_get(body, 'level') or ''} (no message)".replace("  ", " "))
+
+
+def _summarize_transaction(body, header):
+    name = _get(body, "transaction") or "(unnamed)"
+    op = _get(body, "contexts", "trace", "op")
+    spans = _get(body, "spans")
+    start, end = _get(body, "start_timestamp"), _get(body, "timestamp")
+    parts = [f"transaction {name}"]
+    if op:
+        parts.append(f"op={op}")
+    if isinstance(spans, list):
+        parts.append(f"{len(spans)} spans")
+    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+        parts.append(f"{(end - start) * 1000:.1f} ms")
+    return _text(" ".join(parts))
+
+
+def _summarize_session(body, header):
+    status = _get(body, "status") or "?"
+    release = _get(body, "attrs", "release") or _get(body, "release")
+    errors = _get(body, "errors") or 0
+    return _text(f"session {status}, {errors} errors, release {release}")
+
+
+def _summarize_sessions(body, header):
+    aggregates = _get(body, "aggregates") or []
+    totals = collections.Counter()
+    for bucket in aggregates if isinstance(aggregates, list) else []:
+        for key, count in bucket.items() if isinstance(bucket, dict) else []:
+            if isinstance(count, int) and key != "started":
+                totals[key] += count
+    counts = ", ".join(f"{k}={v}" for k, v in sorted(totals.items())) or "empty"
+    return _text(f"session aggregates: {counts}")
+
+
+def _summarize_check_in(body, header):
+    slug = _get(body, "monitor_slug") or "?"
+    duration = _get(body, "duration")
+    extra = f" ({duration:.2f} s)" if isinstance(duration, (int, float)) else ""
+    return _text(f"check-in {slug}: {_get(body, 'status') or '?'}{extra}")
+
+
+def _summarize_container(body, header, noun):
+    records = _get(body, "items")
+    records = records if isinstance(records, list) else []
+    first = _get(records, 0, "body") or _get(records, 0, "name")
+    first = first or _get(records, 0, "description") or ""
+    plural = "" if len(records) == 1 else "s"
+    return _text(f"{len(records)} {noun}{plural}: {_text(first, 120)}")
+
+
+def _summarize_client_report(body, header):
+    dropped = []
+    for key in ("discarded_events", "rate_limited_events", "filtered_events"):
+        for entry in _get(body, key) or []:
+            if isinstance(entry, dict):
+                reason = entry.get("reason") or key.split("_")[0]
+                dropped.append(
+                    f"{entry.get('quantity')} {entry.get('category')} ({reason})"
+                )
+    return _text(
+        "SDK dropped: " + ", ".join(dropped) if dropped else "SDK dropped nothing"
+    )
+
+
+def _summarize_attachment(body, header):
+    name = header.get("filename") or "(no filename)"
+    size = len(body) if isinstance(body, (bytes, bytearray)) else header.get("length")
+    kind = header.get("content_type") or "application/octet-stream"
+    attachment_type = header.get("attachment_type")
+    extra = f", {attachment_type}" if attachment_type else ""
+    return _text(f"attachment {name} ({size} bytes, {kind}{extra})")
+
+
+def _summarize_security(body, header):
+    report = _get(body, "csp-report")
+    if isinstance(report, dict):
+        directive = report.get("effective-directive") or report.get(
+            "violated-directive"
+        )
+        return _text(f"csp-report: {directive} blocked {report.get('blocked-uri')}")
+    if _get(body, "type") == "csp-violation":
+        inner = _get(body, "body") or {}
+        return _text(
+            f"csp-report: {_get(inner, 'effectiveDirective')} blocked "
+            f"{_get(inner, 'blockedURL')}"
+        )
+    for key in ("expect-ct-report", "expect-staple-report", "known-pins"):
+        if _get(body, key) is not None:
+            return _text(
+                f"{key.replace('known-pins', 'hpkp')}: {_get(body, 'hostname') or ''}"
+            )
+    return _text(f"security report {_get(body, 'type') or ''}")
+
+
+def _summarize_replay(body, header):
+    if isinstance(body, dict) and "segment" in body:
+        events = body.get("events")
+        count = len(events) if isinstance(events, list) else "?"
+        segment = _get(body, "segment", "segment_id")
+        return f"replay recording segment {segment}: {count} rrweb events"
+    return _text(
+        f"replay {_get(body, 'replay_id')} segment {_get(body, 'segment_id')}"
+        f" ({_get(body, 'replay_type') or 'session'})"
+    )
+
+
+def _summarize_profile(body, header):
+    platform = _get(body, "platform") or header.get("platform") or "?"
+    samples = _get(body, "profile", "samples")
+    count = f", {len(samples)} samples" if isinstance(samples, list) else ""
+    name = _get(body, "transaction", "name") or _get(body, "profiler_id") or ""
+    return _text(f"profile ({platform}{count}) {name}".strip())
+
+
+def _summarize_feedback(body, header):
+    message = _get(body, "contexts", "feedback", "message") or _get(body, "comments")
+    who = _get(body, "contexts", "feedback", "contact_email") or _get(body, "email")
+    return _text(f"feedback: {message}" + (f" ({who})" if who else ""))
+
+
+def _summarize_nel(body, header):
+    return _text(
+        f"NEL {_get(body, 'body', 'type')}: {_get(body, 'url')} "
+        f"(status {_get(body, 'body', 'status_code')})"
+    )
+
+
+SUMMARIZERS = {
+    "event": _summarize_event,
+    "transaction": _summarize_transaction,
+    "session": _summarize_session,
+    "sessions": _summarize_sessions,
+    "check_in": _summarize_check_in,
+    "log": lambda b, h: _summarize_container(b, h, "log record"),
+    "span": lambda b, h: (
+        _summarize_container(b, h, "span")
+        if isinstance(_get(b, "items"), list)
+        else _text(f"span {_get(b, 'op') or ''} {_get(b, 'description') or ''}")
+    ),
+    "trace_metric": lambda b, h: _summarize_container(b, h, "metric"),
+    "client_report": _summarize_client_report,
+    "attachment": _summarize_attachment,
+    "security": _summarize_security,
+    "raw_security": _summarize_security,
+    "replay_event": _summarize_replay,
+    "replay_recording": _summarize_replay,
+    "profile": _summarize_profile,
+    "profile_chunk": _summarize_profile,
+    "feedback": _summarize_feedback,
+    "user_report": lambda b, h: _text(
+        f"user report: {_get(b, 'comments')} ({_get(b, 'email') or _get(b, 'name')})"
+    ),
+    "nel": _summarize_nel,
+    "statsd": lambda b, h: _text(f"statsd: {b}"),
+}
+
+
+def summarize(item_type, body, header=None, error=None):
+    """One line describing an item; never raises, never says 'no summary'."""
+    header = header or {}
+    if error:
+        return _text(error, 300)
+    summarizer = SUMMARIZERS.get(item_type)
+    try:
+        if summarizer is not None and not isinstance(body, (bytes, bytearray)):
+            return summarizer(body, header)
+        if summarizer is _summarize_attachment:
+            return summarizer(body, header)
+    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+        return f"{item_type} item (cannot summarize: {exc})"
+    size = len(body) if isinstance(body, (bytes, bytearray)) else "?"
+    return f"{item_type} item, {size} bytes"
+
+
+# ---------------------------------------------------------------------------
+# Store: the most recent items, bounded by count and bytes, waitable
+# ---------------------------------------------------------------------------
+
+
+def _sdk_of(item, auth):
+    """(name, version) of the SDK from the body, envelope header or auth."""
+    for source in (_get(item.body, "sdk"), _get(item.envelope_header, "sdk")):
+        if isinstance(source, dict) and source.get("name"):
+            return {"name": source.get("name"), "version": source.get("version")}
+    client = auth.get("sentry_client") if auth else None
+    if client:
+        name, _, version = client.partition("/")
+        return {"name": name, "version": version or None}
+    return None
+
+
+class StoredEvent:
+    """One received item: what every API, page and feature reads.
+
+    ``id`` is Kent's own id (a UUID string, as Kent 2.x); ``event_id`` is the
+    SDK's event id (32 hex) when the item belongs to an event.
+    """
+
+    __slots__ = (
+        "seq",
+        "id",
+        "project_id",
+        "event_id",
+        "type",
+        "envelope_header",
+        "header",
+        "body",
+        "raw",
+        "binary",
+        "received",
+        "request",
+        "auth",
+        "warnings",
+        "error",
+        "status",
+        "fault",
+        "request_id",
+        "summary",
+        "sdk",
+        "size",
+        "_search_text",
+        "_findings",
+    )
+
+    def __init__(self, project_id, item, request=None, auth=None, warnings=()):
+        self.seq = 0
+        self.id = ""
+        self.received = 0.0
+        self.project_id = project_id
+        self.type = item.type
+        self.envelope_header = item.envelope_header
+        self.header = item.header
+        self.body = item.body
+        self.raw = item.raw
+        self.binary = item.binary
+        self.error = item.error
+        self.request = request or {}
+        self.auth = auth or {}
+        self.warnings = list(warnings) + item.warnings
+        self.event_id = normalize_event_id(
+            _get(item.envelope_header, "event_id") or _get(item.body, "event_id")
+        )
+        self.status = 200
+        self.fault = None
+        self.request_id = self.request.get("id")
+        self.sdk = _sdk_of(item, self.auth)
+        self.summary = summarize(item.type, item.body, item.header, item.error)
+        # JSON bodies are held twice (raw and parsed): count them twice.
+        self.size = len(item.raw) * (1 if item.binary else 2) + 1024
+        self._search_text = None
+        self._findings = None
+
+    def __repr__(self):
+        return f"<StoredEvent {self.seq} {self.type} {self.summary!r}>"
+
+    @property
+    def accepted(self):
+        return self.status < 300
+
+    def search_text(self):
+        """The decoded payload as text, for ``q=`` and search (cached)."""
+        if self._search_text is None:
+            if self.binary or isinstance(self.body, (bytes, str)):
+                raw = self.body if isinstance(self.body, str) else self.raw
+                text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
+            else:
+                text = json.dumps(self.body, ensure_ascii=False)
+            self._search_text = text
+        return self._search_text
+
+
+def _path_values(value, path):
+    """Every value at a dotted path; ``*`` matches any list element or key."""
+    values = [value]
+    for key in path:
+        found = []
+        for current in values:
+            if key == "*":
+                if isinstance(current, list):
+                    found += current
+                elif isinstance(current, dict):
+                    found += list(current.values())
+            elif isinstance(current, dict) and key in current:
+                found.append(current[key])
+            elif isinstance(current, list) and key.lstrip("-").isdigit():
+                index = int(key)
+                if -len(current) <= index < len(current):
+                    found.append(current[index])
+        values = found
+    return values
+
+
+def _equals(value, expected):
+    if isinstance(value, str):
+        return value == expected
+    return json.dumps(value) == expected
+
+
+class EventFilter:
+    """Which stored events a listing or a wait is about.
+
+    Built from query parameters: ``project``, ``type`` (comma list),
+    ``since`` (sequence cursor), ``q`` (text in the payload) and any other
+    ``dotted.path=value`` compared against the body.
+    """
+
+    RESERVED = frozenset(
+        ("project", "project_id", "type", "since", "q", "count", "timeout", "limit")
+    )
+
+    def __init__(self, project=None, type=None, since=0, q=None, fields=None):
+        self.projects = _int_set(project)
+        types = type.split(",") if isinstance(type, str) else type
+        self.types = {t.strip() for t in types if t.strip()} if types else None
+        self.since = int(since or 0)
+        self.q = q.lower() if q else None
+        self.fields = [(k.split("."), str(v)) for k, v in (fields or {}).items()]
+
+    @classmethod
+    def from_query(cls, params):
+        """From ``{name: value}``; raises ``BadRequest`` for bad numbers."""
+        try:
+            return cls(
+                project=params.get("project") or params.get("project_id"),
+                type=params.get("type"),
+                since=params.get("since") or 0,
+                q=params.get("q"),
+                fields={k: v for k, v in params.items() if k not in cls.RESERVED},
+            )
+        except ValueError as exc:
+            raise BadRequest(f"bad filter: {exc}") from None
+
+    def __call__(self, event):
+        if event.seq <= self.since:
+            return False
+        if self.projects is not None and event.project_id not in self.projects:
+            return False
+        if self.types is not None and event.type not in self.types:
+            return False
+        if self.q is not None and self.q not in event.search_text().lower():
+            return False
+        for path, expected in self.fields:
+            if not any(_equals(v, expected) for v in _path_values(event.body, path)):
+                return False
+        return True
+
+
+def _int_set(value):
+    if value is None or value == "":
+        return None
+    if isinstance(value, int):
+        return {value}
+    if isinstance(value, str):
+        value = value.split(",")
+    return {int(v) for v in value}
+
+
+class EventStore:
+    """A thread-safe deque of ``StoredEvent``, newest last.
+
+    Bounded by count and by bytes (oldest go first); every addition wakes
+    waiters. ``clock`` and ``new_id`` are injectable for tests.
+    """
+
+    def __init__(
+        self,
+        max_events=DEFAULT_MAX_EVENTS,
+        max_bytes=DEFAULT_MAX_BYTES,
+        clock=time.time,
+        new_id=None,
+    ):
+        self.max_events = max_events
+        self.max_bytes = max_bytes
+        self.clock = clock
+        self.new_id = new_id or (lambda: str(uuid.uuid4()))
+        self._events = collections.deque()
+        self._by_id = {}
+        self._cond = threading.Condition(threading.Lock())
+        self.last_seq = 0
+        self.bytes = 0
+        self.dropped = 0  # evicted by the limits
+        self.received = 0  # every item ever stored
+
+    def add(self, events):
+        """Store events (a list); returns them with seq, id and time set."""
+        ids = [self.new_id() for _ in events]
+        now = self.clock()
+        with self._cond:
+            for event, event_id in zip(events, ids, strict=False):
+                self.last_seq += 1
+                event.seq, event.id, event.received = self.last_seq, event_id, now
+                self._events.append(event)
+                self._by_id[event_id] = event
+                self.bytes += event.size
+            self.received += len(events)
+            self._evict()
+            self._cond.notify_all()
+        return events
+
+    def _evict(self):
+        while self._events and (
+            len(self._events) > self.max_events or self.bytes > self.max_bytes
+        ):
+            old = self._events.popleft()
+            self._by_id.pop(old.id, None)
+            self.bytes -= old.size
+            self.dropped += 1
+
+    def snapshot(self, match=None):
+        """The stored events, oldest first, optionally filtered."""
+        with self._cond:
+            events = list(self._events)
+        return events if match is None else [e for e in events if match(e)]
+
+    def _newer_than(self, seq):
+        with self._cond:
+            if not self._events or self._events[-1].seq <= seq:
+                return []
+            if self._events[0].seq > seq:
+                return list(self._events)
+            return [e for e in self._events if e.seq > seq]
+
+    def get(self, ident):
+        """By Kent's id, or by the SDK's event id (the event item first)."""
+        with self._cond:
+            event = self._by_id.get(ident)
+            events = list(self._events) if event is None else None
+        if event is not None:
+            return event
+        sdk_id = normalize_event_id(ident)
+        matches = [e for e in events if sdk_id and e.event_id == sdk_id]
+        matches.sort(key=lambda e: e.type not in EVENT_LIKE_TYPES)
+        return matches[0] if matches else None
+
+    def siblings(self, event):
+        """Other items that arrived in the same request."""
+        return [
+            e
+            for e in self.snapshot()
+            if e.request_id == event.request_id and e is not event
+        ]
+
+    def flush(self, project_id=None):
+        """Forget all events, or one project's; returns how many went."""
+        with self._cond:
+            keep = [
+                e
+                for e in self._events
+                if project_id is not None and e.project_id != project_id
+            ]
+            gone = len(self._events) - len(keep)
+            self._events = collections.deque(keep)
+            self._by_id = {e.id: e for e in keep}
+            self.bytes = sum(e.size for e in keep)
+        return gone
+
+    def wait_for(self, count, timeout, match=None, since=0):
+        """Wait until ``count`` events newer than ``since`` match.
+
+        Returns ``(events, arrived_in_time)``. The lock is held only to copy
+        new events, so waiting never blocks ingestion.
+        """
+        deadline = time.monotonic() + max(0.0, min(timeout, MAX_WAIT_TIMEOUT))
+        cursor, found = since, []
+        while True:
+            new = self._newer_than(cursor)
+            if new:
+                cursor = new[-1].seq
+                found += [e for e in new if match is None or match(e)]
+            if len(found) >= count:
+                return found, True
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return found, False
+            with self._cond:
+                if self.last_seq <= cursor:
+                    self._cond.wait(remaining)
+
+    def stats(self):
+        with self._cond:
+            return {
+                "kept": len(self._events),
+                "dropped": self.dropped,
+                "received": self.received,
+                "bytes": self.bytes,
+                "last_seq": self.last_seq,
+                "max_events": self.max_events,
+                "max_bytes": self.max_bytes,
+            }
+
+
+# ---------------------------------------------------------------------------
+# Rendering (pure): JSON answers and HTML pages
+# ---------------------------------------------------------------------------
+
+
+def _iso(timestamp):
+    when = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def body_to_json(event):
+    """The body as JSON plus how it is encoded: json, text or base64."""
+    if event.binary:
+        return base64.b64encode(event.raw).decode("ascii"), "base64"
+    if isinstance(event.body, str):
+        return event.body, "text"
+    return event.body, "json"
+
+
+def event_to_summary(event):
+    """One entry of ``GET /api/eventlist/`` (Kent 2.x fields first)."""
+    return {
+        "event_id": event.id,
+        "project_id": event.project_id,
+        "summary": event.summary,
+        "seq": event.seq,
+        "type": event.type,
+        "sdk_event_id": event.event_id,
+        "received": _iso(event.received),
+        "sdk": event.sdk,
+        "status": event.status,
+        "error": event.error,
+        "warnings": [w["code"] for w in event.warnings],
+        "fault": event.fault,
+        "request_id": event.request_id,
+        "size": len(event.raw),
+    }
+
+
+def event_to_dict(event):
+    """``GET /api/event/<id>``: Kent 2.x shape plus everything Kent knows."""
+    body, encoding = body_to_json(event)
+    entry = event_to_summary(event)
+    entry.update(
+        payload={
+            "envelope_header": event.envelope_header,
+            "header": event.header,
+            "body": body,
+            "body_encoding": encoding,
+        },
+        warnings=event.warnings,
+        warning_codes=[w["code"] for w in event.warnings],
+        request=event.request,
+        auth=event.auth,
+    )
+    return entry
+
+
+def to_json_bytes(value):
+    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+
+
+def error_json(status, message, **extra):
+    """Kent's error body; ``detail`` is Relay's name for the message."""
+    return to_json_bytes(dict({"error": message, "detail": message}, **extra))
+
+
+PAGE_STYLE = """
+:root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--mut:#6e6e73;--line:#ddd;
+--acc:#6c3fc9;--bad:#c62828;--warn:#b26a00;--code:#f5f5f7}
+@media (prefers-color-scheme:dark){:root{--fg:#e8e8ea;--bg:#17171a;--mut:#9a9aa0;
+--line:#333;--acc:#a98bf0;--bad:#ff6b6b;--warn:#ffb74d;--code:#222226}}
+body{font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:var(--bg);
+margin:0 auto;max-width:1200px;padding:12px 16px}
+a{color:var(--acc)}h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .4em}
+table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 6px;
+border-bottom:1px solid var(--line);vertical-align:top}th{color:var(--mut);font-weight:600}
+code,pre{font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;background:var(--code)}
+pre{padding:8px;overflow:auto;white-space:pre-wrap;word-break:break-all}
+.mut{color:var(--mut)}.bad{color:var(--bad)}.warn{color:var(--warn)}
+.tag{display:inline-block;padding:0 6px;border-radius:8px;border:1px solid var(--line);
+font-size:12px}form.inline{display:inline}button{font:inherit;cursor:pointer}
+@media (max-width:700px){.wide{display:none}td,th{padding:3px}}
+"""
+
+PAGE_TEMPLATE = string.Template(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<title>$title</title><style nonce="$nonce">$style</style></head>
+<body>$content
+<footer class="mut"><hr>Kent $version</footer>
+</body></html>
+"""
+)
+
+
+def _e(value):
+    """HTML-escape anything; every payload value goes through here."""
+    if value is None:
+        return ""
+    return html.escape(value if isinstance(value, str) else str(value), quote=True)
+
+
+def render_page(title, content, nonce):
+    """A whole page; ``content`` must already be escaped markup."""
+    return PAGE_TEMPLATE.substitute(
+        title=_e(title),
+        content=content,
+        nonce=_e(nonce),
+        style=PAGE_STYLE,
+        version=_e(__version__),
+    )
+
+
+def _event_row(event):
+    status = "" if event.accepted else f' <span class="bad">{event.status}</span>'
+    warn = (
+        f' <span class="tag warn" title="protocol warnings">'
+        f"{len(event.warnings)} warning{'s' if len(event.warnings) != 1 else ''}</span>"
+        if event.warnings
+        else ""
+    )
+    return (
+        f"<tr><td>{_e(_iso(event.received)[11:23])}</td>"
+        f"<td>{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>"
+        f'<td><a href="/event/{_e(event.id)}">{_e(event.summary)}</a>{warn}</td>'
+        f'<td class="wide"><a href="/api/event/{_e(event.id)}">JSON</a></td></tr>'
+    )
+
+
+def render_index(events, stats, base_url, nonce):
+    """The index page: DSN, newest events first, flush."""
+    rows = "".join(_event_row(e) for e in reversed(events))
+    dsn = base_url.replace("://", "://public@", 1) + "/1"
+    content = (
+        f"<h1>Kent</h1><p>DSN: <code>{_e(dsn)}</code> "
+        '<span class="mut">(any project id works)</span></p>'
+        f'<p class="mut">{stats["kept"]} kept, {stats["dropped"]} dropped by the '
+        f"limits, {stats['received']} received.</p>"
+        '<form class="inline" method="post" action="/flush">'
+        "<button>Flush all events</button></form>"
+        "<table><thead><tr><th>Time (UTC)</th><th>Project</th><th>Type</th>"
+        '<th>Summary</th><th class="wide"></th></tr></thead>'
+        f"<tbody>{rows or '<tr><td colspan=5>No events yet.</td></tr>'}</tbody></table>"
+    )
+    return render_page("Kent", content, nonce)
+
+
+def render_event(event, siblings, nonce):
+    """One stored item: its headers, warnings and payload."""
+    body, encoding = body_to_json(event)
+    pretty = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+    warnings = "".join(f"<li>{_e(w['message'])}</li>" for w in event.warnings)
+    others = "".join(
+        f'<li><a href="/event/{_e(s.id)}">{_e(s.type)}: {_e(s.summary)}</a></li>'
+        for s in siblings
+    )
+    content = (
+        f'<p><a href="/">&larr; all events</a></p><h1>{_e(event.summary)}</h1>'
+        f"<p>{_e(event.type)} in project {_e(event.project_id)}, received "
+        f"{_e(_iso(event.received))}, status {_e(event.status)}</p>"
+        + (f'<h2 class="warn">Warnings</h2><ul>{warnings}</ul>' if warnings else "")
+        + (f"<h2>Same request</h2><ul>{others}</ul>" if others else "")
+        + f"<h2>Envelope header</h2><pre>{_e(json.dumps(event.envelope_header, indent=2))}</pre>"
+        f"<h2>Item header</h2><pre>{_e(json.dumps(event.header, indent=2))}</pre>"
+        f"<h2>Body ({_e(encoding)})</h2><pre>{_e(pretty)}</pre>"
+        f'<p><a href="/api/event/{_e(event.id)}/raw">Download the raw bytes</a></p>'
+    )
+    return render_page(event.summary, content, nonce)
+
+
+# ---------------------------------------------------------------------------
+# HTTP handler: routes, request bodies, one place that maps errors to status
+# ---------------------------------------------------------------------------
+
+CORS_HEADERS = (
+    ("Access-Control-Allow-Origin", "*"),
+    (
+        "Access-Control-Expose-Headers",
+        "x-sentry-error, x-sentry-rate-limits, retry-after",
+    ),
+    ("Cross-Origin-Resource-Policy", "cross-origin"),
+)
+PREFLIGHT_HEADERS = (
+    ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
+    (
+        "Access-Control-Allow-Headers",
+        "x-sentry-auth, x-requested-with, x-forwarded-for, origin, referer, "
+        "accept, content-type, authentication, authorization, content-encoding, "
+        "transfer-encoding",
+    ),
+    ("Access-Control-Max-Age", "3600"),
+    ("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
+)
+PAGE_CSP = (
+    "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
+    "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
+    "base-uri 'none'; frame-ancestors 'none'"
+)
+INGEST = "ingest"
+
+# (methods, path pattern, handler method, kind); first match wins.
+ROUTES = [
+    (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
+    (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
+    (("POST",), r"/api/(\d+)/(?:security|csp-report)/", "ingest_security", INGEST),
+    (("GET",), r"/api/eventlist/", "api_event_list", "api"),
+    (("GET",), r"/api/event/([^/]+)/raw", "api_event_raw", "api"),
+    (("GET",), r"/api/event/([^/]+)/?", "api_event", "api"),
+    (("POST",), r"/api/flush/", "api_flush", "api"),
+    (("GET",), r"/api/wait/", "api_wait", "api"),
+    (("GET",), r"/api/status/", "api_status", "api"),
+    (("GET",), r"/", "page_index", "page"),
+    (("POST",), r"/flush", "page_flush", "page"),
+    (("GET",), r"/event/([^/]+)", "page_event", "page"),
+    (
+        ("POST", "GET"),
+        r"/api/([^/]+)/(?:envelope|store|security|csp-report)/",
+        "bad_project",
+        "api",
+    ),
+]
+ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in ROUTES]
+
+
+class KentHandler(http.server.BaseHTTPRequestHandler):
+    """Answers one connection; the shared state is ``self.server.kent``."""
+
+    protocol_version = "HTTP/1.1"  # keep-alive: 3-5x the requests per second
+    server_version = f"Kent/{__version__}"
+    disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
+
+    def setup(self):
+        self.timeout = self.server.kent.idle_timeout
+        super().setup()
+
+    # -- plumbing -----------------------------------------------------------
+
+    def log_message(self, format, *args):
+        logger.debug("%s %s", self.address_string(), format % args)
+
+    def handle_expect_100(self):
+        # Reject an oversized body before the client sends it.
+        length = self.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > self.server.kent.max_body:
+            self.close_connection = True
+            self._respond(
+                413,
+                error_json(
+                    413,
+                    f"body of {length} bytes is over the limit of {self.server.kent.max_body} (raise it with --max-body)",
+                ),
+            )
+            return False
+        return super().handle_expect_100()
+
+    def send_error(self, code, message=None, explain=None):
+        self.close_connection = True
+        text = message or self.responses.get(code, ("error",))[0]
+        self._respond(code, error_json(code, text))
+
+    def _respond(self, status, body=b"", content_type="application/json", headers=()):
+        """Status, headers and body in one write (no Nagle stall)."""
+        reason = self.responses.get(status, ("",))[0]
+        lines = [
+            f"HTTP/1.1 {status} {reason}",
+            f"Server: {self.server_version}",
+            f"Date: {self.date_time_string()}",
+            f"Content-Type: {content_type}",
+            f"Content-Length: {len(body)}",
+        ]
+        lines += [f"{k}: {v}" for k, v in CORS_HEADERS]
+        lines += [f"{k}: {v}" for k, v in headers]
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        if self.command == "HEAD":
+            body = b""
+        if len(body) < 65536:
+            self.wfile.write(head + body)
+        else:
+            self.wfile.write(head)
+            self.wfile.write(body)
+        self._status = status
+
+    def _respond_json(self, status, value, headers=()):
+        self._respond(status, to_json_bytes(value), headers=headers)
+
+    def _respond_html(self, page, nonce, status=200):
+        csp = PAGE_CSP.format(nonce=nonce)
+        headers = (
+            ("Content-Security-Policy", csp),
+            ("X-Content-Type-Options", "nosniff"),
+        )
+        self._respond(status, page.encode("utf-8"), "text/html; charset=utf-8", headers)
+
+    def do_GET(self):
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
+
+    def do_OPTIONS(self):
+        self._discard_body()
+        self._respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
+
+    def _split_path(self):
+        path, _, query = self.path.partition("?")
+        if "//" in path:  # Relay folds duplicate slashes before routing
+            path = re.sub("/{2,}", "/", path)
+        return urllib.parse.unquote(path), query
+
+    def _find_route(self, path):
+        allowed = []
+        for methods, pattern, name, _kind in ROUTES:
+            match = pattern.fullmatch(path)
+            if match and self.command in methods + (
+                ("HEAD",) if "GET" in methods else ()
+            ):
+                return name, match.groups()
+            if match:
+                allowed += methods
+        if allowed:
+            raise MethodNotAllowed(
+                f"{self.command} is not allowed on {path}; use {', '.join(sorted(set(allowed)))}"
+            )
+        raise NotFound(
+            f"no such path: {path}; Kent serves /api/<project_id>/envelope/, /store/, /security/, the API under /api/ and the pages / and /event/<id>"
+        )
+
+    def _dispatch(self):
+        self._status = None
+        path, self.query = self._split_path()
+        try:
+            name, args = self._find_route(path)
+            getattr(self, name)(*args)
+        except KentError as exc:
+            self._discard_body()
+            self._respond(exc.status, error_json(exc.status, exc.message))
+        except (ConnectionError, TimeoutError):
+            self.close_connection = True
+        except Exception:  # a bug in Kent: say so, keep serving
+            logger.exception("Kent failed on %s %s", self.command, self.path)
+            if self._status is None:
+                self.close_connection = True
+                self._respond(
+                    500, error_json(500, "Kent had an internal error; see its log")
+                )
+
+    def _params(self):
+        return {
+            k: v[-1]
+            for k, v in urllib.parse.parse_qs(
+                self.query, keep_blank_values=True
+            ).items()
+        }
+
+    # -- request bodies -------------------------------------------------------
+
+    def _discard_body(self):
+        """Read and drop a small unread body so keep-alive stays in sync."""
+        if getattr(self, "_body_read", False):
+            return
+        self._body_read = True
+        length = self.headers.get("Content-Length", "0")
+        chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if chunked or not length.isdigit() or int(length) > 65536:
+            self.close_connection = True
+        elif int(length):
+            self.rfile.read(int(length))
+
+    def _read_body(self, limit):
+        self._body_read = True
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked(limit)
+        length = self.headers.get("Content-Length")
+        if length is None:
+            return b""
+        if not length.strip().isdigit():
+            self.close_connection = True
+            raise BadRequest(f"bad Content-Length header: {length!r}")
+        length = int(length)
+        if length > limit:
+            self.close_connection = True
+            raise PayloadTooLarge(
+                f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body)"
+            )
+        data = self.rfile.read(length)
+        if len(data) < length:
+            self.close_connection = True
+            raise BadRequest(f"body ended after {len(data)} of {length} bytes")
+        return data
+
+    def _read_chunked(self, limit):
+        """De-chunk ``Transfer-Encoding: chunked`` (the Node SDK sends it)."""
+        parts, size = [], 0
+        while True:
+            line = self.rfile.readline(1026)
+            try:
+                chunk_size = int(line.split(b";")[0].strip(), 16)
+            except ValueError:
+                self.close_connection = True
+                raise BadRequest(
+                    f"bad chunk size line {line[:40]!r} after {size} body bytes"
+                ) from None
+            if chunk_size == 0:
+                break
+            size += chunk_size
+            if size > limit:
+                self.close_connection = True
+                raise PayloadTooLarge(
+                    f"chunked body is over the limit of {limit} bytes (raise it with --max-body)"
+                )
+            chunk = self.rfile.read(chunk_size)
+            if len(chunk) < chunk_size or self.rfile.read(2) != b"\r\n":
+                self.close_connection = True
+                raise BadRequest(f"chunked body ended early after {size} bytes")
+            parts.append(chunk)
+        while self.rfile.readline(65537).strip():  # trailers
+            pass
+        return b"".join(parts)
+
+    # -- ingestion --------------------------------------------------------------
+
+    def _request_info(self, endpoint):
+        headers = self.headers
+        return {
+            "id": uuid.uuid4().hex,
+            "endpoint": endpoint,
+            "method": self.command,
+            "path": self.path,
+            "content_type": headers.get("Content-Type"),
+            "content_encoding": headers.get("Content-Encoding"),
+            "transfer_encoding": headers.get("Transfer-Encoding"),
+            "user_agent": headers.get("User-Agent"),
+            "remote_addr": self.client_address[0] if self.client_address else None,
+            "headers": dict(headers.items()),
+            "size": None,
+            "decoded_size": None,
+        }
+
+    def _ingest(self, project_id, endpoint, parse, path_key=None):
+        """read -> decode -> parse -> store -> respond, for every endpoint.
+
+        ``parse(data, auth)`` returns ``(items, warnings, auth, answer)``
+        where answer is ``(status, json_value)``.
+        """
+        kent = self.server.kent
+        project_id = int(project_id)
+        info = self._request_info(endpoint)
+        auth, auth_warnings = parse_auth(self.headers, self.query, path_key)
+        raw = data = b""
+        try:
+            raw = self._read_body(kent.max_body)
+            info["size"] = len(raw)
+            data = decode_body(raw, self.headers.get("Content-Encoding"), kent.max_body)
+            info["decoded_size"] = len(data)
+            items, warnings, auth, answer = parse(data, auth, auth_warnings)
+        except KentError as exc:
+            self._reject(project_id, info, auth, data or raw, exc)
+            return
+        events = [StoredEvent(project_id, item, info, auth, warnings) for item in items]
+        status, value = kent.judge(events, auth, answer)
+        kent.store_events(events, status, self._base_url())
+        self._respond_json(status, value)
+
+    def _reject(self, project_id, info, auth, data, exc):
+        """Keep what a bad request sent (and items read before the error)."""
+        item = ParsedItem("kent_error", None, {"type": "kent_error"}, bytes(data))
+        item.body, item.binary = item.raw, True
+        item.error = f"{exc.status} {exc.message}"
+        events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
+        events.append(StoredEvent(project_id, item, info, auth))
+        self.server.kent.store_events(events, exc.status, self._base_url())
+        self._respond(exc.status, error_json(exc.status, exc.message))
+
+    def _base_url(self):
+        host = self.headers.get("Host") or "{}:{}".format(
+            *self.server.server_address[:2]
+        )
+        return f"http://{host}"
+
+    def ingest_envelope(self, project_id):
+        def parse(data, auth, auth_warnings):
+            header, items, warnings = parse_envelope(data)
+            if auth["source"] is None and header.get("dsn"):
+                auth, auth_warnings = parse_auth(
+                    self.headers, self.query, envelope_dsn=header["dsn"]
+                )
+            warnings += auth_warnings + check_envelope(
+                header, items, len(data), project_id, auth, time.time()
+            )
+            event_id = normalize_event_id(header.get("event_id")) or next(
+                (
+                    normalize_event_id(_get(i.body, "event_id"))
+                    for i in items
+                    if i.type in EVENT_LIKE_TYPES
+                ),
+                None,
+            )
+            value = {"id": event_id, "success": True} if event_id else {"success": True}
+            return items, warnings, auth, (200, value)
+
+        self._ingest(project_id, "envelope", parse)
+
+    def ingest_store(self, project_id):
+        def parse(data, auth, auth_warnings):
+            content_type = (
+                (self.headers.get("Content-Type") or "").split(";")[0].strip()
+            )
+            if content_type == "application/x-sentry-envelope":
+                return ingest_envelope_parse(data, auth, auth_warnings)
+            item = parse_store_body(data)
+            event_id = normalize_event_id(item.body.get("event_id"))
+            if event_id is None:
+                event_id = uuid.uuid4().hex
+                item.envelope_header = {"event_id": event_id}
+            return [item], auth_warnings, auth, (200, {"id": event_id, "success": True})
+
+        def ingest_envelope_parse(data, auth, auth_warnings):
+            header, items, warnings = parse_envelope(data)
+            event_id = normalize_event_id(header.get("event_id"))
+            return (
+                items,
+                warnings + auth_warnings,
+                auth,
+                (200, {"id": event_id, "success": True}),
+            )
+
+        self._ingest(project_id, "store", parse)
+
+    def ingest_security(self, project_id):
+        def parse(data, auth, auth_warnings):
+            items = parse_security_reports(data, self.headers.get("Content-Type") or "")
+            params = self._params()
+            for item in items:
+                item.envelope_header = {"event_id": uuid.uuid4().hex}
+                for key in ("sentry_release", "sentry_environment"):
+                    if key in params:
+                        item.header[key] = params[key]
+            return items, auth_warnings, auth, (200, {"success": True})
+
+        self._ingest(project_id, "security", parse)
+
+    def bad_project(self, project_id):
+        raise BadRequest(
+            f"bad project path parameter {project_id!r}: a project id is a positive integer"
+        )
+
+    # -- read API -----------------------------------------------------------------
+
+    def _filter(self, params):
+        return EventFilter.from_query(params)
+
+    def api_event_list(self):
+        kent = self.server.kent
+        params = self._params()
+        events = kent.store.snapshot(self._filter(params) if params else None)
+        limit = params.get("limit")
+        if limit and limit.isdigit():
+            events = events[-int(limit) :] if int(limit) else []
+        value = {"events": [event_to_summary(e) for e in events]}
+        value.update(kent.store.stats())
+        self._respond_json(200, value)
+
+    def _find_event(self, ident):
+        event = self.server.kent.store.get(ident)
+        if event is None:
+            raise NotFound(f"Event {ident} not found")
+        return event
+
+    def api_event(self, ident):
+        self._respond_json(200, event_to_dict(self._find_event(ident)))
+
+    def api_event_raw(self, ident):
+        event = self._find_event(ident)
+        content_type = (
+            event.header.get("content_type") if isinstance(event.header, dict) else None
+        )
+        if not content_type:
+            content_type = (
+                "application/octet-stream" if event.binary else "application/json"
+            )
+        self._respond(200, bytes(event.raw), str(content_type))
+
+    def api_flush(self):
+        self._read_body(65536)
+        params = self._params()
+        project = params.get("project") or params.get("project_id")
+        if project is not None and not project.isdigit():
+            raise BadRequest(
+                f"bad project {project!r}: a project id is a positive integer"
+            )
+        gone = self.server.kent.store.flush(int(project) if project else None)
+        self._respond_json(200, {"success": True, "flushed": gone})
+
+    def api_wait(self):
+        params = self._params()
+        try:
+            count = int(params.get("count", 1))
+            timeout = float(params.get("timeout", 10))
+        except ValueError as exc:
+            raise BadRequest(f"bad count or timeout: {exc}") from None
+        match = self._filter(params)
+        events, ok = self.server.kent.store.wait_for(count, timeout, match, match.since)
+        value = {
+            "events": [event_to_summary(e) for e in events],
+            "count": len(events),
+            "wanted": count,
+        }
+        value["last_seq"] = self.server.kent.store.last_seq
+        if ok:
+            self._respond_json(200, value)
+        else:
+            value["error"] = (
+                f"timed out after {timeout} s: {len(events)} of {count} matching events arrived"
+            )
+            self._respond_json(408, value)
+
+    def api_status(self):
+        value = {"version": __version__, "encodings": supported_encodings()}
+        value.update(self.server.kent.store.stats())
+        self._respond_json(200, value)
+
+    # -- pages -----------------------------------------------------------------------
+
+    def page_index(self):
+        kent = self.server.kent
+        nonce = uuid.uuid4().hex
+        page = render_index(
+            kent.store.snapshot(), kent.store.stats(), self._base_url(), nonce
+        )
+        self._respond_html(page, nonce)
+
+    def page_flush(self):
+        self._read_body(65536)
+        self.server.kent.store.flush()
+        self._respond(303, b"", "text/plain", (("Location", "/"),))
+
+    def page_event(self, ident):
+        event = self._find_event(ident)
+        nonce = uuid.uuid4().hex
+        siblings = self.server.kent.store.siblings(event)
+        self._respond_html(render_event(event, siblings, nonce), nonce)
+
+
+# ---------------------------------------------------------------------------
+# Server object: owns the store, the settings and the listening thread
+# ---------------------------------------------------------------------------
+
+
+class Kent:
+    """What every request shares: the store and the settings."""
+
+    def __init__(
+        self,
+        store=None,
+        *,
+        max_body=DEFAULT_MAX_BODY,
+        strict=False,
+        require_keys=None,
+        idle_timeout=DEFAULT_IDLE_TIMEOUT,
+        verbose=False,
+    ):
+        self.store = store if store is not None else EventStore()
+        self.max_body = max_body
+        self.strict = strict
+        self.require_keys = set(require_keys) if require_keys else None
+        self.idle_timeout = idle_timeout
+        self.verbose = verbose
+
+    def judge(self, events, auth, answer):
+        """The answer a request gets: Relay's, or Kent's 400 for bad items."""
+        status, value = answer
+        broken = [e.error for e in events if e.error]
+        if broken:
+            status = 400
+            value = {"error": "; ".join(broken), "detail": "; ".join(broken)}
+        elif (
+            self.require_keys is not None
+            and auth.get("sentry_key") not in self.require_keys
+        ):
+            status = 403
+            message = (
+                f"event submission rejected: unknown public key "
+                f"{auth.get('sentry_key')!r} (Kent runs with --require-key)"
+            )
+            value = {"error": message, "detail": message}
+        elif self.strict:
+            relay = [w for e in events for w in e.warnings if w.get("relay_status")]
+            if relay:
+                status = relay[0]["relay_status"]
+                message = f"--strict: {relay[0]['message']}"
+                value = {"error": message, "detail": message}
+        for event in events:
+            event.status = status
+        return status, value
+
+    def store_events(self, events, status, base_url):
+        for event in events:
+            event.status = status
+        self.store.add(events)
+        if logger.isEnabledFor(logging.INFO):
+            for event in events:
+                self._log_event(event, base_url)
+
+    def _log_event(self, event, base_url):
+        sdk = event.sdk or {}
+        sdk_text = f"{sdk.get('name')} {sdk.get('version')}" if sdk else "-"
+        logger.info(
+            "%s project=%s type=%s status=%s sdk=%s: %s  %s/event/%s",
+            event.id[:8],
+            event.project_id,
+            event.type,
+            event.status,
+            sdk_text,
+            event.summary,
+            base_url,
+            event.id,
+        )
+        if self.verbose:
+            logger.debug("headers: %s", json.dumps(event.request.get("headers")))
+            body, _ = body_to_json(event)
+            logger.debug("payload: %s", json.dumps(body, indent=2, default=str))
+
+
+class _HTTPServer(http.server.ThreadingHTTPServer):
+    """A thread per connection, a connection cap, and a clean shutdown."""
+
+    daemon_threads = True
+    request_queue_size = 128  # the default 5 drops SYNs under load
+    allow_reuse_address = True
+
+    def __init__(self, address, kent, max_connections):
+        self.kent = kent
+        self.max_connections = max_connections
+        self._connections = {}
+        self._conn_lock = threading.Lock()
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
+        super().__init__(address, KentHandler)
+
+    def process_request(self, request, client_address):
+        with self._conn_lock:
+            full = len(self._connections) >= self.max_connections
+        if full:
+            self._refuse(request)
+            return
+        thread = threading.Thread(
+            target=self._serve_connection,
+            args=(request, client_address),
+            name="kent-connection",
+            daemon=True,
+        )
+        with self._conn_lock:
+            self._connections[request] = thread
+        thread.start()
+
+    def _refuse(self, request):
+        message = b'{"error":"too many connections; try again later"}'
+        try:
+            request.settimeout(1.0)
+            request.sendall(
+                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json"
+                b"\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: "
+                + str(len(message)).encode()
+                + b"\r\n\r\n"
+                + message
+            )
+        except OSError:
+            pass
+        self.shutdown_request(request)
+
+    def _serve_connection(self, request, client_address):
+        try:
+            self.finish_request(request, client_address)
+        except Exception:
+            self.handle_error(request, client_address)
+        finally:
+            with self._conn_lock:
+                self._connections.pop(request, None)
+            self.shutdown_request(request)
+
+    def handle_error(self, request, client_address):
+        exc = sys.exc_info()[1]
+        if isinstance(exc, (ConnectionError, TimeoutError)):
+            return  # a client that hung up is not news
+        logger.exception("error on a connection from %s", client_address)
+
+    def close_connections(self, timeout=2.0):
+        """Hang up on every open connection and wait for their threads."""
+        with self._conn_lock:
+            connections = list(self._connections.items())
+        for sock, _ in connections:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        for _, thread in connections:
+            thread.join(timeout)
+
+
+class KentServer:
+    """Kent in a background thread, for tests and scripts::
+
+    with KentServer() as server:            # 127.0.0.1, a free port
+        sentry_sdk.init(dsn=server.dsn(1))
+        ...
+        events = server.wait_for(1, timeout=5, type="event")
+    """
+
+    def __init__(
+        self,
+        host=DEFAULT_HOST,
+        port=0,
+        *,
+        max_events=DEFAULT_MAX_EVENTS,
+        max_bytes=DEFAULT_MAX_BYTES,
+        max_connections=DEFAULT_MAX_CONNECTIONS,
+        **settings,
+    ):
+        self.store = EventStore(max_events=max_events, max_bytes=max_bytes)
+        self.kent = Kent(self.store, **settings)
+        self._address = (host, port)
+        self._max_connections = max_connections
+        self._httpd = None
+        self._thread = None
+
+    def start(self):
+        """Bind and serve in a daemon thread; returns self."""
+        self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name="kent-server",
+            daemon=True,
+        )
+        self._thread.start()
+        return self
+
+    def serve_forever(self):
+        """Bind and serve in this thread until interrupted."""
+        self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
+        try:
+            self._httpd.serve_forever(poll_interval=0.2)
+        finally:
+            self._close()
+
+    def stop(self):
+        """Stop serving; leaves no thread or socket behind."""
+        if self._httpd is None:
+            return
+        if self._thread is not None:
+            self._httpd.shutdown()
+            self._thread.join()
+            self._thread = None
+        self._close()
+
+    def _close(self):
+        self._httpd.close_connections()
+        self._httpd.server_close()
+        self._httpd = None
+
+    def __enter__(self):
+        return self.start()
+
+    def __exit__(self, *exc_info):
+        self.stop()
+
+    @property
+    def host(self):
+        return self._httpd.server_address[0] if self._httpd else self._address[0]
+
+    @property
+    def port(self):
+        return self._httpd.server_address[1] if self._httpd else self._address[1]
+
+    @property
+    def url(self):
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def dsn(self, project_id=1, key=DEFAULT_PROJECT_KEY):
+        """The DSN an SDK should use to send to this server's project."""
+        return self.url.replace("://", f"://{key}@", 1) + f"/{project_id}"
+
+    def events(self, **filters):
+        """Stored events, oldest first; filters as in ``GET /api/eventlist/``."""
+        return self.store.snapshot(EventFilter(**filters) if filters else None)
+
+    def wait_for(self, count=1, timeout=10.0, **filters):
+        """Wait for ``count`` matching events; raise ``WaitTimeout`` if late.
+
+        Filters: ``project``, ``type``, ``since``, ``q`` and ``fields`` (a dict
+        of dotted paths to values), as in ``GET /api/wait/``.
+        """
+        match = EventFilter(**filters)
+        events, ok = self.store.wait_for(count, timeout, match, match.since)
+        if not ok:
+            raise WaitTimeout(count, timeout, events, self.store.snapshot())
+        return events
+
+    def get(self, ident):
+        """One event by Kent's id or the SDK's event id, or None."""
+        return self.store.get(ident)
+
+    def flush(self, project_id=None):
+        return self.store.flush(project_id)
+
+    @property
+    def last_seq(self):
+        """A cursor: pass it as ``since=`` to see only newer events."""
+        return self.store.last_seq
+
+
+class WaitTimeout(AssertionError):
+    """Fewer events than wanted arrived in time; says what did arrive."""
+
+    def __init__(self, count, timeout, matched, stored):
+        self.matched = matched
+        lines = [f"{e.project_id} {e.type}: {e.summary}" for e in stored[-10:]]
+        super().__init__(
+            f"timed out after {timeout} s waiting for {count} matching events; "
+            f"{len(matched)} matched. Last stored events:\n  "
+            + ("\n  ".join(lines) if lines else "(none)")
+        )
+
+
+# ---------------------------------------------------------------------------
+# CLI: kent-server run | wait
+# ---------------------------------------------------------------------------
+
+
+def _size(text):
+    """``10M``, ``512k``, ``1G`` or a plain number of bytes."""
+    match = re.fullmatch(r"\s*(\d+)\s*([kKmMgG]?)[iI]?[bB]?\s*", text)
+    if not match:
+        raise argparse.ArgumentTypeError(f"not a size: {text!r} (try 10M)")
+    factor = {"": 1, "k": 1024, "m": MIB, "g": 1024 * MIB}[match.group(2).lower()]
+    return int(match.group(1)) * factor
+
+
+def _add_run_parser(commands):
+    run = commands.add_parser(
+        "run",
+        add_help=False,  # -h means --host, as in Kent 2.x
+        help="run the server",
+        description="Run Kent. Point an SDK at the DSN it prints.",
+    )
+    run.add_argument("--help", action="help", help="show this help and exit")
+    run.add_argument(
+        "-h",
+        "--host",
+        default=DEFAULT_HOST,
+        help="address to bind (default %(default)s)",
+    )
+    run.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port (default %(default)s; 0 picks a free one)",
+    )
+    run.add_argument(
+        "--max-events",
+        type=int,
+        default=DEFAULT_MAX_EVENTS,
+        metavar="N",
+        help="items to keep, oldest go first (default %(default)s)",
+    )
+    run.add_argument(
+        "--max-bytes",
+        type=_size,
+        default=DEFAULT_MAX_BYTES,
+        metavar="SIZE",
+        help="memory budget of the kept items, e.g. 256M (default 256M)",
+    )
+    run.add_argument(
+        "--max-body",
+        type=_size,
+        default=DEFAULT_MAX_BODY,
+        metavar="SIZE",
+        help="largest request body, compressed or decoded (default 100M)",
+    )
+    run.add_argument(
+        "--max-connections",
+        type=int,
+        default=DEFAULT_MAX_CONNECTIONS,
+        metavar="N",
+        help="open connections before answering 503 (default %(default)s)",
+    )
+    run.add_argument(
+        "--strict",
+        action="store_true",
+        help="answer like Relay: reject what Relay rejects instead of warning",
+    )
+    run.add_argument(
+        "--require-key",
+        metavar="KEY[,KEY]",
+        help="accept only these public keys; others get 403 as from Relay",
+    )
+    run.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log request headers and full payloads (also KENT_DEV=1)",
+    )
+    return run
+
+
+def _add_wait_parser(commands):
+    wait = commands.add_parser(
+        "wait",
+        help="wait for a running Kent to be ready, or for events to arrive",
+        description="Exit 0 once COUNT matching events have arrived (or, with "
+        "--ready, once Kent answers); exit 1 with a message on timeout.",
+    )
+    wait.add_argument(
+        "--url",
+        default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="Kent's URL (default %(default)s)",
+    )
+    wait.add_argument(
+        "--ready", action="store_true", help="only wait until Kent answers"
+    )
+    wait.add_argument(
+        "--count", type=int, default=1, help="how many events (default %(default)s)"
+    )
+    wait.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds (default %(default)s)"
+    )
+    wait.add_argument(
+        "--type", help="item type(s), comma-separated, e.g. event,transaction"
+    )
+    wait.add_argument("--project", help="project id(s), comma-separated")
+    wait.add_argument(
+        "--since", type=int, default=0, help="only events after this sequence number"
+    )
+    wait.add_argument("-q", "--query", help="text that must appear in the payload")
+    wait.add_argument(
+        "--field",
+        action="append",
+        default=[],
+        metavar="PATH=VALUE",
+        help="body field must equal value, e.g. exception.values.0.type=ValueError",
+    )
+    return wait
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="kent-server",
+        description="Kent: a fake Sentry server for debugging and tests.",
+    )
+    parser.add_argument("--version", action="version", version=f"Kent {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_run_parser(commands)
+    _add_wait_parser(commands)
+    return parser
+
+
+def _run(args):
+    verbose = args.verbose or os.environ.get("KENT_DEV") == "1"
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="[%(asctime)s] %(levelname)s: %(message)s",
+    )
+    keys = [k.strip() for k in (args.require_key or "").split(",") if k.strip()]
+    server = KentServer(
+        args.host,
+        args.port,
+        max_events=args.max_events,
+        max_bytes=args.max_bytes,
+        max_connections=args.max_connections,
+        max_body=args.max_body,
+        strict=args.strict,
+        require_keys=keys or None,
+        verbose=verbose,
+    )
+    try:
+        server.start()
+    except OSError as exc:
+        raise SystemExit(
+            f"kent: cannot listen on {args.host}:{args.port}: {exc}"
+        ) from None
+    shown = server.url.replace("0.0.0.0", "127.0.0.1")
+    print(f"Kent {__version__} listening on {shown}/", flush=True)
+    print(
+        f"DSN: {shown.replace('://', '://public@', 1)}/1   (any project id)", flush=True
+    )
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print("Kent stopped.", flush=True)
+    finally:
+        server.stop()
+    return 0
+
+
+def _http_get_json(url, timeout):
+    import urllib.error
+    import urllib.request
+
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as answer:
+            return answer.status, json.load(answer)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def _wait_ready(base, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return _http_get_json(base + "/api/status/", 2)[1]
+        except (OSError, ValueError) as exc:
+            if time.monotonic() >= deadline:
+                raise SystemExit(
+                    f"kent wait: no Kent answered at {base} within {timeout} s ({exc})"
+                ) from None
+            time.sleep(0.1)
+
+
+def _wait(args):
+    base = args.url.rstrip("/")
+    _wait_ready(base, args.timeout)
+    if args.ready:
+        print(f"Kent is ready at {base}")
+        return 0
+    params = {"count": args.count, "timeout": args.timeout, "since": args.since}
+    params.update(
+        {
+            k: v
+            for k, v in (
+                ("type", args.type),
+                ("project", args.project),
+                ("q", args.query),
+            )
+            if v
+        }
+    )
+    for field in args.field:
+        path, sep, value = field.partition("=")
+        if not sep:
+            raise SystemExit(f"kent wait: --field wants PATH=VALUE, not {field!r}")
+        params[path] = value
+    url = f"{base}/api/wait/?{urllib.parse.urlencode(params)}"
+    status, value = _http_get_json(url, args.timeout + 10)
+    for event in value.get("events", []):
+        print(
+            f"{event['seq']} {event['project_id']} {event['type']}: {event['summary']}"
+        )
+    if status == 200:
+        return 0
+    print(f"kent wait: {value.get('error')}", file=sys.stderr)
+    return 1
+
+
+def main(argv=None):
+    """The ``kent-server`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "wait":
+        return _wait(args)
+    parser.print_help()
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Install everything Kent's tests need on a fresh machine. Idempotent: a second
+# run skips what is already there. Run from any directory:  bash tests/install.sh
+#
+#   Python test deps      tests/requirements.txt          -> current python3
+#   sentry-sdk 1.x        tests/.deps/sdk1                -> PYTHONPATH for a subprocess
+#   brotli                tests/.deps/brotli              -> PYTHONPATH: SDK uses "br"
+#   brotli hidden         tests/.deps/nobrotli            -> PYTHONPATH: SDK uses gzip
+#   @sentry/node, browser tests/js/node_modules           (npm ci, package-lock.json)
+#   browser bundle        tests/js/browser/dist/sentry.bundle.js (esbuild)
+#   chromium              /usr/bin/chromium               (Debian apt, when root)
+set -euo pipefail
+
+TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+DEPS="$TESTS/.deps"
+PY="${PYTHON:-python3}"
+say() { printf 'install: %s\n' "$*"; }
+
+pip_install() { "$PY" -m pip install -qq --disable-pip-version-check --root-user-action=ignore "$@"; }
+
+# 1. Python test dependencies. pip itself skips satisfied requirements, but
+# its resolver still takes seconds, so remember the requirements we installed.
+stamp="$DEPS/requirements.stamp"
+mkdir -p "$DEPS"
+if cmp -s "$TESTS/requirements.txt" "$stamp" 2>/dev/null \
+  && "$PY" -c 'import pytest, sentry_sdk, raven, playwright, opentelemetry.sdk' 2>/dev/null; then
+  say "python requirements: present"
+else
+  say "python requirements: installing"
+  pip_install -r "$TESTS/requirements.txt"
+  cp "$TESTS/requirements.txt" "$stamp"
+fi
+
+# 2. sentry-sdk 1.x in its own folder (use with PYTHONPATH=tests/.deps/sdk1).
+if [ -d "$DEPS/sdk1/sentry_sdk" ]; then
+  say "sentry-sdk 1.x: present"
+else
+  say "sentry-sdk 1.x: installing into tests/.deps/sdk1"
+  pip_install --target "$DEPS/sdk1" 'sentry-sdk<2'
+fi
+
+# 3. brotli in its own folder, and a stub that hides any globally installed
+# brotli (sentry-sdk does `try: import brotli except ImportError`).
+if [ -n "$(ls "$DEPS/brotli"/_brotli* 2>/dev/null)" ]; then
+  say "brotli: present"
+else
+  say "brotli: installing into tests/.deps/brotli"
+  pip_install --target "$DEPS/brotli" brotli
+fi
+mkdir -p "$DEPS/nobrotli"
+echo 'raise ImportError("brotli is hidden by tests/.deps/nobrotli")' >"$DEPS/nobrotli/brotli.py"
+
+# 4. JavaScript SDKs and the browser bundle.
+if ! command -v npm >/dev/null; then
+  say "npm not found: JavaScript client tests will not run"
+else
+  if [ -d "$TESTS/js/node_modules/@sentry/node" ] \
+    && [ "$TESTS/js/node_modules/.package-lock.json" -nt "$TESTS/js/package-lock.json" ]; then
+    say "npm packages: present"
+  else
+    say "npm packages: npm ci in tests/js"
+    (cd "$TESTS/js" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  bundle="$TESTS/js/browser/dist/sentry.bundle.js"
+  if [ -f "$bundle" ] && [ "$bundle" -nt "$TESTS/js/node_modules/.package-lock.json" ]; then
+    say "browser bundle: present"
+  else
+    say "browser bundle: building tests/js/browser/dist/sentry.bundle.js"
+    (cd "$TESTS/js" && ./node_modules/.bin/esbuild browser/entry.js --bundle --minify \
+      --format=iife --target=es2020 --log-level=warning --outfile=browser/dist/sentry.bundle.js)
+  fi
+fi
+
+# 5. Chromium from Debian (npm/playwright browser downloads do not work here).
+if [ -x /usr/bin/chromium ]; then
+  say "chromium: present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  say "chromium: apt-get install chromium"
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }; then
+    say "chromium: apt-get failed; browser tests will skip (or fail when CI=true)"
+  fi
+else
+  say "chromium: /usr/bin/chromium missing and cannot apt-get (not root?);" \
+    "browser tests will skip (or fail when CI=true)"
+fi
+say "done"
