@@ -2375,6 +2375,27 @@ class WaitTimeout(AssertionError):
 
 
 # ---------------------------------------------------------------------------
+# pytest plugin: the ``kent_server`` fixture (entry point ``pytest11``, or
+# ``pytest_plugins = ["kent"]`` when the file is vendored). pytest is imported
+# only by pytest itself calling this hook, never by ``import kent``.
+# ---------------------------------------------------------------------------
+
+
+def pytest_configure(config):
+    import pytest
+
+    class KentFixtures:
+        @pytest.fixture
+        def kent_server(self):
+            """A fresh Kent on 127.0.0.1 and a free port, stopped afterwards."""
+            with KentServer() as server:
+                yield server
+
+    if not config.pluginmanager.has_plugin("kent-fixtures"):
+        config.pluginmanager.register(KentFixtures(), "kent-fixtures")
+
+
+# ---------------------------------------------------------------------------
 # CLI: kent-server run | wait
 # ---------------------------------------------------------------------------
 
