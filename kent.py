@@ -640,6 +640,222 @@ def parse_security_reports(data, content_type=""):
     return items
 
 
+# -- Multipart uploads: minidumps and attachments (relay utils/multipart.rs)
+
+MINIDUMP_ATTACHMENT_TYPES = {
+    "upload_file_minidump": "event.minidump",
+    "__sentry-event": "event.payload",
+    "__sentry-breadcrumb1": "event.breadcrumbs",
+    "__sentry-breadcrumb2": "event.breadcrumbs",
+    "view-hierarchy.json": "event.view_hierarchy",
+}
+_COMPRESSED_DUMPS = (
+    (b"\x1f\x8b", ".gz", lambda d: zlib.decompress(d, 47)),
+    (b"\xfd7zXZ\x00", ".xz", lambda d: __import__("lzma").decompress(d)),
+    (b"BZh", ".bz2", lambda d: __import__("bz2").decompress(d)),
+)
+
+
+class FormPart:
+    """One part of a multipart/form-data body."""
+
+    __slots__ = ("name", "filename", "content_type", "data")
+
+    def __init__(self, name, filename, content_type, data):
+        self.name, self.filename = name, filename
+        self.content_type, self.data = content_type, data
+
+
+def _disposition_params(value):
+    params = {}
+    for match in re.finditer(r';\s*([\w*-]+)="?((?:[^";\\]|\\.)*)"?', value):
+        params[match.group(1).lower()] = match.group(2)
+    return params
+
+
+def _parse_part(chunk, index):
+    head, sep, data = chunk.partition(b"\r\n\r\n")
+    if not sep:
+        raise BadRequest(f"multipart part {index} has no blank line after its headers")
+    headers = {}
+    for line in head.decode("utf-8", "replace").split("\r\n"):
+        key, _, value = line.partition(":")
+        headers[key.strip().lower()] = value.strip()
+    params = _disposition_params(headers.get("content-disposition", ""))
+    return FormPart(
+        params.get("name", ""),
+        params.get("filename"),
+        headers.get("content-type"),
+        data,
+    )
+
+
+def parse_multipart(data, content_type):
+    """``multipart/form-data`` -> list of ``FormPart``."""
+    match = re.search(r'boundary="?([^";]+)"?', content_type or "")
+    if not content_type.lower().startswith("multipart/") or not match:
+        raise BadRequest("expected multipart/form-data with a boundary")
+    delimiter = b"--" + match.group(1).encode("latin-1")
+    pieces = bytes(data).split(delimiter)
+    if len(pieces) < 3:
+        raise BadRequest(f"no multipart parts with boundary {match.group(1)!r}")
+    parts = []
+    for index, piece in enumerate(pieces[1:], 1):
+        if piece.startswith(b"--"):
+            break
+        piece = piece[2:] if piece.startswith(b"\r\n") else piece.lstrip(b"\n")
+        parts.append(
+            _parse_part(piece[:-2] if piece.endswith(b"\r\n") else piece, index)
+        )
+    return parts
+
+
+def _set_bracketed(target, key, value):
+    """``sentry[tags][k]=v`` -> target["tags"]["k"] = v."""
+    names = re.findall(r"\[([^\]]*)\]", key)
+    for name in names[:-1]:
+        target = target.setdefault(name, {})
+        if not isinstance(target, dict):
+            return
+    target[names[-1]] = value
+
+
+def event_from_form(fields):
+    """The event a crash upload describes: ``sentry`` JSON, chunks, brackets."""
+    event, extra = {}, {}
+    chunks = sorted(
+        (k for k in fields if re.fullmatch(r"sentry__\d+", k)), key=lambda k: int(k[8:])
+    )
+    text = fields.get("sentry") or "".join(fields[k] for k in chunks)
+    if text:
+        try:
+            parsed = json.loads(text)
+        except ValueError as exc:
+            raise BadRequest(
+                f"the 'sentry' form field is not valid JSON: {exc}"
+            ) from None
+        event.update(parsed if isinstance(parsed, dict) else {})
+    for key, value in fields.items():
+        if key.startswith("sentry[") and key.endswith("]"):
+            _set_bracketed(event, key, value)
+        elif key != "sentry" and key not in chunks:
+            extra[key] = value
+    if extra:
+        event.setdefault("extra", {}).update(extra)
+    return event
+
+
+def _inflate_minidump(part):
+    for magic, suffix, inflate in _COMPRESSED_DUMPS:
+        if part.data.startswith(magic):
+            try:
+                part.data = inflate(part.data)
+            except Exception as exc:  # zlib, lzma and bz2 raise their own types
+                raise BadRequest(f"invalid compression container: {exc}") from None
+            if part.filename and part.filename.endswith(suffix):
+                part.filename = part.filename[: -len(suffix)]
+    if not part.data.startswith((b"MDMP", b"PMDM")):
+        raise BadRequest("invalid minidump: it does not start with MDMP")
+
+
+def _attachment_item(part, index, attachment_type):
+    header = {
+        "type": "attachment",
+        "length": len(part.data),
+        "filename": part.filename or part.name,
+        "content_type": part.content_type or "application/octet-stream",
+        "attachment_type": attachment_type,
+        "field_name": part.name,
+    }
+    item = ParsedItem("attachment", None, header, part.data, index)
+    item.body, item.binary = part.data, True
+    return item
+
+
+def parse_crash_upload(parts, require_minidump=True):
+    """Form parts -> (event_id, [event item, attachment items...])."""
+    files = [p for p in parts if p.filename is not None]
+    fields = {
+        p.name: p.data.decode("utf-8", "replace") for p in parts if p.filename is None
+    }
+    dumps = [p for p in files if p.name == "upload_file_minidump"]
+    if require_minidump and not dumps:
+        raise BadRequest("missing minidump: no file part named upload_file_minidump")
+    for part in dumps:
+        _inflate_minidump(part)
+    body = event_from_form(fields)
+    event_id = normalize_event_id(body.get("event_id")) or uuid.uuid4().hex
+    body["event_id"] = event_id
+    envelope_header = {"event_id": event_id}
+    items = []
+    if fields or require_minidump:
+        header = {"type": "event", "kent_source": "crash upload form"}
+        event = ParsedItem("event", envelope_header, header, to_json(body), 1)
+        event.body = body
+        items.append(event)
+    for index, part in enumerate(files, len(items) + 1):
+        kind = MINIDUMP_ATTACHMENT_TYPES.get(part.name, "event.attachment")
+        items.append(_attachment_item(part, index, kind))
+    for item in items:
+        item.envelope_header = envelope_header
+    return event_id, items
+
+
+def to_json(value):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def parse_nel_reports(data):
+    """Network Error Logging: a JSON list of reports, one item each."""
+    items = parse_security_reports(data, "application/json")
+    for item in items:
+        item.type, item.header = "nel", {"type": "nel"}
+        item.warnings = []
+    return items
+
+
+def parse_otlp(data, content_type, signal):
+    """OTLP/HTTP traces or logs: JSON decoded, protobuf kept as bytes."""
+    mime = (content_type or "").split(";")[0].strip().lower()
+    item_type = f"otel_{signal}"
+    header = {"type": item_type, "content_type": mime}
+    item = ParsedItem(item_type, {}, header, bytes(data), 1)
+    if mime == "application/json":
+        _decode_json_payload(item)
+        if item.error:
+            raise BadRequest(item.error)
+    elif mime == "application/x-protobuf":
+        item.body, item.binary = item.raw, True
+    else:
+        raise UnsupportedMediaType(
+            f"OTLP wants Content-Type application/json or application/x-protobuf, "
+            f"not {mime or '(none)'!r}"
+        )
+    return item
+
+
+def check_in_from_query(slug, params, body=None):
+    """A cron check-in sent by URL: ``/cron/<slug>/?status=ok&duration=3``."""
+    if "status" not in params:
+        raise BadRequest("a check-in by URL needs ?status=in_progress|ok|error")
+    check_in = dict(body) if isinstance(body, dict) else {}
+    check_in.update(monitor_slug=slug, status=params["status"])
+    for key in ("check_in_id", "environment"):
+        if key in params:
+            check_in[key] = params[key]
+    if "duration" in params:
+        try:
+            check_in["duration"] = float(params["duration"])
+        except ValueError:
+            raise BadRequest(
+                f"duration {params['duration']!r} is not a number"
+            ) from None
+    check_in.setdefault("check_in_id", uuid.uuid4().hex)
+    item = ParsedItem("check_in", {}, {"type": "check_in"}, to_json(check_in), 1)
+    item.body = check_in
+    return item
+
+
 def normalize_event_id(value):
     """32 lowercase hex digits, or None when ``value`` is not an event id."""
     if not isinstance(value, str):
@@ -955,6 +1171,8 @@ def _summarize_event(body, header):
         return message
     if _get(body, "type") == "transaction" or _get(body, "transaction"):
         return _summarize_transaction(body, header)
+    if header.get("kent_source"):
+        return _text(f"native crash upload, release {_get(body, 'release')}")
     return _text(f"event {_get(body, 'level') or ''} (no message)".replace("  ", " "))
 
 
@@ -1077,6 +1295,21 @@ def _summarize_feedback(body, header):
     return _text(f"feedback: {message}" + (f" ({who})" if who else ""))
 
 
+def _summarize_otlp(body, header):
+    signal = header.get("type", "otel").replace("otel_", "OTLP ")
+    if isinstance(body, (bytes, bytearray)):
+        return f"{signal} (protobuf, {len(body)} bytes, kept as raw bytes)"
+    key = "spans" if "traces" in signal else "logRecords"
+    records = [
+        record
+        for resource in _get(body, "resourceSpans") or _get(body, "resourceLogs") or []
+        for scope in (_get(resource, "scopeSpans") or _get(resource, "scopeLogs") or [])
+        for record in (_get(scope, key) or [])
+    ]
+    first = _get(records, 0, "name") or _get(records, 0, "body", "stringValue") or ""
+    return _text(f"{signal}: {len(records)} {key}: {first}")
+
+
 def _summarize_nel(body, header):
     return _text(
         f"NEL {_get(body, 'body', 'type')}: {_get(body, 'url')} "
@@ -1110,6 +1343,8 @@ SUMMARIZERS = {
         f"user report: {_get(b, 'comments')} ({_get(b, 'email') or _get(b, 'name')})"
     ),
     "nel": _summarize_nel,
+    "otel_traces": _summarize_otlp,
+    "otel_logs": _summarize_otlp,
     "statsd": lambda b, h: _text(f"statsd: {b}"),
 }
 
@@ -1123,7 +1358,7 @@ def summarize(item_type, body, header=None, error=None):
     try:
         if summarizer is not None and not isinstance(body, (bytes, bytearray)):
             return summarizer(body, header)
-        if summarizer is _summarize_attachment:
+        if summarizer in (_summarize_attachment, _summarize_otlp):
             return summarizer(body, header)
     except (TypeError, ValueError, AttributeError, KeyError) as exc:
         return f"{item_type} item (cannot summarize: {exc})"
@@ -1339,6 +1574,7 @@ class EventStore:
         self.bytes = 0
         self.dropped = 0  # evicted by the limits
         self.received = 0  # every item ever stored
+        self.accepted = 0  # ... of which answered with a 2xx
 
     def add(self, events):
         """Store events (a list); returns them with seq, id and time set."""
@@ -1352,6 +1588,7 @@ class EventStore:
                 self._by_id[event_id] = event
                 self.bytes += event.size
             self.received += len(events)
+            self.accepted += sum(1 for e in events if 200 <= e.status < 300)
             self._evict()
             self._cond.notify_all()
         return events
@@ -1441,11 +1678,185 @@ class EventStore:
                 "kept": len(self._events),
                 "dropped": self.dropped,
                 "received": self.received,
+                "accepted": self.accepted,
                 "bytes": self.bytes,
                 "last_seq": self.last_seq,
                 "max_events": self.max_events,
                 "max_bytes": self.max_bytes,
             }
+
+
+# ---------------------------------------------------------------------------
+# Fault injection: answer like a Sentry that is rate-limiting, failing, slow
+# ---------------------------------------------------------------------------
+
+# Item type -> Sentry data category, as the SDKs map them for rate limits.
+DATA_CATEGORIES = {
+    "event": "error",
+    "transaction": "transaction",
+    "attachment": "attachment",
+    "session": "session",
+    "sessions": "session",
+    "client_report": "internal",
+    "log": "log_item",
+    "check_in": "monitor",
+    "span": "span",
+    "profile": "profile",
+    "profile_chunk": "profile_chunk",
+    "replay_event": "replay",
+    "replay_recording": "replay",
+    "feedback": "feedback",
+    "security": "security",
+    "trace_metric": "trace_metric",
+}
+FAULT_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
+_FAULT_KEYS = frozenset(
+    (
+        "status",
+        "retry_after",
+        "rate_limits",
+        "delay",
+        "action",
+        "project",
+        "endpoint",
+        "category",
+        "count",
+        "duration",
+    )
+)
+
+
+def _fault_list(value):
+    if value is None or value == "":
+        return None
+    items = value.split(",") if isinstance(value, str) else list(value)
+    return {str(v).strip() for v in items if str(v).strip()}
+
+
+def _fault_number(spec, key, kind):
+    value = spec.get(key)
+    if value is None or value == "":
+        return None
+    try:
+        number = kind(value)
+    except (TypeError, ValueError):
+        raise BadRequest(f"fault {key}={value!r} is not a number") from None
+    if number < 0:
+        raise BadRequest(f"fault {key} must not be negative")
+    return number
+
+
+def parse_fault(spec):
+    """A fault rule from a dict or ``status=429&category=error&count=1``.
+
+    Keys: status, retry_after, rate_limits (Relay's X-Sentry-Rate-Limits
+    syntax), delay (seconds), action (respond or drop), project, endpoint
+    and category (comma lists), count (next N requests), duration (seconds).
+    """
+    if isinstance(spec, str):
+        spec = {k: v[-1] for k, v in urllib.parse.parse_qs(spec.strip()).items()}
+    if not isinstance(spec, dict):
+        raise BadRequest("a fault rule is a JSON object or key=value&... text")
+    unknown = set(spec) - _FAULT_KEYS
+    if unknown:
+        raise BadRequest(f"unknown fault keys: {', '.join(sorted(unknown))}")
+    rule = {
+        "status": _fault_number(spec, "status", int),
+        "retry_after": _fault_number(spec, "retry_after", int),
+        "rate_limits": spec.get("rate_limits") or None,
+        "delay": _fault_number(spec, "delay", float) or 0.0,
+        "action": spec.get("action") or "respond",
+        "project": _fault_list(spec.get("project")),
+        "endpoint": _fault_list(spec.get("endpoint")),
+        "category": _fault_list(spec.get("category")),
+        "count": _fault_number(spec, "count", int),
+        "duration": _fault_number(spec, "duration", float),
+    }
+    if rule["action"] not in ("respond", "drop"):
+        raise BadRequest("fault action is 'respond' or 'drop' (close the connection)")
+    if rule["status"] is not None and not 100 <= rule["status"] <= 599:
+        raise BadRequest(f"fault status {rule['status']} is not an HTTP status")
+    if rule["status"] is None and rule["action"] == "respond" and not rule["delay"]:
+        raise BadRequest("a fault needs a status, a delay, or action=drop")
+    return rule
+
+
+def fault_headers(rule):
+    """``Retry-After`` and ``X-Sentry-Rate-Limits`` as the rule asks."""
+    headers = []
+    if rule.get("retry_after") is not None:
+        headers.append(("Retry-After", str(rule["retry_after"])))
+    if rule.get("rate_limits"):
+        headers.append(("X-Sentry-Rate-Limits", rule["rate_limits"]))
+    return headers
+
+
+class FaultRules:
+    """The active rules; the first that matches a request answers it."""
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self._rules = []
+        self._lock = threading.Lock()
+        self._next_id = 0
+
+    def add(self, spec):
+        rule = parse_fault(spec)
+        with self._lock:
+            self._next_id += 1
+            rule.update(id=self._next_id, hits=0, created=self.clock())
+            self._rules.append(rule)
+        return dict(rule)
+
+    def clear(self, rule_id=None):
+        with self._lock:
+            before = len(self._rules)
+            self._rules = [
+                r for r in self._rules if rule_id is not None and r["id"] != rule_id
+            ]
+            return before - len(self._rules)
+
+    def list(self):
+        with self._lock:
+            return [self._public(r) for r in self._rules]
+
+    def _public(self, rule):
+        public = {k: (sorted(v) if isinstance(v, set) else v) for k, v in rule.items()}
+        public.pop("created", None)
+        if rule["duration"] is not None:
+            left = rule["created"] + rule["duration"] - self.clock()
+            public["seconds_left"] = round(max(0.0, left), 3)
+        return public
+
+    def _live(self, rule, now):
+        if rule["count"] is not None and rule["hits"] >= rule["count"]:
+            return False
+        expired = (
+            rule["duration"] is not None and now > rule["created"] + rule["duration"]
+        )
+        return not expired
+
+    def match(self, project_id, endpoint, item_types):
+        """The rule for this request (its hit counted), or None."""
+        categories = {DATA_CATEGORIES.get(t, "default") for t in item_types}
+        now = self.clock()
+        with self._lock:
+            for rule in self._rules:
+                if not self._live(rule, now) or not _fault_applies(
+                    rule, project_id, endpoint, categories
+                ):
+                    continue
+                rule["hits"] += 1
+                return self._public(rule)
+        return None
+
+
+def _fault_applies(rule, project_id, endpoint, categories):
+    if rule["project"] is not None and str(project_id) not in rule["project"]:
+        return False
+    if rule["endpoint"] is not None and endpoint not in rule["endpoint"]:
+        return False
+    return rule["category"] is None or bool(rule["category"] & categories)
 
 
 # ---------------------------------------------------------------------------
@@ -1624,6 +2035,32 @@ def render_event(event, siblings, nonce):
 # HTTP handler: routes, request bodies, one place that maps errors to status
 # ---------------------------------------------------------------------------
 
+
+class Accepted:
+    """What an endpoint understood: items to store and the answer to give."""
+
+    def __init__(
+        self,
+        items,
+        warnings,
+        *,
+        status=200,
+        value=None,
+        content_type="application/json",
+        auth=None,
+    ):
+        self.items = items
+        self.warnings = warnings
+        self.status = status
+        self.value = value  # JSON value, or bytes sent as they are
+        self.content_type = content_type
+        self.auth = auth
+        self.project_id = None  # set when the body names the project (tunnel)
+
+
+# A 1x1 transparent GIF, Relay's answer to GET /store/ image beacons.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
     (
@@ -1655,7 +2092,32 @@ ROUTES = [
     (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
     (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
     (("POST",), r"/api/(\d+)/(?:security|csp-report)/", "ingest_security", INGEST),
+    (("POST",), r"/api/(\d+)/minidump/?", "ingest_minidump", INGEST),
+    (
+        ("POST",),
+        r"/api/(\d+)/events/([^/]+)/attachments/",
+        "ingest_attachments",
+        INGEST,
+    ),
+    (("POST",), r"/api/(\d+)/nel/", "ingest_nel", INGEST),
+    (("GET", "POST"), r"/api/(\d+)/cron/([^/]+)(?:/([^/]+))?/?", "ingest_cron", INGEST),
+    (
+        ("POST",),
+        r"/api/(\d+)/(?:integration/)?otlp/v1/(traces|logs)/?",
+        "ingest_otlp",
+        INGEST,
+    ),
+    (("POST",), r"/api/(\d+)/unreal/([^/]+)/", "ingest_unreal", INGEST),
+    (("POST",), r"/tunnel/?", "ingest_tunnel", INGEST),
+    (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
+    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", "api"),
+    (("GET",), r"/api/0/relays/(live)/", "health", "api"),
+    (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", "api"),
     (("GET",), r"/api/eventlist/", "api_event_list", "api"),
+    (("GET",), r"/api/faults/", "api_faults", "api"),
+    (("POST",), r"/api/faults/", "api_fault_add", "api"),
+    (("DELETE",), r"/api/faults/(?:(\d+)/?)?", "api_fault_clear", "api"),
+    (("POST",), r"/faults/clear", "page_faults_clear", "page"),
     (("GET",), r"/api/event/([^/]+)/raw", "api_event_raw", "api"),
     (("GET",), r"/api/event/([^/]+)/?", "api_event", "api"),
     (("POST",), r"/api/flush/", "api_flush", "api"),
@@ -1892,8 +2354,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def _ingest(self, project_id, endpoint, parse, path_key=None):
         """read -> decode -> parse -> store -> respond, for every endpoint.
 
-        ``parse(data, auth)`` returns ``(items, warnings, auth, answer)``
-        where answer is ``(status, json_value)``.
+        ``parse(data, auth, warnings)`` returns an ``Accepted``.
         """
         kent = self.server.kent
         project_id = int(project_id)
@@ -1905,14 +2366,52 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             info["size"] = len(raw)
             data = decode_body(raw, self.headers.get("Content-Encoding"), kent.max_body)
             info["decoded_size"] = len(data)
-            items, warnings, auth, answer = parse(data, auth, auth_warnings)
+            accepted = parse(data, auth, auth_warnings)
         except KentError as exc:
             self._reject(project_id, info, auth, data or raw, exc)
             return
-        events = [StoredEvent(project_id, item, info, auth, warnings) for item in items]
-        status, value = kent.judge(events, auth, answer)
+        project_id = accepted.project_id or project_id
+        auth = accepted.auth or auth
+        events = [
+            StoredEvent(project_id, item, info, auth, accepted.warnings)
+            for item in accepted.items
+        ]
+        fault = kent.faults.match(project_id, endpoint, [e.type for e in events])
+        if fault is not None:
+            self._answer_fault(fault, events, accepted)
+            return
+        status, value = kent.judge(events, auth, (accepted.status, accepted.value))
         kent.store_events(events, status, self._base_url())
-        self._respond_json(status, value)
+        self._respond_accepted(status, value, accepted)
+
+    def _respond_accepted(self, status, value, accepted):
+        if isinstance(value, bytes):
+            self._respond(status, value, accepted.content_type)
+        else:
+            self._respond_json(status, value)
+
+    def _answer_fault(self, fault, events, accepted):
+        """Answer as the fault rule says; the items are kept, marked."""
+        kent = self.server.kent
+        if fault["delay"]:
+            time.sleep(fault["delay"])  # this connection's thread only
+        status = fault["status"] or accepted.status
+        for event in events:
+            event.fault = fault["id"]
+        if fault["action"] == "drop":
+            kent.store_events(events, 0, self._base_url())
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        if fault["status"] is None:  # only slow: answer normally afterwards
+            status, value = kent.judge(events, {}, (accepted.status, accepted.value))
+            kent.store_events(events, status, self._base_url())
+            self._respond_accepted(status, value, accepted)
+            return
+        kent.store_events(events, status, self._base_url())
+        message = f"Kent fault rule {fault['id']} answered {status}"
+        body = error_json(status, message) if status >= 300 else to_json_bytes({})
+        self._respond(status, body, headers=fault_headers(fault))
 
     def _reject(self, project_id, info, auth, data, exc):
         """Keep what a bad request sent (and items read before the error)."""
@@ -1930,51 +2429,88 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         )
         return f"http://{host}"
 
-    def ingest_envelope(self, project_id):
-        def parse(data, auth, auth_warnings):
-            header, items, warnings = parse_envelope(data)
-            if auth["source"] is None and header.get("dsn"):
-                auth, auth_warnings = parse_auth(
-                    self.headers, self.query, envelope_dsn=header["dsn"]
-                )
-            warnings += auth_warnings + check_envelope(
-                header, items, len(data), project_id, auth, time.time()
-            )
-            event_id = normalize_event_id(header.get("event_id")) or next(
-                (
-                    normalize_event_id(_get(i.body, "event_id"))
-                    for i in items
-                    if i.type in EVENT_LIKE_TYPES
-                ),
-                None,
-            )
-            value = {"id": event_id, "success": True} if event_id else {"success": True}
-            return items, warnings, auth, (200, value)
+    def _content_type(self):
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
-        self._ingest(project_id, "envelope", parse)
+    def _envelope(self, data, auth, auth_warnings, project_id):
+        header, items, warnings = parse_envelope(data)
+        if auth["source"] is None and header.get("dsn"):
+            auth, auth_warnings = parse_auth(
+                self.headers, self.query, envelope_dsn=header["dsn"]
+            )
+        warnings += auth_warnings + check_envelope(
+            header, items, len(data), project_id, auth, time.time()
+        )
+        event_id = normalize_event_id(header.get("event_id")) or next(
+            (
+                normalize_event_id(_get(i.body, "event_id"))
+                for i in items
+                if i.type in EVENT_LIKE_TYPES
+            ),
+            None,
+        )
+        value = {"id": event_id, "success": True} if event_id else {"success": True}
+        return Accepted(items, warnings, value=value, auth=auth)
+
+    def ingest_envelope(self, project_id):
+        self._ingest(
+            project_id,
+            "envelope",
+            lambda data, auth, warnings: self._envelope(
+                data, auth, warnings, project_id
+            ),
+        )
+
+    def ingest_tunnel(self):
+        """A tunnel target: the project comes from the envelope's ``dsn``."""
+
+        def parse(data, auth, auth_warnings):
+            header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
+            dsn = (
+                parse_dsn(header.get("dsn"))
+                if isinstance(header.get("dsn"), str)
+                else None
+            )
+            if not dsn or not dsn[1]:
+                raise BadRequest(
+                    "a tunnelled envelope needs a 'dsn' envelope header naming "
+                    "the project (the JS SDK adds it when 'tunnel' is set)"
+                )
+            accepted = self._envelope(data, auth, auth_warnings, dsn[1])
+            accepted.project_id = int(dsn[1])
+            return accepted
+
+        self._ingest(0, "tunnel", parse)
 
     def ingest_store(self, project_id):
         def parse(data, auth, auth_warnings):
-            content_type = (
-                (self.headers.get("Content-Type") or "").split(";")[0].strip()
-            )
-            if content_type == "application/x-sentry-envelope":
-                return ingest_envelope_parse(data, auth, auth_warnings)
+            if self._content_type() == "application/x-sentry-envelope":
+                return self._envelope(data, auth, auth_warnings, project_id)
             item = parse_store_body(data)
             event_id = normalize_event_id(item.body.get("event_id"))
             if event_id is None:
                 event_id = uuid.uuid4().hex
-                item.envelope_header = {"event_id": event_id}
-            return [item], auth_warnings, auth, (200, {"id": event_id, "success": True})
+            item.envelope_header = {"event_id": event_id}
+            return Accepted(
+                [item], auth_warnings, value={"id": event_id, "success": True}
+            )
 
-        def ingest_envelope_parse(data, auth, auth_warnings):
-            header, items, warnings = parse_envelope(data)
-            event_id = normalize_event_id(header.get("event_id"))
-            return (
-                items,
-                warnings + auth_warnings,
-                auth,
-                (200, {"id": event_id, "success": True}),
+        self._ingest(project_id, "store", parse)
+
+    def ingest_store_get(self, project_id):
+        """raven-js image beacons: ``?sentry_data=<json>``; answers a GIF."""
+
+        def parse(data, auth, auth_warnings):
+            payload = self._params().get("sentry_data")
+            if not payload:
+                raise BadRequest("GET /store/ needs ?sentry_data=<event JSON>")
+            item = parse_store_body(payload.encode("utf-8"))
+            item.envelope_header = {
+                "event_id": normalize_event_id(item.body.get("event_id"))
+                or uuid.uuid4().hex
+            }
+            return Accepted(
+                [item], auth_warnings, value=PIXEL_GIF, content_type="image/gif"
             )
 
         self._ingest(project_id, "store", parse)
@@ -1988,9 +2524,109 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 for key in ("sentry_release", "sentry_environment"):
                     if key in params:
                         item.header[key] = params[key]
-            return items, auth_warnings, auth, (200, {"success": True})
+            return Accepted(items, auth_warnings, value={"success": True})
 
         self._ingest(project_id, "security", parse)
+
+    def ingest_nel(self, project_id):
+        def parse(data, auth, auth_warnings):
+            return Accepted(parse_nel_reports(data), auth_warnings, value=b"")
+
+        self._ingest(project_id, "nel", parse)
+
+    def ingest_minidump(self, project_id):
+        """Crash uploads (sentry-native, Crashpad, Breakpad): text event id."""
+
+        def parse(data, auth, auth_warnings):
+            if self._content_type() in (
+                "application/octet-stream",
+                "application/x-dmp",
+            ):
+                parts = [
+                    FormPart("upload_file_minidump", "Minidump", None, bytes(data))
+                ]
+            else:
+                parts = parse_multipart(data, self.headers.get("Content-Type") or "")
+            event_id, items = parse_crash_upload(parts)
+            text = str(uuid.UUID(event_id)).encode()
+            return Accepted(items, auth_warnings, value=text, content_type="text/plain")
+
+        self._ingest(project_id, "minidump", parse)
+
+    def ingest_attachments(self, project_id, event_id):
+        """Attachments for an event already sent; Relay answers 201."""
+
+        def parse(data, auth, auth_warnings):
+            parts = parse_multipart(data, self.headers.get("Content-Type") or "")
+            header = {"event_id": normalize_event_id(event_id) or event_id}
+            items = [
+                _attachment_item(p, i, "event.attachment")
+                for i, p in enumerate((p for p in parts if p.filename is not None), 1)
+            ]
+            for item in items:
+                item.envelope_header = header
+            return Accepted(items, auth_warnings, status=201, value=b"")
+
+        self._ingest(project_id, "attachments", parse)
+
+    def ingest_unreal(self, project_id, key):
+        def parse(data, auth, auth_warnings):
+            event_id = uuid.uuid4().hex
+            header = {
+                "type": "attachment",
+                "filename": "UE4CrashReport.zip",
+                "attachment_type": "unreal.report",
+            }
+            item = ParsedItem(
+                "attachment", {"event_id": event_id}, header, bytes(data), 1
+            )
+            item.body, item.binary = item.raw, True
+            text = str(uuid.UUID(event_id)).encode()
+            return Accepted(
+                [item], auth_warnings, value=text, content_type="text/plain"
+            )
+
+        self._ingest(project_id, "unreal", parse, path_key=key)
+
+    def ingest_cron(self, project_id, slug, key=None):
+        """Check-ins by URL; Relay answers 202 and never 429."""
+
+        def parse(data, auth, auth_warnings):
+            body = None
+            if data.strip()[:1] == b"{":
+                try:
+                    body = json.loads(data)
+                except ValueError as exc:
+                    raise BadRequest(
+                        f"check-in body is not valid JSON: {exc}"
+                    ) from None
+            item = check_in_from_query(slug, self._params(), body)
+            return Accepted([item], auth_warnings, status=202, value=b"")
+
+        self._ingest(project_id, "cron", parse, path_key=key)
+
+    def ingest_otlp(self, project_id, signal):
+        def parse(data, auth, auth_warnings):
+            item = parse_otlp(data, self.headers.get("Content-Type"), signal)
+            return Accepted(
+                [item],
+                auth_warnings,
+                status=202,
+                value=b"{}",
+                content_type="application/json",
+            )
+
+        self._ingest(project_id, "otlp", parse)
+
+    def health(self, which="live"):
+        self._respond_json(200, {"is_healthy": True})
+
+    def tus_upload(self, project_id):
+        raise NotFound(
+            "Kent does not implement TUS uploads (/upload/); SDKs such as "
+            "sentry-native fall back to sending attachments inline, as with "
+            "a Sentry that lacks them"
+        )
 
     def bad_project(self, project_id):
         raise BadRequest(
@@ -2067,6 +2703,32 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             )
             self._respond_json(408, value)
 
+    def _read_json(self):
+        data = self._read_body(1024 * 1024)
+        try:
+            return json.loads(data or b"{}")
+        except ValueError as exc:
+            raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+    def api_faults(self):
+        self._respond_json(200, {"faults": self.server.kent.faults.list()})
+
+    def api_fault_add(self):
+        rule = self.server.kent.faults.add(self._read_json())
+        self._respond_json(
+            201, {"fault": self.server.kent.faults.list()[-1], "id": rule["id"]}
+        )
+
+    def api_fault_clear(self, rule_id=None):
+        self._discard_body()
+        gone = self.server.kent.faults.clear(int(rule_id) if rule_id else None)
+        self._respond_json(200, {"success": True, "cleared": gone})
+
+    def page_faults_clear(self):
+        self._read_body(65536)
+        self.server.kent.faults.clear()
+        self._respond(303, b"", "text/plain", (("Location", "/"),))
+
     def api_status(self):
         value = {"version": __version__, "encodings": supported_encodings()}
         value.update(self.server.kent.store.stats())
@@ -2111,6 +2773,7 @@ class Kent:
         require_keys=None,
         idle_timeout=DEFAULT_IDLE_TIMEOUT,
         verbose=False,
+        faults=(),
     ):
         self.store = store if store is not None else EventStore()
         self.max_body = max_body
@@ -2118,6 +2781,9 @@ class Kent:
         self.require_keys = set(require_keys) if require_keys else None
         self.idle_timeout = idle_timeout
         self.verbose = verbose
+        self.faults = FaultRules()
+        for spec in faults or ():
+            self.faults.add(spec)
 
     def judge(self, events, auth, answer):
         """The answer a request gets: Relay's, or Kent's 400 for bad items."""
@@ -2355,6 +3021,20 @@ class KentServer:
     def flush(self, project_id=None):
         return self.store.flush(project_id)
 
+    def add_fault(self, spec=None, **rule):
+        """Add a fault rule (see ``parse_fault``); returns its id."""
+        if isinstance(spec, str):
+            spec = {k: v[-1] for k, v in urllib.parse.parse_qs(spec).items()}
+        return self.kent.faults.add(dict(spec or {}, **rule))["id"]
+
+    def clear_faults(self, rule_id=None):
+        return self.kent.faults.clear(rule_id)
+
+    @property
+    def faults(self):
+        """The active rules with how many requests each has hit."""
+        return self.kent.faults.list()
+
     @property
     def last_seq(self):
         """A cursor: pass it as ``since=`` to see only newer events."""
@@ -2469,6 +3149,16 @@ def _add_run_parser(commands):
         help="accept only these public keys; others get 403 as from Relay",
     )
     run.add_argument(
+        "--fault",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="answer like a failing Sentry, e.g. 'status=429&retry_after=60&"
+        "rate_limits=60:error:organization&category=error&count=1' (repeatable; "
+        "keys: status retry_after rate_limits delay action=drop project endpoint "
+        "category count duration)",
+    )
+    run.add_argument(
         "--verbose",
         action="store_true",
         help="log request headers and full payloads (also KENT_DEV=1)",
@@ -2545,6 +3235,11 @@ def _run(args):
         require_keys=keys or None,
         verbose=verbose,
     )
+    try:
+        for spec in args.fault:
+            server.add_fault(spec)
+    except KentError as exc:
+        raise SystemExit(f"kent: bad --fault: {exc.message}") from None
     try:
         server.start()
     except OSError as exc:

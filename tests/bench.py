@@ -52,6 +52,8 @@ MEMORY_EVENTS = 10_000
 LIST_EVENTS = 100
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SERVERS = ("kent", "original", "ceiling")
+# --pin: the server gets CPU 0 and the load generator CPU 1
+SERVER_CPUS, CLIENT_CPUS = {0}, {1}
 
 # (key, label, method, path, body kind, concurrency, keep-alive)
 PHASES = [
@@ -244,6 +246,11 @@ class CeilingServer(ThreadingHTTPServer):
     request_queue_size = 128  # default 5 drops SYNs at c=32
     daemon_threads = True
 
+    def handle_error(self, request, client_address):
+        # wrk resets its connections when it stops; that is not an error
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
 
 def serve_ceiling(port):
     CeilingServer((HOST, port), CeilingHandler).serve_forever()
@@ -289,7 +296,7 @@ def server_command(name, port, kent_py):
 class Server:
     """One server subprocess; its log goes to a temp file shown on failure."""
 
-    def __init__(self, name, argv, port, workdir):
+    def __init__(self, name, argv, port, workdir, pin=False):
         self.name, self.port = name, port
         self.log_path = Path(workdir) / f"{name}.log"
         env = {k: v for k, v in os.environ.items()
@@ -298,6 +305,8 @@ class Server:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
                                          stdin=subprocess.DEVNULL, env=env, cwd=workdir)
         self.pid = self.proc.pid
+        if pin:
+            os.sched_setaffinity(self.pid, SERVER_CPUS)  # threads inherit it
 
     def wait_ready(self, timeout=30):
         deadline = time.monotonic() + timeout
@@ -414,7 +423,11 @@ def ensure_wrk():
     return shutil.which("wrk")
 
 
-def run_wrk(wrk, port, spec, duration, workdir):
+def pin_client():
+    os.sched_setaffinity(0, CLIENT_CPUS)
+
+
+def run_wrk(wrk, port, spec, duration, workdir, pin):
     body_path = Path(workdir) / "wrk-body"
     body_path.write_bytes(spec["body"])
     headers = dict(spec["headers"])
@@ -430,7 +443,8 @@ def run_wrk(wrk, port, spec, duration, workdir):
     # One client thread: it is enough for 30k req/s and leaves a core to the server.
     argv = [wrk, "-t1", f"-c{spec['concurrency']}", f"-d{max(1, round(duration))}s",
             "--timeout", "5s", "-s", str(script), f"http://{HOST}:{port}"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30).stdout
+    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30,
+                         preexec_fn=pin_client if pin else None).stdout
     line = next((l for l in out.splitlines() if l.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result: {out[-500:]}")
@@ -505,21 +519,22 @@ def python_load(port, request, concurrency, keepalive, duration, count=10**9):
 class LoadRunner:
     """Runs one load phase and measures the server's CPU across it."""
 
-    def __init__(self, client, workdir):
+    def __init__(self, client, workdir, pin):
         self.wrk = ensure_wrk() if client != "python" else None
         if client == "wrk" and not self.wrk:
             sys.exit("wrk is not available")
-        self.workdir = workdir
+        self.workdir, self.pin = workdir, pin
         # The Python client runs in its own process so it does not share a GIL
         # with anything here; fork keeps it cheap to start.
         self.pool = concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("fork"))
+            1, mp_context=multiprocessing.get_context("fork"),
+            initializer=pin_client if pin else None)
         self.name = "wrk" if self.wrk else "python"
 
     def run(self, server, spec, duration, count=None):
         cpu_before = cpu_seconds(server.pid)
         if self.wrk and count is None:
-            r = run_wrk(self.wrk, server.port, spec, duration, self.workdir)
+            r = run_wrk(self.wrk, server.port, spec, duration, self.workdir, self.pin)
         else:
             request = build_request(server.port, spec["method"], spec["path"], spec["body"],
                                     spec["headers"], spec["keepalive"])
@@ -652,7 +667,7 @@ def bench_server(name, runner, payloads, args, workdir):
     if isinstance(argv, str):
         print(f"[{name}] skipped: {argv}", flush=True)
         return {"skipped": argv}
-    server = Server(name, argv, port, workdir)
+    server = Server(name, argv, port, workdir, args.pin)
     try:
         server.wait_ready()
         result = {"sanity": sanity_check(server, payloads)}
@@ -800,6 +815,8 @@ def parse_args():
     p.add_argument("--duration", type=float, help="seconds per load phase (default 5, quick 2)")
     p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                    help="load generator (auto: wrk if installable, else Python)")
+    p.add_argument("--pin", action="store_true",
+                   help="pin the server to CPU 0 and the client to CPU 1 (steadier)")
     p.add_argument("--kent", type=Path, default=KENT_PY,
                    help="the kent.py to measure (default: the repo's)")
     p.add_argument("--json", type=Path, default=OUTPUT_JSON, help="where to write results")
@@ -827,7 +844,7 @@ def main():
     started = time.monotonic()
     payloads = build_payloads()
     with tempfile.TemporaryDirectory(prefix="kent-bench-") as workdir:
-        runner = LoadRunner(args.client, workdir)
+        runner = LoadRunner(args.client, workdir, args.pin)
         print(f"client {runner.name}; envelope {len(payloads['plain'])} B, gzip'd "
               f"{len(payloads['gzip'])} B; {args.duration:g} s per phase", flush=True)
         try:
@@ -850,7 +867,7 @@ def main():
 
 def write_json(args, client, payloads, results, ratios, targets, elapsed):
     meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "client": client, "phase_seconds": args.duration,
+            "cpus": os.cpu_count(), "client": client, "pinned": args.pin, "phase_seconds": args.duration,
             "envelope_bytes": len(payloads["plain"]), "gzip_bytes": len(payloads["gzip"]),
             "upload_bytes": len(payloads["upload"]), "elapsed_seconds": elapsed}
     args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,116 @@
+"""Helpers shared by Kent's tests: raw HTTP, envelope bytes, tool checks."""
+
+import http.client
+import json
+import os
+import shutil
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+CI = os.environ.get("CI") == "true"
+EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
+DASHED_EVENT_ID = "9ec79c33-ec99-42ab-8353-589fcb2e04dc"
+CLEAN_KEY = "e12d836b15bb49d7bbf99e64295d995b"  # 32 chars: no public-key warning
+AUTH_HEADER = f"Sentry sentry_key={CLEAN_KEY}, sentry_version=7, sentry_client=kent-tests/1.0"
+
+
+def http_request(url, method, path, body=b"", headers=None, timeout=30):
+    """One request on a fresh connection: (status, headers dict, body bytes)."""
+    parts = urllib.parse.urlsplit(url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=timeout)
+    try:
+        conn.request(method, path, body=body, headers=dict(headers or {}))
+        response = conn.getresponse()
+        data = response.read()
+        return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+    finally:
+        conn.close()
+
+
+def get_json(url, path, **kwargs):
+    """GET ``path`` and decode the JSON answer: (status, value)."""
+    status, _, data = http_request(url, "GET", path, **kwargs)
+    return status, json.loads(data)
+
+
+def post_envelope(url, data, project=1, headers=None, path=None):
+    """POST envelope bytes with a clean auth header: (status, headers, value)."""
+    all_headers = {"X-Sentry-Auth": AUTH_HEADER}
+    all_headers.update(headers or {})
+    target = path or f"/api/{project}/envelope/"
+    status, answer_headers, data = http_request(url, "POST", target, data, all_headers)
+    return status, answer_headers, json.loads(data) if data else None
+
+
+def _payload_bytes(payload):
+    if isinstance(payload, (bytes, bytearray)):
+        return bytes(payload)
+    if isinstance(payload, str):
+        return payload.encode("utf-8")
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+def envelope(*items, header=None, trailing=True, lengths=True):
+    """Envelope bytes from ``(item_header, payload)`` pairs.
+
+    Default: sentry-python style (every item has ``length``, final newline).
+    ``lengths=False`` keeps ``length`` only on binary payloads (bytes), as
+    sentry-javascript does; see ``js_envelope``.
+    """
+    lines = [_payload_bytes(header if header is not None else {"event_id": EVENT_ID})]
+    for item_header, payload in items:
+        raw = _payload_bytes(payload)
+        item_header = dict(item_header)
+        if lengths or isinstance(payload, (bytes, bytearray)):
+            item_header.setdefault("length", len(raw))
+        lines += [_payload_bytes(item_header), raw]
+    data = b"\n".join(lines)
+    return data + b"\n" if trailing else data
+
+
+def js_envelope(*items, header=None):
+    """sentry-javascript style: no length on JSON items, no final newline."""
+    return envelope(*items, header=header, trailing=False, lengths=False)
+
+
+def event_item(body=None, **header):
+    """An ``event`` item with a small body."""
+    return dict({"type": "event"}, **header), body or {"message": "hi", "level": "error"}
+
+
+def require_tool(name_or_path, reason=""):
+    """The tool's path; skip when missing, but fail in CI (CI=true)."""
+    found = shutil.which(name_or_path) or (
+        name_or_path if Path(name_or_path).exists() else None
+    )
+    if found:
+        return found
+    message = f"{name_or_path} is not installed" + (f": {reason}" if reason else "")
+    if CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def raw_exchange(url, data, timeout=10, read_limit=1 << 20):
+    """Send raw bytes, read until the server closes: the whole response."""
+    import socket
+
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout) as sock:
+        sock.sendall(data)
+        chunks, size = [], 0
+        while size < read_limit:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+    return b"".join(chunks)
+
+
+def status_of(response):
+    """The status code of a raw HTTP response (0 when there is none)."""
+    first = response.split(b"\r\n", 1)[0].split()
+    return int(first[1]) if len(first) > 1 and first[1].isdigit() else 0

@@ -1,0 +1,246 @@
+"""EventStore: eviction, lookup, flush, waiting, filters, concurrency."""
+
+import json
+import threading
+
+import pytest
+from helpers import DASHED_EVENT_ID, EVENT_ID
+
+import kent
+
+
+def make_event(project=1, body=None, item_type="event", raw=None, event_id=None):
+    body = {"message": "hi"} if body is None else body
+    if raw is None:
+        raw = body if isinstance(body, bytes) else json.dumps(body).encode()
+    envelope_header = {"event_id": event_id} if event_id else {}
+    item = kent.ParsedItem(item_type, envelope_header, {"type": item_type}, raw)
+    item.body = body
+    item.binary = isinstance(body, bytes)
+    return kent.StoredEvent(project, item)
+
+
+def messages(events):
+    return [e.body["message"] for e in events]
+
+
+def fill(store, count, project=1):
+    return store.add([make_event(project, {"message": f"m{i}"}) for i in range(count)])
+
+
+def test_add_sets_seq_id_and_time():
+    ids = iter(["id-a", "id-b"])
+    store = kent.EventStore(clock=lambda: 1234.5, new_id=lambda: next(ids))
+    first, second = store.add([make_event(), make_event()])
+    assert (first.seq, first.id, first.received) == (1, "id-a", 1234.5)
+    assert (second.seq, second.id) == (2, "id-b")
+    assert store.last_seq == 2 and store.snapshot() == [first, second]
+
+
+def test_eviction_by_count_drops_oldest():
+    store = kent.EventStore(max_events=3)
+    fill(store, 5)
+    assert messages(store.snapshot()) == ["m2", "m3", "m4"]
+    stats = store.stats()
+    assert (stats["kept"], stats["dropped"], stats["received"]) == (3, 2, 5)
+
+
+def test_eviction_by_bytes_drops_oldest():
+    one = make_event(body={"message": "x" * 1000})
+    store = kent.EventStore(max_events=100, max_bytes=one.size * 2 + 10)
+    store.add([make_event(body={"message": f"{i}" + "x" * 999}) for i in range(5)])
+    kept = store.snapshot()
+    assert len(kept) == 2
+    assert [e.body["message"][0] for e in kept] == ["3", "4"]
+    assert store.dropped == 3
+    assert store.bytes == sum(e.size for e in kept) <= store.max_bytes
+
+
+def test_evicted_events_cannot_be_found():
+    store = kent.EventStore(max_events=1)
+    [old] = store.add([make_event(event_id=EVENT_ID)])
+    store.add([make_event()])
+    assert store.get(old.id) is None and store.get(EVENT_ID) is None
+
+
+def test_flush_all():
+    store = kent.EventStore()
+    fill(store, 3, project=1)
+    fill(store, 2, project=2)
+    assert store.flush() == 5
+    assert store.snapshot() == [] and store.bytes == 0
+
+
+def test_flush_one_project_keeps_the_others():
+    store = kent.EventStore()
+    fill(store, 3, project=1)
+    kept = fill(store, 2, project=2)
+    assert store.flush(1) == 3
+    assert store.snapshot() == kept
+    assert store.get(kept[0].id) is kept[0]
+    assert store.bytes == sum(e.size for e in kept)
+
+
+def test_get_by_kent_id_and_sdk_id():
+    store = kent.EventStore()
+    [event] = store.add([make_event(event_id=EVENT_ID)])
+    assert store.get(event.id) is event
+    assert store.get(EVENT_ID) is event
+    assert store.get(DASHED_EVENT_ID) is event
+    assert store.get(EVENT_ID.upper()) is event
+    assert store.get("0" * 32) is None and store.get("nope") is None
+
+
+def test_get_by_sdk_id_prefers_the_event_over_its_attachment():
+    store = kent.EventStore()
+    attachment = make_event(body=b"bytes", item_type="attachment", event_id=EVENT_ID)
+    event = make_event(event_id=EVENT_ID)
+    store.add([attachment, event])
+    assert store.get(EVENT_ID) is event
+    assert store.get(DASHED_EVENT_ID) is event
+
+
+def test_wait_for_returns_events_already_present():
+    store = kent.EventStore()
+    fill(store, 2)
+    events, ok = store.wait_for(2, timeout=0)
+    assert ok and messages(events) == ["m0", "m1"]
+
+
+def test_wait_wakes_when_another_thread_adds():
+    store = kent.EventStore()
+    started = threading.Event()
+    result = {}
+
+    def waiter():
+        started.set()
+        result["value"] = store.wait_for(1, timeout=30)
+
+    thread = threading.Thread(target=waiter)
+    thread.start()
+    started.wait(5)
+    store.add([make_event(body={"message": "woken"})])
+    thread.join(30)
+    assert not thread.is_alive()
+    events, ok = result["value"]
+    assert ok and messages(events) == ["woken"]
+
+
+def test_wait_timeout_returns_what_arrived():
+    store = kent.EventStore()
+    fill(store, 1)
+    events, ok = store.wait_for(3, timeout=0.05)
+    assert not ok and messages(events) == ["m0"]
+
+
+def test_wait_since_cursor_skips_older_events():
+    store = kent.EventStore()
+    fill(store, 2)
+    cursor = store.last_seq
+    store.add([make_event(body={"message": "new"})])
+    events, ok = store.wait_for(1, timeout=0, since=cursor)
+    assert ok and messages(events) == ["new"]
+
+
+def test_wait_with_filter_ignores_other_projects():
+    store = kent.EventStore()
+    fill(store, 3, project=2)
+    match = kent.EventFilter(project=1)
+    events, ok = store.wait_for(1, timeout=0.05, match=match)
+    assert not ok and events == []
+    store.add([make_event(1, {"message": "mine"})])
+    events, ok = store.wait_for(1, timeout=0, match=match)
+    assert ok and messages(events) == ["mine"]
+
+
+EXC_BODY = {
+    "message": "boom",
+    "exception": {"values": [{"type": "KeyError"}, {"type": "ValueError"}]},
+    "tags": {"env": "prod"},
+    "level": "error",
+    "count": 3,
+}
+
+
+@pytest.mark.parametrize(
+    ("filters", "expected"),
+    [
+        ({}, True),
+        ({"project": 1}, True),
+        ({"project": "1,2"}, True),
+        ({"project": 2}, False),
+        ({"type": "event"}, True),
+        ({"type": "event,transaction"}, True),
+        ({"type": "transaction"}, False),
+        ({"since": 1}, False),
+        ({"since": 0}, True),
+        ({"q": "BOOM"}, True),
+        ({"q": "absent"}, False),
+        ({"fields": {"tags.env": "prod"}}, True),
+        ({"fields": {"tags.env": "dev"}}, False),
+        ({"fields": {"exception.values.1.type": "ValueError"}}, True),
+        ({"fields": {"exception.values.-1.type": "ValueError"}}, True),
+        ({"fields": {"exception.values.0.type": "ValueError"}}, False),
+        ({"fields": {"exception.values.*.type": "KeyError"}}, True),
+        ({"fields": {"exception.values.*.type": "TypeError"}}, False),
+        ({"fields": {"tags.*": "prod"}}, True),
+        ({"fields": {"count": "3"}}, True),
+        ({"fields": {"missing.path": "x"}}, False),
+    ],
+)
+def test_event_filter(filters, expected):
+    store = kent.EventStore()
+    [event] = store.add([make_event(1, EXC_BODY)])
+    assert kent.EventFilter(**filters)(event) is expected
+
+
+def test_event_filter_from_query_rejects_bad_numbers():
+    with pytest.raises(kent.BadRequest):
+        kent.EventFilter.from_query({"project": "one"})
+    with pytest.raises(kent.BadRequest):
+        kent.EventFilter.from_query({"since": "later"})
+
+
+def test_filter_from_query_treats_other_keys_as_paths():
+    match = kent.EventFilter.from_query({"tags.env": "prod", "limit": "5"})
+    store = kent.EventStore()
+    [event] = store.add([make_event(1, EXC_BODY)])
+    assert match(event)
+    assert not kent.EventFilter.from_query({"tags.env": "dev"})(event)
+
+
+def test_q_searches_binary_and_text_bodies():
+    store = kent.EventStore()
+    binary, text = store.add(
+        [
+            make_event(body=b"\x00needle\xff", item_type="attachment"),
+            make_event(body="foo:1|c", item_type="statsd", raw=b"foo:1|c"),
+        ]
+    )
+    assert kent.EventFilter(q="NEEDLE")(binary)
+    assert kent.EventFilter(q="foo:1")(text)
+    assert not kent.EventFilter(q="needle")(text)
+
+
+def test_concurrent_adds_keep_seq_unique_and_monotonic():
+    store = kent.EventStore(max_events=10_000)
+    per_thread, threads = 200, 8
+    barrier = threading.Barrier(threads)
+
+    def writer(n):
+        barrier.wait(10)
+        for i in range(per_thread):
+            store.add([make_event(body={"message": f"{n}-{i}"})])
+
+    workers = [threading.Thread(target=writer, args=(n,)) for n in range(threads)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join(60)
+    events = store.snapshot()
+    seqs = [e.seq for e in events]
+    assert seqs == list(range(1, per_thread * threads + 1))
+    assert len({e.id for e in events}) == len(events)
+    for n in range(threads):
+        mine = [m for m in messages(events) if m.startswith(f"{n}-")]
+        assert mine == [f"{n}-{i}" for i in range(per_thread)]
