@@ -69,7 +69,9 @@ DEFAULT_MAX_EVENTS = 100
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # memory budget of the store
 DEFAULT_MAX_BODY = 100 * 1024 * 1024  # one request, compressed and decoded
 DEFAULT_MAX_CONNECTIONS = 256
-DEFAULT_IDLE_TIMEOUT = 60.0  # seconds a keep-alive connection may sit idle
+# Seconds a connection may take from waiting for a request until its body is
+# read: ends idle keep-alive connections and clients that trickle bytes.
+DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
 DEFAULT_PROJECT_KEY = "public"
 
@@ -2144,8 +2146,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
 
     def setup(self):
-        self.timeout = self.server.kent.idle_timeout
+        self.timeout = self.server.kent.request_timeout
         super().setup()
+
+    def handle_one_request(self):
+        self.server.reading(self.connection, True)  # the watchdog's clock runs
+        self._body_read = False
+        super().handle_one_request()
+
+    def _done_reading(self):
+        self.server.reading(self.connection, False)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -2245,6 +2255,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         path, self.query = self._split_path()
         try:
             name, args = self._find_route(path)
+            if self.command in ("GET", "HEAD"):
+                self._done_reading()
             getattr(self, name)(*args)
         except KentError as exc:
             self._discard_body()
@@ -2271,9 +2283,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def _discard_body(self):
         """Read and drop a small unread body so keep-alive stays in sync."""
-        if getattr(self, "_body_read", False):
+        if self._body_read:
             return
         self._body_read = True
+        self._done_reading()
         length = self.headers.get("Content-Length", "0")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         if chunked or not length.isdigit() or int(length) > 65536:
@@ -2282,6 +2295,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.rfile.read(int(length))
 
     def _read_body(self, limit):
+        data = self._read_body_bytes(limit)
+        self._done_reading()
+        return data
+
+    def _read_body_bytes(self, limit):
         self._body_read = True
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
@@ -2771,7 +2789,7 @@ class Kent:
         max_body=DEFAULT_MAX_BODY,
         strict=False,
         require_keys=None,
-        idle_timeout=DEFAULT_IDLE_TIMEOUT,
+        request_timeout=DEFAULT_REQUEST_TIMEOUT,
         verbose=False,
         faults=(),
     ):
@@ -2779,7 +2797,7 @@ class Kent:
         self.max_body = max_body
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
-        self.idle_timeout = idle_timeout
+        self.request_timeout = request_timeout
         self.verbose = verbose
         self.faults = FaultRules()
         for spec in faults or ():
@@ -2851,10 +2869,30 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.kent = kent
         self.max_connections = max_connections
         self._connections = {}
+        self._reading = {}
         self._conn_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, KentHandler)
+
+    def reading(self, connection, started):
+        """Note when a connection starts and stops reading a request."""
+        with self._conn_lock:
+            if started:
+                self._reading[connection] = time.monotonic()
+            else:
+                self._reading.pop(connection, None)
+
+    def service_actions(self):
+        """Hang up on connections that took too long to send a request."""
+        limit = time.monotonic() - self.kent.request_timeout
+        with self._conn_lock:
+            late = [c for c, since in self._reading.items() if since < limit]
+            for connection in late:
+                self._reading.pop(connection, None)
+        for connection in late:
+            with contextlib.suppress(OSError):
+                connection.shutdown(socket.SHUT_RDWR)
 
     def process_request(self, request, client_address):
         with self._conn_lock:
@@ -2895,6 +2933,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._connections.pop(request, None)
+                self._reading.pop(request, None)
             self.shutdown_request(request)
 
     def handle_error(self, request, client_address):

@@ -216,17 +216,18 @@ def test_logs(kent_server):
     assert_clean(log)
 
 
-def test_profile_with_its_transaction(kent_server):
+def test_profile_chunk_from_continuous_profiling(kent_server):
     run_scenario(kent_server, "profile")
-    stored = kent_server.wait_for(2, type="profile,transaction")
-    by_type = {e.type: e for e in stored}
-    profile, transaction = by_type["profile"], by_type["transaction"]
-    assert profile.request_id == transaction.request_id
-    assert profile.body["platform"] == "python"
-    assert len(profile.body["profile"]["samples"]) > 0
-    assert profile.summary.startswith("profile (python")
+    [chunk] = kent_server.wait_for(1, type="profile_chunk")
+    [transaction] = kent_server.wait_for(1, type="transaction")
+    assert chunk.header["platform"] == "python"
+    assert chunk.body["platform"] == "python"
+    assert len(chunk.body["profile"]["samples"]) > 0
+    profiler_id = transaction.body["contexts"]["profile"]["profiler_id"]
+    assert chunk.body["profiler_id"] == profiler_id
+    assert chunk.summary.startswith("profile (python, ")
     assert transaction.body["transaction"] == "profiled-work"
-    assert_clean(profile)
+    assert_clean(chunk)
 
 
 def test_client_report_for_a_dropped_event(kent_server):
