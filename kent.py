@@ -3178,6 +3178,14 @@ def _add_run_parser(commands):
         help="open connections before answering 503 (default %(default)s)",
     )
     run.add_argument(
+        "--request-timeout",
+        type=float,
+        default=DEFAULT_REQUEST_TIMEOUT,
+        metavar="SECONDS",
+        help="close connections that take longer to send a request, idle "
+        "keep-alive ones included (default %(default)s)",
+    )
+    run.add_argument(
         "--strict",
         action="store_true",
         help="answer like Relay: reject what Relay rejects instead of warning",
@@ -3270,6 +3278,7 @@ def _run(args):
         max_bytes=args.max_bytes,
         max_connections=args.max_connections,
         max_body=args.max_body,
+        request_timeout=args.request_timeout,
         strict=args.strict,
         require_keys=keys or None,
         verbose=verbose,

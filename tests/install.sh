@@ -31,6 +31,15 @@ else
   cp "$TESTS/requirements.txt" "$stamp"
 fi
 
+# 1b. Kent itself, editable: the kent-server script and the pytest11 entry point.
+if "$PY" -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("kent") else 1)' 2>/dev/null \
+  && command -v kent-server >/dev/null; then
+  say "kent (editable): present"
+else
+  say "kent (editable): pip install -e ."
+  pip_install -e "$TESTS/.."
+fi
+
 # 2. sentry-sdk 1.x in its own folder (use with PYTHONPATH=tests/.deps/sdk1).
 if [ -d "$DEPS/sdk1/sentry_sdk" ]; then
   say "sentry-sdk 1.x: present"

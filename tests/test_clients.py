@@ -174,7 +174,11 @@ def test_attachments_are_siblings_of_their_event(kent_server):
 def test_attachment_bytes_through_the_http_api(kent_server):
     out = run_scenario(kent_server, "attachment")
     stored = kent_server.wait_for(3)
-    log = next(e for e in stored if e.type == "attachment" and e.header["filename"] == "app.log")
+    log = next(
+        e
+        for e in stored
+        if e.type == "attachment" and e.header["filename"] == "app.log"
+    )
     by_sdk_id = api_event(kent_server, out["event_ids"][0])
     assert by_sdk_id["type"] == "event"
     assert by_sdk_id["payload"]["body"]["message"] == "with attachments"
