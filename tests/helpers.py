@@ -93,21 +93,32 @@ def require_tool(name_or_path, reason=""):
     pytest.skip(message)
 
 
+def _content_length(head):
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length" and value.strip().isdigit():
+            return int(value)
+    return None
+
+
 def raw_exchange(url, data, timeout=10, read_limit=1 << 20):
-    """Send raw bytes, read until the server closes: the whole response."""
+    """Send raw bytes; read one response (to Content-Length, else to close)."""
     import socket
 
     parts = urllib.parse.urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout) as sock:
         sock.sendall(data)
-        chunks, size = [], 0
-        while size < read_limit:
+        answer = b""
+        while len(answer) < read_limit:
+            head, sep, rest = answer.partition(b"\r\n\r\n")
+            length = _content_length(head) if sep else None
+            if length is not None and len(rest) >= length:
+                break
             chunk = sock.recv(65536)
             if not chunk:
                 break
-            chunks.append(chunk)
-            size += len(chunk)
-    return b"".join(chunks)
+            answer += chunk
+    return answer
 
 
 def status_of(response):

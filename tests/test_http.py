@@ -409,7 +409,9 @@ HOSTILE_REQUESTS = [
 ]
 
 
-@pytest.mark.parametrize("request_bytes", HOSTILE_REQUESTS)
+@pytest.mark.parametrize(
+    "request_bytes", HOSTILE_REQUESTS, ids=[str(i) for i in range(len(HOSTILE_REQUESTS))]
+)
 def test_hostile_requests_never_get_500(kent_server, request_bytes):
     answer = raw_exchange(kent_server.url, request_bytes, timeout=5)
     assert 0 < status_of(answer) < 500 or status_of(answer) == 505, answer[:300]

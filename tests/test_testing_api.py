@@ -225,8 +225,6 @@ import sentry_sdk
 
 import kent
 
-pytest_plugins = ["kent"]
-
 
 def test_vendored_kent(kent_server):
     assert os.path.dirname(kent.__file__) == os.getcwd()
@@ -245,13 +243,24 @@ def test_fixture_is_fresh_per_test(kent_server):
 """
 
 
-def test_vendored_copy_provides_the_fixture(pytester, monkeypatch):
+@pytest.mark.parametrize("how", ["conftest", "-p kent"])
+def test_vendored_copy_provides_the_fixture(pytester, monkeypatch, how):
+    """Only kent.py copied into a fresh directory, plugin enabled either way.
+
+    (``pytest_plugins = ["kent"]`` belongs in conftest.py: in a test module
+    that also does ``import kent`` pytest warns that it cannot rewrite it.)
+    """
     shutil.copy(KENT_PY, pytester.path / "kent.py")
     pytester.makepyfile(test_user=VENDORED_TEST)
+    args = ["-W", "error", "-p", "no:cacheprovider"]
+    if how == "conftest":
+        pytester.makeconftest('pytest_plugins = ["kent"]\n')
+    else:
+        args += ["-p", "kent"]
     monkeypatch.delenv("PYTHONPATH", raising=False)
     # An installed kent (entry point) must not stand in for the copy.
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-    result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
+    result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=2)
 
 

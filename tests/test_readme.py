@@ -1,0 +1,99 @@
+"""The README's commands and snippets are the ones the project really runs."""
+
+import os
+import re
+import shutil
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import kent
+
+ROOT = Path(__file__).resolve().parent.parent
+README = (ROOT / "README.rst").read_text(encoding="utf-8")
+CI = os.environ.get("CI") == "true"
+
+
+def readme_snippet(kind):
+    """The code block after ``.. readme-test: KIND``, dedented."""
+    match = re.search(
+        rf"\.\. readme-test: {kind}\n\n\.\. code-block:: \w+\n\n((?:    .*\n|\n)+)",
+        README,
+    )
+    assert match, f"README has no '.. readme-test: {kind}' block"
+    lines = match.group(1).rstrip().splitlines()
+    return "\n".join(line[4:] for line in lines) + "\n"
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def run(cmd, cwd, env=None, timeout=120):
+    env = dict(os.environ, **(env or {}))
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT), env.get("PYTHONPATH", "")])
+    done = subprocess.run(
+        cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout
+    )
+    assert done.returncode == 0, f"{cmd} failed:\n{done.stdout}\n{done.stderr}"
+    return done
+
+
+def test_ci_runs_the_readme_test_command():
+    command = re.search(r"the whole test suite::\n\n    (.+)\n", README)
+    assert command, "README lost its test command"
+    ci_script = (ROOT / ".ci" / "run").read_text()
+    assert command.group(1) in ci_script.splitlines()
+
+
+def test_pytest_snippet(tmp_path):
+    (tmp_path / "test_snippet.py").write_text(readme_snippet("pytest"))
+    done = run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "kent", "-W", "error"], tmp_path
+    )
+    assert "1 passed" in done.stdout
+
+
+def test_unittest_snippet(tmp_path):
+    (tmp_path / "test_snippet.py").write_text(readme_snippet("unittest"))
+    done = run(
+        [sys.executable, "-W", "error", "-m", "unittest", "-v", "test_snippet"],
+        tmp_path,
+    )
+    assert "Ran 1 test" in done.stderr and "OK" in done.stderr
+
+
+def test_shell_snippet(tmp_path):
+    if not shutil.which("curl"):
+        if CI:
+            pytest.fail("curl is missing")
+        pytest.skip("curl is missing")
+    port = str(free_port())
+    script = readme_snippet("shell").replace("5055", port)
+    shutil.copy(ROOT / "kent.py", tmp_path / "kent.py")
+    done = run(["bash", "-euo", "pipefail", "-c", script], tmp_path)
+    assert "from the shell" in done.stdout
+
+
+def test_node_snippet(tmp_path):
+    node_modules = ROOT / "tests" / "js" / "node_modules" / "@sentry" / "node"
+    if not shutil.which("node") or not node_modules.is_dir():
+        if CI:
+            pytest.fail("node or tests/js/node_modules is missing")
+        pytest.skip("node or @sentry/node is missing (run tests/install.sh)")
+    script = ROOT / "tests" / "js" / f"readme_snippet_{os.getpid()}.test.mjs"
+    script.write_text(readme_snippet("node"))
+    try:
+        with kent.KentServer() as server:
+            done = run(
+                ["node", "--test", str(script)], script.parent, {"KENT_URL": server.url}
+            )
+            assert server.events(project=3, type="event")
+    finally:
+        script.unlink()
+    assert "# pass 1" in done.stdout
