@@ -1919,6 +1919,55 @@ def event_to_dict(event):
     return entry
 
 
+_ANSI = {
+    "dim": "2",
+    "bold": "1",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "cyan": "36",
+}
+
+
+def _paint(text, style, colour):
+    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if colour else text
+
+
+def render_console_line(event, base_url, colour=False):
+    """One readable line per stored item for the terminal."""
+    sdk = event.sdk or {}
+    sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
+    ok = 200 <= event.status < 300
+    parts = [
+        _paint(f"#{event.seq}", "dim", colour),
+        f"project={event.project_id}",
+        _paint(event.type, "cyan", colour),
+        _paint(str(event.status), "green" if ok else "red", colour),
+        sdk_text,
+        _paint(event.summary, "bold", colour),
+    ]
+    if event.warnings:
+        codes = ",".join(w["code"] for w in event.warnings)
+        parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
+    if event.fault:
+        parts.append(_paint(f"[fault rule {event.fault}]", "yellow", colour))
+    parts.append(_paint(f"{base_url}/event/{event.id}", "dim", colour))
+    return " ".join(parts)
+
+
+def render_console_payload(event, max_lines=60, max_chars=6000):
+    """The body pretty-printed for the terminal, cut where it gets long."""
+    body, encoding = body_to_json(event)
+    if encoding == "base64":
+        text = event.raw[:512].decode("utf-8", "replace")
+        return f"  ({len(event.raw)} bytes of {event.type}; starts with) {text!r}"
+    text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+    lines = text[:max_chars].splitlines()[:max_lines]
+    cut = len(text) > max_chars or len(text.splitlines()) > max_lines
+    more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
+    return "\n".join("  " + line for line in lines) + more
+
+
 def to_json_bytes(value):
     return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
 
@@ -2792,6 +2841,8 @@ class Kent:
         request_timeout=DEFAULT_REQUEST_TIMEOUT,
         verbose=False,
         faults=(),
+        colour=False,
+        print_payloads=False,
     ):
         self.store = store if store is not None else EventStore()
         self.max_body = max_body
@@ -2800,6 +2851,8 @@ class Kent:
         self.request_timeout = request_timeout
         self.verbose = verbose
         self.faults = FaultRules()
+        self.colour = colour
+        self.print_payloads = print_payloads
         for spec in faults or ():
             self.faults.add(spec)
 
@@ -2839,19 +2892,9 @@ class Kent:
                 self._log_event(event, base_url)
 
     def _log_event(self, event, base_url):
-        sdk = event.sdk or {}
-        sdk_text = f"{sdk.get('name')} {sdk.get('version')}" if sdk else "-"
-        logger.info(
-            "%s project=%s type=%s status=%s sdk=%s: %s  %s/event/%s",
-            event.id[:8],
-            event.project_id,
-            event.type,
-            event.status,
-            sdk_text,
-            event.summary,
-            base_url,
-            event.id,
-        )
+        logger.info("%s", render_console_line(event, base_url, self.colour))
+        if self.print_payloads:
+            logger.info("%s", render_console_payload(event))
         if self.verbose:
             logger.debug("headers: %s", json.dumps(event.request.get("headers")))
             body, _ = body_to_json(event)
@@ -3206,6 +3249,11 @@ def _add_run_parser(commands):
         "category count duration)",
     )
     run.add_argument(
+        "--print-payloads",
+        action="store_true",
+        help="print each item's body, pretty and truncated, under its line",
+    )
+    run.add_argument(
         "--verbose",
         action="store_true",
         help="log request headers and full payloads (also KENT_DEV=1)",
@@ -3280,6 +3328,8 @@ def _run(args):
         max_body=args.max_body,
         request_timeout=args.request_timeout,
         strict=args.strict,
+        colour=sys.stderr.isatty() and "NO_COLOR" not in os.environ,
+        print_payloads=args.print_payloads,
         require_keys=keys or None,
         verbose=verbose,
     )

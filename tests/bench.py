@@ -90,76 +90,169 @@ def _frame(module, function, lineno, line, in_app, variables):
 def _frames():
     request_var = "<WSGIRequest: GET '/api/orders/42/'>"
     return [
-        _frame("django.core.handlers.exception", "inner", 55,
-               "response = get_response(request)", False,
-               {"exc": "ZeroDivisionError('division by zero')",
+        _frame(
+            "django.core.handlers.exception",
+            "inner",
+            55,
+            "response = get_response(request)",
+            False,
+            {
+                "exc": "ZeroDivisionError('division by zero')",
                 "get_response": "<bound method BaseHandler._get_response>",
-                "request": request_var}),
-        _frame("django.core.handlers.base", "_get_response", 197,
-               "response = wrapped_callback(request, *callback_args, **callback_kwargs)",
-               False, {"callback": "<function order_detail>", "callback_args": [],
-                       "callback_kwargs": {"order_id": "42"}, "request": request_var,
-                       "response": "None", "self": "<WSGIHandler object>"}),
-        _frame("shop.views", "order_detail", 31,
-               "average = order.total / order.item_count", True,
-               {"order": "<Order: 42>", "order_id": "'42'", "request": request_var}),
-        _frame("shop.models", "average_price", 88,
-               "return self.total / self.item_count", True,
-               {"self": "<Order: 42>", "total": "Decimal('129.90')", "item_count": "0"}),
+                "request": request_var,
+            },
+        ),
+        _frame(
+            "django.core.handlers.base",
+            "_get_response",
+            197,
+            "response = wrapped_callback(request, *callback_args, **callback_kwargs)",
+            False,
+            {
+                "callback": "<function order_detail>",
+                "callback_args": [],
+                "callback_kwargs": {"order_id": "42"},
+                "request": request_var,
+                "response": "None",
+                "self": "<WSGIHandler object>",
+            },
+        ),
+        _frame(
+            "shop.views",
+            "order_detail",
+            31,
+            "average = order.total / order.item_count",
+            True,
+            {"order": "<Order: 42>", "order_id": "'42'", "request": request_var},
+        ),
+        _frame(
+            "shop.models",
+            "average_price",
+            88,
+            "return self.total / self.item_count",
+            True,
+            {"self": "<Order: 42>", "total": "Decimal('129.90')", "item_count": "0"},
+        ),
     ]
 
 
 def _breadcrumbs():
-    queries = ['SELECT "auth_user"."id" FROM "auth_user" WHERE "id" = %s',
-               'SELECT "shop_order"."id", "shop_order"."total" FROM "shop_order" '
-               'WHERE "id" = %s',
-               'SELECT COUNT(*) FROM "shop_orderitem" WHERE "order_id" = %s']
-    crumbs = [{"type": "default", "category": "query", "message": q,
-               "data": {"db.params": ["42"], "db.paramstyle": "format"},
-               "timestamp": f"2024-05-02T10:11:12.{100 + i:06d}Z", "level": "info"}
-              for i, q in enumerate(queries)]
-    crumbs.append({"type": "http", "category": "httplib", "level": "info",
-                   "data": {"url": "https://payments.example.com/v1/charges", "method": "GET",
-                            "status_code": 200, "reason": "OK"},
-                   "timestamp": "2024-05-02T10:11:12.200000Z"})
+    queries = [
+        'SELECT "auth_user"."id" FROM "auth_user" WHERE "id" = %s',
+        'SELECT "shop_order"."id", "shop_order"."total" FROM "shop_order" '
+        'WHERE "id" = %s',
+        'SELECT COUNT(*) FROM "shop_orderitem" WHERE "order_id" = %s',
+    ]
+    crumbs = [
+        {
+            "type": "default",
+            "category": "query",
+            "message": q,
+            "data": {"db.params": ["42"], "db.paramstyle": "format"},
+            "timestamp": f"2024-05-02T10:11:12.{100 + i:06d}Z",
+            "level": "info",
+        }
+        for i, q in enumerate(queries)
+    ]
+    crumbs.append(
+        {
+            "type": "http",
+            "category": "httplib",
+            "level": "info",
+            "data": {
+                "url": "https://payments.example.com/v1/charges",
+                "method": "GET",
+                "status_code": 200,
+                "reason": "OK",
+            },
+            "timestamp": "2024-05-02T10:11:12.200000Z",
+        }
+    )
     return {"values": crumbs}
 
 
 def build_event():
     """A ~5 KB error event like sentry-python 2.x's Django integration makes."""
-    modules = {"django": "4.2.11", "sentry-sdk": SDK_VERSION, "psycopg2-binary": "2.9.9",
-               "requests": "2.31.0", "urllib3": "2.2.1", "certifi": "2024.2.2",
-               "gunicorn": "22.0.0", "asgiref": "3.8.1", "sqlparse": "0.5.0",
-               "idna": "3.7", "charset-normalizer": "3.3.2", "pip": "24.0"}
+    modules = {
+        "django": "4.2.11",
+        "sentry-sdk": SDK_VERSION,
+        "psycopg2-binary": "2.9.9",
+        "requests": "2.31.0",
+        "urllib3": "2.2.1",
+        "certifi": "2024.2.2",
+        "gunicorn": "22.0.0",
+        "asgiref": "3.8.1",
+        "sqlparse": "0.5.0",
+        "idna": "3.7",
+        "charset-normalizer": "3.3.2",
+        "pip": "24.0",
+    }
     return {
         "level": "error",
-        "exception": {"values": [{
-            "mechanism": {"type": "django", "handled": False},
-            "module": None, "type": "ZeroDivisionError", "value": "division by zero",
-            "stacktrace": {"frames": _frames()}}]},
+        "exception": {
+            "values": [
+                {
+                    "mechanism": {"type": "django", "handled": False},
+                    "module": None,
+                    "type": "ZeroDivisionError",
+                    "value": "division by zero",
+                    "stacktrace": {"frames": _frames()},
+                }
+            ]
+        },
         "event_id": EVENT_ID_SLOT,
         "timestamp": "2024-05-02T10:11:12.345678Z",
         "contexts": {
-            "trace": {"trace_id": "4c79f60c11214eb38604f4ae0781bfb2",
-                      "span_id": "a0cfbde2bdd5f9a8", "parent_span_id": None,
-                      "op": "http.server", "status": "internal_error",
-                      "origin": "auto.http.django"},
-            "runtime": {"name": "CPython", "version": "3.11.9",
-                        "build": "3.11.9 (main, Apr 10 2024, 13:16:36) [GCC 12.2.0]"}},
+            "trace": {
+                "trace_id": "4c79f60c11214eb38604f4ae0781bfb2",
+                "span_id": "a0cfbde2bdd5f9a8",
+                "parent_span_id": None,
+                "op": "http.server",
+                "status": "internal_error",
+                "origin": "auto.http.django",
+            },
+            "runtime": {
+                "name": "CPython",
+                "version": "3.11.9",
+                "build": "3.11.9 (main, Apr 10 2024, 13:16:36) [GCC 12.2.0]",
+            },
+        },
         "breadcrumbs": _breadcrumbs(),
         "transaction": "/api/orders/{order_id}/",
         "transaction_info": {"source": "route"},
-        "request": {"url": "http://shop.example.com/api/orders/42/", "query_string": "",
-                    "method": "GET", "env": {"SERVER_NAME": "web-1", "SERVER_PORT": "8000"},
-                    "headers": {"Host": "shop.example.com", "User-Agent": "Mozilla/5.0",
-                                "Accept": "application/json", "X-Forwarded-For": "[Filtered]"}},
+        "request": {
+            "url": "http://shop.example.com/api/orders/42/",
+            "query_string": "",
+            "method": "GET",
+            "env": {"SERVER_NAME": "web-1", "SERVER_PORT": "8000"},
+            "headers": {
+                "Host": "shop.example.com",
+                "User-Agent": "Mozilla/5.0",
+                "Accept": "application/json",
+                "X-Forwarded-For": "[Filtered]",
+            },
+        },
         "modules": modules,
         "extra": {"sys.argv": ["/usr/local/bin/gunicorn", "shop.wsgi", "-w", "4"]},
-        "release": "shop@1.8.3", "environment": "production", "server_name": "web-1",
-        "sdk": {"name": "sentry.python.django", "version": SDK_VERSION,
-                "packages": [{"name": "pypi:sentry-sdk", "version": SDK_VERSION}],
-                "integrations": ["argv", "atexit", "dedupe", "django", "excepthook",
-                                 "logging", "modules", "stdlib", "threading"]},
+        "release": "shop@1.8.3",
+        "environment": "production",
+        "server_name": "web-1",
+        "sdk": {
+            "name": "sentry.python.django",
+            "version": SDK_VERSION,
+            "packages": [{"name": "pypi:sentry-sdk", "version": SDK_VERSION}],
+            "integrations": [
+                "argv",
+                "atexit",
+                "dedupe",
+                "django",
+                "excepthook",
+                "logging",
+                "modules",
+                "stdlib",
+                "threading",
+            ],
+        },
         "platform": "python",
     }
 
@@ -171,11 +264,21 @@ def _dumps(obj):
 
 def build_envelope(extra_items=()):
     """Envelope bytes as sentry-python's Envelope.serialize_into writes them."""
-    header = {"event_id": EVENT_ID_SLOT, "sent_at": "2024-05-02T10:11:12.400000Z",
-              "trace": {"trace_id": "4c79f60c11214eb38604f4ae0781bfb2",
-                        "environment": "production", "release": "shop@1.8.3",
-                        "public_key": "public", "sample_rate": "1.0", "sampled": "true"}}
-    items = [({"type": "event", "content_type": "application/json"}, _dumps(build_event()))]
+    header = {
+        "event_id": EVENT_ID_SLOT,
+        "sent_at": "2024-05-02T10:11:12.400000Z",
+        "trace": {
+            "trace_id": "4c79f60c11214eb38604f4ae0781bfb2",
+            "environment": "production",
+            "release": "shop@1.8.3",
+            "public_key": "public",
+            "sample_rate": "1.0",
+            "sampled": "true",
+        },
+    }
+    items = [
+        ({"type": "event", "content_type": "application/json"}, _dumps(build_event()))
+    ]
     items.extend(extra_items)
     parts = [_dumps(header), b"\n"]
     for item_header, payload in items:
@@ -185,18 +288,27 @@ def build_envelope(extra_items=()):
 
 def build_upload_envelope():
     """The error envelope plus a 10 MB binary attachment (e.g. a core dump)."""
-    attachment = ({"type": "attachment", "filename": "core.dump",
-                   "content_type": "application/octet-stream",
-                   "attachment_type": "event.attachment"}, os.urandom(UPLOAD_BYTES))
+    attachment = (
+        {
+            "type": "attachment",
+            "filename": "core.dump",
+            "content_type": "application/octet-stream",
+            "attachment_type": "event.attachment",
+        },
+        os.urandom(UPLOAD_BYTES),
+    )
     return build_envelope([attachment])
 
 
 def sdk_headers(gzipped):
     agent = f"sentry.python/{SDK_VERSION}"
     auth = f"Sentry sentry_key=public, sentry_version=7, sentry_client={agent}"
-    headers = {"User-Agent": agent, "X-Sentry-Auth": auth,
-               "Content-Type": "application/x-sentry-envelope",
-               "Accept-Encoding": "identity"}
+    headers = {
+        "User-Agent": agent,
+        "X-Sentry-Auth": auth,
+        "Content-Type": "application/x-sentry-envelope",
+        "Accept-Encoding": "identity",
+    }
     if gzipped:
         headers["Content-Encoding"] = "gzip"
     return headers
@@ -214,7 +326,11 @@ def build_request(port, method, path, body=b"", headers=None, keepalive=True):
 
 
 ENVELOPE_PATH = f"/api/{PROJECT_ID}/envelope/"
-PATHS = {"envelope": ENVELOPE_PATH, "eventlist": "/api/eventlist/", "flush": "/api/flush/"}
+PATHS = {
+    "envelope": ENVELOPE_PATH,
+    "eventlist": "/api/eventlist/",
+    "flush": "/api/flush/",
+}
 
 
 # --------------------------------------------------------------------------
@@ -236,8 +352,10 @@ class CeilingHandler(BaseHTTPRequestHandler):
     def _reply(self):
         # Echo Connection: close, or the client would reuse a closed socket.
         close = b"Connection: close\r\n" if self.close_connection else b""
-        self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                         b"Content-Length: 2\r\n" + close + b"\r\n{}")
+        self.wfile.write(
+            b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 2\r\n" + close + b"\r\n{}"
+        )
 
     def log_message(self, *args):
         pass
@@ -276,8 +394,14 @@ def ensure_original_venv():
     print(f"Creating {ORIGINAL_VENV} with kent=={ORIGINAL_VERSION} ...", flush=True)
     shutil.rmtree(ORIGINAL_VENV, ignore_errors=True)
     subprocess.run([sys.executable, "-m", "venv", str(ORIGINAL_VENV)], check=True)
-    pip = [str(ORIGINAL_VENV / "bin" / "python"), "-m", "pip", "install", "-q",
-           "--disable-pip-version-check"]
+    pip = [
+        str(ORIGINAL_VENV / "bin" / "python"),
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        "--disable-pip-version-check",
+    ]
     subprocess.run(pip + [f"kent=={ORIGINAL_VERSION}"], check=True)
     stamp.touch()
     return exe
@@ -288,7 +412,15 @@ def server_command(name, port, kent_py):
     if name == "kent":
         if not kent_py.exists():
             return f"{kent_py} does not exist yet"
-        return [sys.executable, str(kent_py), "run", "-p", str(port), "--max-events", "100"]
+        return [
+            sys.executable,
+            str(kent_py),
+            "run",
+            "-p",
+            str(port),
+            "--max-events",
+            "100",
+        ]
     if name == "original":
         return [str(ensure_original_venv()), "run", "-p", str(port)]
     return [sys.executable, str(Path(__file__).resolve()), "--serve-ceiling", str(port)]
@@ -300,11 +432,22 @@ class Server:
     def __init__(self, name, argv, port, workdir, pin=False):
         self.name, self.port = name, port
         self.log_path = Path(workdir) / f"{name}.log"
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("FLASK_", "KENT_"))}  # no debug/reloader
+        # no Flask debug/reloader, no Kent options, and no PYTHONPATH that
+        # could put this repo's kent.py in front of the original's package
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("FLASK_", "KENT_")) and k != "PYTHONPATH"
+        }
         with open(self.log_path, "wb") as log:
-            self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT,
-                                         stdin=subprocess.DEVNULL, env=env, cwd=workdir)
+            self.proc = subprocess.Popen(
+                argv,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=workdir,
+            )
         self.pid = self.proc.pid
         if pin:
             os.sched_setaffinity(self.pid, SERVER_CPUS)  # threads inherit it
@@ -319,7 +462,9 @@ class Server:
                 return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError(f"{self.name} not listening after {timeout}s: {self.log_tail()}")
+        raise RuntimeError(
+            f"{self.name} not listening after {timeout}s: {self.log_tail()}"
+        )
 
     def log_tail(self, lines=15):
         text = self.log_path.read_text(errors="replace").splitlines()
@@ -419,7 +564,9 @@ def ensure_wrk():
     if os.geteuid() == 0 and shutil.which("apt-get"):
         print("Installing wrk with apt-get ...", flush=True)
         quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-        if subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet).returncode:
+        if subprocess.run(
+            ["apt-get", "install", "-y", "-qq", "wrk"], **quiet
+        ).returncode:
             subprocess.run(["apt-get", "update", "-qq"], **quiet)
             subprocess.run(["apt-get", "install", "-y", "-qq", "wrk"], **quiet)
     return shutil.which("wrk")
@@ -436,24 +583,47 @@ def run_wrk(wrk, port, spec, duration, workdir, pin):
     if not spec["keepalive"]:
         headers["Connection"] = "close"
     lua = WRK_SCRIPT % {
-        "method": json.dumps(spec["method"]), "path": json.dumps(spec["path"]),
+        "method": json.dumps(spec["method"]),
+        "path": json.dumps(spec["path"]),
         "body_path": json.dumps(str(body_path)),
-        "headers": "\n".join(f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
-                             for k, v in headers.items())}
+        "headers": "\n".join(
+            f"wrk.headers[{json.dumps(k)}] = {json.dumps(v)}"
+            for k, v in headers.items()
+        ),
+    }
     script = Path(workdir) / "wrk.lua"
     script.write_text(lua)
     # One client thread: it is enough for 30k req/s and leaves a core to the server.
-    argv = [wrk, "-t1", f"-c{spec['concurrency']}", f"-d{max(1, round(duration))}s",
-            "--timeout", "5s", "-s", str(script), f"http://{HOST}:{port}"]
-    out = subprocess.run(argv, capture_output=True, text=True, timeout=duration + 30,
-                         preexec_fn=pin_client if pin else None).stdout
+    argv = [
+        wrk,
+        "-t1",
+        f"-c{spec['concurrency']}",
+        f"-d{max(1, round(duration))}s",
+        "--timeout",
+        "5s",
+        "-s",
+        str(script),
+        f"http://{HOST}:{port}",
+    ]
+    out = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=duration + 30,
+        preexec_fn=pin_client if pin else None,
+    ).stdout
     line = next((x for x in out.splitlines() if x.startswith("BENCH ")), None)
     if line is None:
         raise RuntimeError(f"wrk gave no result: {out[-500:]}")
     r = json.loads(line[6:])
-    return {"requests": r["requests"], "seconds": r["duration_us"] / 1e6,
-            "non2xx": r["non2xx"], "errors": r["errors"],
-            "p50_ms": r["p50_us"] / 1000, "p99_ms": r["p99_us"] / 1000}
+    return {
+        "requests": r["requests"],
+        "seconds": r["duration_us"] / 1e6,
+        "non2xx": r["non2xx"],
+        "errors": r["errors"],
+        "p50_ms": r["p50_us"] / 1000,
+        "p99_ms": r["p99_us"] / 1000,
+    }
 
 
 async def _read_response(reader):
@@ -462,7 +632,7 @@ async def _read_response(reader):
     status = int(head[9:12])
     lower = head.lower()
     at = lower.find(b"content-length:")
-    length = int(lower[at + 15:lower.index(b"\r\n", at)]) if at >= 0 else 0
+    length = int(lower[at + 15 : lower.index(b"\r\n", at)]) if at >= 0 else 0
     if length:
         await reader.readexactly(length)
     close = b"connection: close" in lower or head.startswith(b"HTTP/1.0")
@@ -498,7 +668,10 @@ async def _python_load(port, request, concurrency, keepalive, duration, count):
     state = {"left": count, "latencies": [], "non2xx": 0, "errors": 0}
     deadline = time.monotonic() + duration
     started = time.perf_counter()
-    tasks = [_connection(port, request, keepalive, deadline, state) for _ in range(concurrency)]
+    tasks = [
+        _connection(port, request, keepalive, deadline, state)
+        for _ in range(concurrency)
+    ]
     try:
         # bounded even if the server hangs mid-response
         await asyncio.wait_for(asyncio.gather(*tasks), duration + 10)
@@ -510,15 +683,21 @@ async def _python_load(port, request, concurrency, keepalive, duration, count):
 def python_load(port, request, concurrency, keepalive, duration, count=10**9):
     """Runs in a child process; returns the same shape as run_wrk."""
     state, seconds = asyncio.run(
-        _python_load(port, request, concurrency, keepalive, duration, count))
+        _python_load(port, request, concurrency, keepalive, duration, count)
+    )
     lat = sorted(state["latencies"]) or [0.0]
 
     def pct(p):
         return lat[min(len(lat) - 1, int(len(lat) * p))] * 1000
 
-    return {"requests": len(state["latencies"]), "seconds": seconds,
-            "non2xx": state["non2xx"], "errors": state["errors"],
-            "p50_ms": pct(0.50), "p99_ms": pct(0.99)}
+    return {
+        "requests": len(state["latencies"]),
+        "seconds": seconds,
+        "non2xx": state["non2xx"],
+        "errors": state["errors"],
+        "p50_ms": pct(0.50),
+        "p99_ms": pct(0.99),
+    }
 
 
 class LoadRunner:
@@ -532,8 +711,10 @@ class LoadRunner:
         # The Python client runs in its own process so it does not share a GIL
         # with anything here; fork keeps it cheap to start.
         self.pool = concurrent.futures.ProcessPoolExecutor(
-            1, mp_context=multiprocessing.get_context("fork"),
-            initializer=pin_client if pin else None)
+            1,
+            mp_context=multiprocessing.get_context("fork"),
+            initializer=pin_client if pin else None,
+        )
         self.name = "wrk" if self.wrk else "python"
 
     def run(self, server, spec, duration, count=None):
@@ -541,10 +722,23 @@ class LoadRunner:
         if self.wrk and count is None:
             r = run_wrk(self.wrk, server.port, spec, duration, self.workdir, self.pin)
         else:
-            request = build_request(server.port, spec["method"], spec["path"], spec["body"],
-                                    spec["headers"], spec["keepalive"])
-            r = self.pool.submit(python_load, server.port, request, spec["concurrency"],
-                                 spec["keepalive"], duration, count or 10**9).result()
+            request = build_request(
+                server.port,
+                spec["method"],
+                spec["path"],
+                spec["body"],
+                spec["headers"],
+                spec["keepalive"],
+            )
+            r = self.pool.submit(
+                python_load,
+                server.port,
+                request,
+                spec["concurrency"],
+                spec["keepalive"],
+                duration,
+                count or 10**9,
+            ).result()
         cpu = cpu_seconds(server.pid) - cpu_before
         r["rps"] = r["requests"] / r["seconds"] if r["seconds"] else 0.0
         r["cpu_us_per_req"] = cpu / r["requests"] * 1e6 if r["requests"] else None
@@ -580,8 +774,13 @@ def sanity_check(server, payloads):
     """Both envelopes are accepted and (for Kents) show up in the event list."""
     problems = []
     for kind, gzipped in (("plain", False), ("gzip", True)):
-        status, body = request_once(server.port, "POST", ENVELOPE_PATH,
-                                    fresh(payloads[kind]), sdk_headers(gzipped))
+        status, body = request_once(
+            server.port,
+            "POST",
+            ENVELOPE_PATH,
+            fresh(payloads[kind]),
+            sdk_headers(gzipped),
+        )
         if not 200 <= status < 300:
             problems.append(f"{kind} envelope -> {status} {body[:100]!r}")
     if server.name != "ceiling":
@@ -598,8 +797,14 @@ def sanity_check(server, payloads):
 def phase_spec(method, path_key, kind, concurrency, keepalive, payloads):
     body = payloads[kind] if kind else b""
     headers = sdk_headers(kind == "gzip") if kind else {}
-    return {"method": method, "path": PATHS[path_key], "body": body, "headers": headers,
-            "concurrency": concurrency, "keepalive": keepalive}
+    return {
+        "method": method,
+        "path": PATHS[path_key],
+        "body": body,
+        "headers": headers,
+        "concurrency": concurrency,
+        "keepalive": keepalive,
+    }
 
 
 def measure_memory(server, runner, payloads, cap_seconds):
@@ -615,9 +820,15 @@ def measure_memory(server, runner, payloads, cap_seconds):
     after = rss_mb(server.pid)
     flush(server)
     time.sleep(0.2)
-    return {"idle_rss_mb": idle, "events_sent": r["requests"], "non2xx": r["non2xx"],
-            "rss_after_events_mb": after, "rss_after_flush_mb": rss_mb(server.pid),
-            "growth_mb": after - idle, "ingest_rps": r["rps"]}
+    return {
+        "idle_rss_mb": idle,
+        "events_sent": r["requests"],
+        "non2xx": r["non2xx"],
+        "rss_after_events_mb": after,
+        "rss_after_flush_mb": rss_mb(server.pid),
+        "growth_mb": after - idle,
+        "ingest_rps": r["rps"],
+    }
 
 
 def measure_upload(server, payloads):
@@ -629,7 +840,9 @@ def measure_upload(server, payloads):
     sampler = RssSampler(server.pid)
     sampler.start()
     started = time.perf_counter()
-    status, _ = request_once(server.port, "POST", ENVELOPE_PATH, body, sdk_headers(False))
+    status, _ = request_once(
+        server.port, "POST", ENVELOPE_PATH, body, sdk_headers(False)
+    )
     seconds = time.perf_counter() - started
     time.sleep(0.1)
     peak = sampler.stop()
@@ -637,10 +850,17 @@ def measure_upload(server, payloads):
         peak = max(peak, proc_status_kb(server.pid, "VmHWM") / 1024)
     after = rss_mb(server.pid)
     flush(server)
-    return {"status": status, "seconds": seconds, "body_mb": len(body) / MB,
-            "rss_before_mb": before, "peak_rss_mb": peak, "rss_after_mb": after,
-            "peak_over_before_mb": peak - before, "retained_mb": after - before,
-            "overhead_x_body": upload_overhead(before, peak, after, len(body) / MB)}
+    return {
+        "status": status,
+        "seconds": seconds,
+        "body_mb": len(body) / MB,
+        "rss_before_mb": before,
+        "peak_rss_mb": peak,
+        "rss_after_mb": after,
+        "peak_over_before_mb": peak - before,
+        "retained_mb": after - before,
+        "overhead_x_body": upload_overhead(before, peak, after, len(body) / MB),
+    }
 
 
 def upload_overhead(before, peak, after, body_mb):
@@ -657,8 +877,13 @@ def store_events(server, payloads, count):
     """Exactly `count` distinct events; returns how many the event list shows."""
     flush(server)
     for _ in range(count):
-        request_once(server.port, "POST", ENVELOPE_PATH, fresh(payloads["plain"]),
-                     sdk_headers(False))
+        request_once(
+            server.port,
+            "POST",
+            ENVELOPE_PATH,
+            fresh(payloads["plain"]),
+            sdk_headers(False),
+        )
     status, body = request_once(server.port, "GET", PATHS["eventlist"])
     try:
         return len(json.loads(body)["events"])
@@ -676,9 +901,11 @@ def run_phases(server, runner, payloads, duration, result):
                 result["sanity"] += f"; event list shows {listed}, not {LIST_EVENTS}"
         spec = phase_spec(method, path_key, kind, conc, keepalive, payloads)
         r = phases[key] = runner.run(server, spec, duration)
-        print(f"[{server.name}] {label:24} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
-              f"p99 {r['p99_ms']:.2f} ms  non-2xx {r['non2xx']}  errors {r['errors']}",
-              flush=True)
+        print(
+            f"[{server.name}] {label:24} {r['rps']:8.0f} req/s  p50 {r['p50_ms']:.2f} ms  "
+            f"p99 {r['p99_ms']:.2f} ms  non-2xx {r['non2xx']}  errors {r['errors']}",
+            flush=True,
+        )
     return phases
 
 
@@ -692,8 +919,10 @@ def bench_server(name, runner, payloads, args, workdir):
     try:
         server.wait_ready()
         result = {"sanity": sanity_check(server, payloads)}
-        print(f"[{name}] pid {server.pid} port {server.port}, sanity: {result['sanity']}",
-              flush=True)
+        print(
+            f"[{name}] pid {server.pid} port {server.port}, sanity: {result['sanity']}",
+            flush=True,
+        )
         time.sleep(0.3)
         result["memory"] = measure_memory(server, runner, payloads, args.memory_cap)
         result["upload"] = measure_upload(server, payloads)
@@ -731,30 +960,47 @@ def _get(results, name, *path):
 
 def table_rows(results, names):
     """(label, [cell per server]) rows of the one table."""
+
     def cells(template, *fields):
         # fields: (path into a server's results, format spec), one per {}
-        return [template.format(*(_fmt(_get(results, n, *path), spec)
-                                  for path, spec in fields)) for n in names]
+        return [
+            template.format(
+                *(_fmt(_get(results, n, *path), spec) for path, spec in fields)
+            )
+            for n in names
+        ]
 
     rows = []
     for key, label, *_ in PHASES:
         p = ("phases", key)
         rows += [
             (label, cells("{} req/s", (p + ("rps",), ",.0f"))),
-            ("  p50 / p99 ms", cells("{} / {}", (p + ("p50_ms",), ".2f"),
-                                     (p + ("p99_ms",), ".2f"))),
+            (
+                "  p50 / p99 ms",
+                cells("{} / {}", (p + ("p50_ms",), ".2f"), (p + ("p99_ms",), ".2f")),
+            ),
             ("  CPU µs/req", cells("{}", (p + ("cpu_us_per_req",), ",.0f"))),
-            ("  non-2xx / errors", cells("{} / {}", (p + ("non2xx",), "d"),
-                                         (p + ("errors",), "d"))),
+            (
+                "  non-2xx / errors",
+                cells("{} / {}", (p + ("non2xx",), "d"), (p + ("errors",), "d")),
+            ),
         ]
     m, u = ("memory",), ("upload",)
     rows += [
         ("RSS idle MB", cells("{}", (m + ("idle_rss_mb",), ".1f"))),
-        ("RSS after N events MB", cells("{} (N={})", (m + ("rss_after_events_mb",), ".1f"),
-                                        (m + ("events_sent",), "d"))),
+        (
+            "RSS after N events MB",
+            cells(
+                "{} (N={})",
+                (m + ("rss_after_events_mb",), ".1f"),
+                (m + ("events_sent",), "d"),
+            ),
+        ),
         ("RSS after flush MB", cells("{}", (m + ("rss_after_flush_mb",), ".1f"))),
-        ("10 MB upload s (status)", cells("{} ({})", (u + ("seconds",), ".3f"),
-                                          (u + ("status",), "d"))),
+        (
+            "10 MB upload s (status)",
+            cells("{} ({})", (u + ("seconds",), ".3f"), (u + ("status",), "d")),
+        ),
         ("  peak RSS MB", cells("{}", (u + ("peak_rss_mb",), ".1f"))),
         ("  peak above before MB", cells("{}", (u + ("peak_over_before_mb",), ".1f"))),
         ("  retained MB", cells("{}", (u + ("retained_mb",), ".1f"))),
@@ -789,35 +1035,68 @@ def compute_ratios(results):
 def format_ratios(ratios):
     lines = []
     for other in ("original", "ceiling"):
-        cells = [f"{key} " + ("n/a" if ratios[other][key] is None else
-                              f"{ratios[other][key]:.2f}x") for key, *_ in PHASES]
+        cells = [
+            f"{key} "
+            + ("n/a" if ratios[other][key] is None else f"{ratios[other][key]:.2f}x")
+            for key, *_ in PHASES
+        ]
         lines.append(f"Kent/{other:8} req/s: " + "  ".join(cells))
     return "\n".join(lines)
 
 
 def evaluate_targets(results, ratios):
     """(description, measured text, PASS/MISS/n/a) for the issue's targets."""
+
     def k(*path):
         return _get(results, "kent", *path)
 
     up = results.get("kent", {}).get("upload") or {}
     overhead = up.get("overhead_x_body")
     checks = [
-        ("keep-alive c=8 >= 6x original", ratios["original"]["ka_c8"], lambda v: v >= 6, "x"),
-        ("keep-alive c=8 >= 0.45x ceiling", ratios["ceiling"]["ka_c8"], lambda v: v >= 0.45, "x"),
+        (
+            "keep-alive c=8 >= 6x original",
+            ratios["original"]["ka_c8"],
+            lambda v: v >= 6,
+            "x",
+        ),
+        (
+            "keep-alive c=8 >= 0.45x ceiling",
+            ratios["ceiling"]["ka_c8"],
+            lambda v: v >= 0.45,
+            "x",
+        ),
         ("p50 < 1 ms at c=1", k("phases", "ka_c1", "p50_ms"), lambda v: v < 1, " ms"),
         ("p99 < 10 ms at c=8", k("phases", "ka_c8", "p99_ms"), lambda v: v < 10, " ms"),
-        ("RSS after 10,000 events within 10 MB of idle", k("memory", "growth_mb"),
-         lambda v: v <= 10 and k("memory", "events_sent") >= MEMORY_EVENTS, " MB"),
-        ("10 MB upload peak <= ~3x body above what is stored", overhead,
-         lambda v: v <= 3.0 and 200 <= up.get("status", 0) < 300, "x body"),
-        ("event list read >= 5x original", ratios["original"]["list_c8"], lambda v: v >= 5, "x"),
+        (
+            "RSS after 10,000 events within 10 MB of idle",
+            k("memory", "growth_mb"),
+            lambda v: v <= 10 and k("memory", "events_sent") >= MEMORY_EVENTS,
+            " MB",
+        ),
+        (
+            "10 MB upload peak <= ~3x body above what is stored",
+            overhead,
+            lambda v: v <= 3.0 and 200 <= up.get("status", 0) < 300,
+            "x body",
+        ),
+        (
+            "event list read >= 5x original",
+            ratios["original"]["list_c8"],
+            lambda v: v >= 5,
+            "x",
+        ),
     ]
     out = []
     for desc, value, ok, unit in checks:
         verdict = "n/a" if value is None else ("PASS" if ok(value) else "MISS")
-        out.append({"target": desc, "value": value, "result": verdict,
-                    "text": "-" if value is None else f"{value:.2f}{unit}"})
+        out.append(
+            {
+                "target": desc,
+                "value": value,
+                "result": verdict,
+                "text": "-" if value is None else f"{value:.2f}{unit}",
+            }
+        )
     return out
 
 
@@ -827,16 +1106,34 @@ def evaluate_targets(results, ratios):
 def parse_args():
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="2 s phases (about a minute)")
-    p.add_argument("--only", default=",".join(SERVERS),
-                   help="comma-separated subset of kent,original,ceiling")
-    p.add_argument("--duration", type=float, help="seconds per load phase (default 5, quick 2)")
-    p.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
-                   help="load generator (auto: wrk if installable, else Python)")
-    p.add_argument("--pin", action="store_true",
-                   help="pin the server to CPU 0 and the client to CPU 1 (steadier)")
-    p.add_argument("--kent", type=Path, default=KENT_PY,
-                   help="the kent.py to measure (default: the repo's)")
-    p.add_argument("--json", type=Path, default=OUTPUT_JSON, help="where to write results")
+    p.add_argument(
+        "--only",
+        default=",".join(SERVERS),
+        help="comma-separated subset of kent,original,ceiling",
+    )
+    p.add_argument(
+        "--duration", type=float, help="seconds per load phase (default 5, quick 2)"
+    )
+    p.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="load generator (auto: wrk if installable, else Python)",
+    )
+    p.add_argument(
+        "--pin",
+        action="store_true",
+        help="pin the server to CPU 0 and the client to CPU 1 (steadier)",
+    )
+    p.add_argument(
+        "--kent",
+        type=Path,
+        default=KENT_PY,
+        help="the kent.py to measure (default: the repo's)",
+    )
+    p.add_argument(
+        "--json", type=Path, default=OUTPUT_JSON, help="where to write results"
+    )
     p.add_argument("--serve-ceiling", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = p.parse_args()
     args.duration = args.duration or (2.0 if args.quick else 5.0)
@@ -851,7 +1148,11 @@ def parse_args():
 
 def build_payloads():
     plain = build_envelope()
-    return {"plain": plain, "gzip": gzip.compress(plain, 9), "upload": build_upload_envelope()}
+    return {
+        "plain": plain,
+        "gzip": gzip.compress(plain, 9),
+        "upload": build_upload_envelope(),
+    }
 
 
 def main():
@@ -862,10 +1163,15 @@ def main():
     payloads = build_payloads()
     with tempfile.TemporaryDirectory(prefix="kent-bench-") as workdir:
         runner = LoadRunner(args.client, workdir, args.pin)
-        print(f"client {runner.name}; envelope {len(payloads['plain'])} B, gzip'd "
-              f"{len(payloads['gzip'])} B; {args.duration:g} s per phase", flush=True)
+        print(
+            f"client {runner.name}; envelope {len(payloads['plain'])} B, gzip'd "
+            f"{len(payloads['gzip'])} B; {args.duration:g} s per phase",
+            flush=True,
+        )
         try:
-            results = {n: bench_server(n, runner, payloads, args, workdir) for n in args.only}
+            results = {
+                n: bench_server(n, runner, payloads, args, workdir) for n in args.only
+            }
         finally:
             runner.close()
     names = [n for n in args.only if "phases" in results[n]]
@@ -875,7 +1181,9 @@ def main():
     print(format_table(results, names) if names else "no server produced results")
     print()
     for name, res in results.items():
-        status = res.get("sanity") or f"skipped: {res.get('skipped') or res.get('failed')}"
+        status = (
+            res.get("sanity") or f"skipped: {res.get('skipped') or res.get('failed')}"
+        )
         print(f"{name}: {status}")
     print(format_ratios(ratios))
     for t in targets:
@@ -886,14 +1194,26 @@ def main():
 
 
 def write_json(args, client, payloads, results, ratios, targets, elapsed):
-    meta = {"date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "python": platform.python_version(),
-            "cpus": os.cpu_count(), "client": client, "pinned": args.pin,
-            "phase_seconds": args.duration,
-            "envelope_bytes": len(payloads["plain"]), "gzip_bytes": len(payloads["gzip"]),
-            "upload_bytes": len(payloads["upload"]), "elapsed_seconds": elapsed}
+    meta = {
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "python": platform.python_version(),
+        "cpus": os.cpu_count(),
+        "client": client,
+        "pinned": args.pin,
+        "phase_seconds": args.duration,
+        "envelope_bytes": len(payloads["plain"]),
+        "gzip_bytes": len(payloads["gzip"]),
+        "upload_bytes": len(payloads["upload"]),
+        "elapsed_seconds": elapsed,
+    }
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"meta": meta, "servers": results, "ratios": ratios,
-                                     "targets": targets}, indent=2) + "\n")
+    args.json.write_text(
+        json.dumps(
+            {"meta": meta, "servers": results, "ratios": ratios, "targets": targets},
+            indent=2,
+        )
+        + "\n"
+    )
 
 
 if __name__ == "__main__":

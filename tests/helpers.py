@@ -108,6 +108,7 @@ def raw_exchange(url, data, timeout=10, read_limit=1 << 20):
     parts = urllib.parse.urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout) as sock:
         sock.sendall(data)
+        sock.shutdown(socket.SHUT_WR)  # a short body ends here, not at a timeout
         answer = b""
         while len(answer) < read_limit:
             head, sep, rest = answer.partition(b"\r\n\r\n")
