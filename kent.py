@@ -985,10 +985,20 @@ def parse_auth(headers, query="", path_key=None, envelope_dsn=None):
 # -- Envelope-level checks, shown as warnings (Relay would reject or alter)
 
 
-def _sent_at_warnings(envelope_header, now):
+def _sent_at_warnings(envelope_header, items, now):
     sent_at = envelope_header.get("sent_at")
     if sent_at is None:
-        return [make_warning("no-sent-at", "envelope header has no sent_at")]
+        # Optional (clock-drift correction). SDKs set it on event envelopes;
+        # sentry-python leaves it off sessions, client reports, profile chunks.
+        if not any(i.type in EVENT_LIKE_TYPES for i in items):
+            return []
+        return [
+            make_warning(
+                "no-sent-at",
+                "envelope header has no sent_at, so Relay cannot correct the "
+                "event's timestamps for the SDK's clock drift",
+            )
+        ]
     try:
         when = datetime.datetime.fromisoformat(str(sent_at).replace("Z", "+00:00"))
         if when.tzinfo is None:
@@ -1084,7 +1094,7 @@ def _item_warnings(item):
 
 def check_envelope(envelope_header, items, data_size, project_id, auth, now):
     """Envelope-wide warnings; item warnings are added to the items."""
-    warnings = _sent_at_warnings(envelope_header, now)
+    warnings = _sent_at_warnings(envelope_header, items, now)
     warnings += _event_id_warnings(envelope_header, items)
     warnings += _count_warnings(items)
     for item in items:
@@ -2765,8 +2775,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         if ok:
             self._respond_json(200, value)
         else:
+            value["dropped"] = self.server.kent.store.dropped
             value["error"] = (
-                f"timed out after {timeout} s: {len(events)} of {count} matching events arrived"
+                f"timed out after {timeout} s: {len(events)} of {count} matching "
+                f"events arrived (waits count stored events; "
+                f"{value['dropped']} were dropped by the limits so far)"
             )
             self._respond_json(408, value)
 
@@ -3131,7 +3144,8 @@ class WaitTimeout(AssertionError):
         lines = [f"{e.project_id} {e.type}: {e.summary}" for e in stored[-10:]]
         super().__init__(
             f"timed out after {timeout} s waiting for {count} matching events; "
-            f"{len(matched)} matched. Last stored events:\n  "
+            f"{len(matched)} matched (waits count stored events; raise "
+            "max_events if older ones were dropped). Last stored events:\n  "
             + ("\n  ".join(lines) if lines else "(none)")
         )
 

@@ -1168,6 +1168,7 @@ def main():
             f"{len(payloads['gzip'])} B; {args.duration:g} s per phase",
             flush=True,
         )
+        warn_if_busy()
         try:
             results = {
                 n: bench_server(n, runner, payloads, args, workdir) for n in args.only
@@ -1193,6 +1194,13 @@ def main():
     write_json(args, runner.name, payloads, results, ratios, targets, elapsed)
 
 
+def warn_if_busy():
+    # client and server share 2 cores: anything else running skews the numbers
+    load = os.getloadavg()[0]
+    if load > 0.5 * (os.cpu_count() or 1):
+        print(f"warning: load average {load:.1f}; numbers will be noisy", flush=True)
+
+
 def write_json(args, client, payloads, results, ratios, targets, elapsed):
     meta = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
@@ -1200,6 +1208,7 @@ def write_json(args, client, payloads, results, ratios, targets, elapsed):
         "cpus": os.cpu_count(),
         "client": client,
         "pinned": args.pin,
+        "load_average_after": os.getloadavg()[0],
         "phase_seconds": args.duration,
         "envelope_bytes": len(payloads["plain"]),
         "gzip_bytes": len(payloads["gzip"]),

@@ -590,7 +590,7 @@ def test_eventlist_filters(kent_server, query, summaries):
 
 def test_eventlist_bad_filter_is_400(kent_server):
     status, value = get_json(kent_server.url, "/api/eventlist/?since=later")
-    assert status == 400 and "since" in value["error"] or "later" in value["error"]
+    assert status == 400 and "later" in value["error"]
 
 
 def test_wait_returns_200_with_events(kent_server):

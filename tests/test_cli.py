@@ -1,0 +1,272 @@
+"""The command line: ``run`` as a real process, ``wait``, argument parsing."""
+
+import contextlib
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import (
+    CLEAN_KEY,
+    EVENT_ID,
+    envelope,
+    event_item,
+    get_json,
+    post_envelope,
+    require_tool,
+)
+
+import kent
+
+ROOT = Path(__file__).resolve().parent.parent
+KENT_PY = str(ROOT / "kent.py")
+BANNER = re.compile(r"Kent (\S+) listening on (http://127\.0\.0\.1:(\d+))/")
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _read_lines(stream, count, timeout):
+    """Up to ``count`` lines from a pipe, giving up after ``timeout`` s."""
+    lines = []
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, selectors.EVENT_READ)
+        while len(lines) < count and selector.select(timeout):
+            line = stream.readline()
+            if not line:
+                break
+            lines.append(line)
+    return lines
+
+
+@contextlib.contextmanager
+def running_kent(command, tmp_path, cwd=None):
+    """Start ``command``; yield (url, banner lines, process); SIGINT after."""
+    stderr = (tmp_path / "stderr.txt").open("w")
+    proc = subprocess.Popen(
+        command,
+        stdout=subprocess.PIPE,
+        stderr=stderr,
+        text=True,
+        cwd=cwd or tmp_path,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        lines = _read_lines(proc.stdout, 2, 20)
+        match = BANNER.search(lines[0] if lines else "")
+        assert match, f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
+        yield match.group(2), lines, proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        stderr.close()
+
+
+def check_serves_and_stops(command, tmp_path, cwd=None):
+    with running_kent(command, tmp_path, cwd) as (url, lines, proc):
+        assert lines[0].startswith(f"Kent {kent.__version__} listening on {url}/")
+        assert lines[1].startswith(f"DSN: {url.replace('://', '://public@')}/1")
+        status, _, value = post_envelope(url, envelope(event_item({"message": "cli"})))
+        assert (status, value) == (200, {"id": EVENT_ID, "success": True})
+        status, listing = get_json(url, "/api/eventlist/")
+        assert [e["summary"] for e in listing["events"]] == ["cli"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+        assert "Kent stopped." in proc.stdout.read()
+    assert "cli" in (tmp_path / "stderr.txt").read_text()  # the INFO log line
+
+
+def test_run_script_with_port_0_prints_the_real_port(tmp_path):
+    check_serves_and_stops([sys.executable, KENT_PY, "run", "-p", "0"], tmp_path)
+
+
+def test_python_dash_m_kent_run(tmp_path):
+    command = [sys.executable, "-m", "kent", "run", "--port", "0"]
+    check_serves_and_stops(command, tmp_path, cwd=ROOT)
+
+
+def test_console_script(tmp_path):
+    script = require_tool("kent-server", "pip install -e . installs it")
+    check_serves_and_stops([script, "run", "-p", "0"], tmp_path)
+
+
+def test_short_h_is_host(tmp_path):
+    port = free_port()
+    command = [sys.executable, KENT_PY, "run", "-h", "127.0.0.1", "-p", str(port)]
+    with running_kent(command, tmp_path) as (url, _, _):
+        assert url == f"http://127.0.0.1:{port}"
+
+
+def test_run_options_reach_the_server(tmp_path):
+    command = [sys.executable, KENT_PY, "run", "-p", "0", "--max-body", "1k"]
+    command += ["--require-key", f"{CLEAN_KEY},other", "--strict", "--max-events", "2"]
+    with running_kent(command, tmp_path) as (url, _, _):
+        big = envelope(event_item({"message": "x" * 2000}))
+        assert post_envelope(url, big)[0] == 413
+        other = {"X-Sentry-Auth": "Sentry sentry_key=" + "f" * 32}
+        assert post_envelope(url, envelope(event_item()), headers=other)[0] == 403
+        crlf = b'{}\r\n{"type":"event","length":2}\n{}\n'
+        assert post_envelope(url, crlf)[0] == 400
+        _, listing = get_json(url, "/api/eventlist/")
+        assert [e["status"] for e in listing["events"]] == [403, 400]
+        assert listing["max_events"] == 2 and listing["dropped"] == 1
+
+
+def test_run_on_a_busy_port_exits_with_a_message(kent_server):
+    result = subprocess.run(
+        [sys.executable, KENT_PY, "run", "-p", str(kent_server.port)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{kent_server.port}" in result.stderr
+
+
+def test_help_works_although_h_is_host():
+    for args in (["--help"], ["run", "--help"], ["wait", "--help"]):
+        result = subprocess.run(
+            [sys.executable, KENT_PY, *args], capture_output=True, text=True, timeout=30
+        )
+        assert result.returncode == 0, result.stderr
+        assert "usage:" in result.stdout
+    assert "--host" in result.stdout or "--ready" in result.stdout
+
+
+def test_run_help_lists_host_option(capsys):
+    with pytest.raises(SystemExit) as info:
+        kent.main(["run", "--help"])
+    assert info.value.code == 0
+    out = capsys.readouterr().out
+    assert "-h HOST, --host HOST" in out and "--max-body" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit) as info:
+        kent.main(["--version"])
+    assert info.value.code == 0
+    assert capsys.readouterr().out.strip() == f"Kent {kent.__version__}"
+
+
+def test_version_subprocess():
+    result = subprocess.run(
+        [sys.executable, KENT_PY, "--version"], capture_output=True, text=True, timeout=30
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, f"Kent {kent.__version__}")
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--port", "x"],
+        ["run", "--max-bytes", "lots"],
+        ["run", "--nope"],
+        ["bogus"],
+        ["wait", "--count", "many"],
+    ],
+)
+def test_bad_arguments_exit_2(argv, capsys):
+    with pytest.raises(SystemExit) as info:
+        kent.main(argv)
+    assert info.value.code == 2
+    assert "error:" in capsys.readouterr().err
+
+
+def test_no_command_prints_help_and_returns_2(capsys):
+    assert kent.main([]) == 2
+    assert "usage:" in capsys.readouterr().out
+
+
+def test_bad_arguments_exit_2_as_a_process():
+    result = subprocess.run(
+        [sys.executable, KENT_PY, "run", "--nope"], capture_output=True, text=True, timeout=30
+    )
+    assert result.returncode == 2 and "--nope" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("10", 10), ("512k", 512 * 1024), ("10M", 10 * kent.MIB), ("1G", kent.MIB * 1024), ("2MiB", 2 * kent.MIB)],
+)
+def test_size_arguments(text, size):
+    args = kent.build_parser().parse_args(["run", "--max-body", text, "--max-bytes", text])
+    assert args.max_body == args.max_bytes == size
+
+
+def test_run_defaults():
+    args = kent.build_parser().parse_args(["run"])
+    assert (args.host, args.port, args.strict) == ("127.0.0.1", 5000, False)
+
+
+# -- wait ------------------------------------------------------------------------
+
+
+def run_wait(*args):
+    return subprocess.run(
+        [sys.executable, KENT_PY, "wait", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_wait_ready(kent_server):
+    result = run_wait("--url", kent_server.url, "--ready", "--timeout", "10")
+    assert result.returncode == 0
+    assert f"Kent is ready at {kent_server.url}" in result.stdout
+
+
+def test_wait_ready_without_a_server_fails_with_a_message():
+    url = f"http://127.0.0.1:{free_port()}"
+    result = run_wait("--url", url, "--ready", "--timeout", "0.5")
+    assert result.returncode == 1
+    assert f"no Kent answered at {url}" in result.stderr
+
+
+def test_wait_count_type_success(kent_server):
+    post_envelope(kent_server.url, envelope(({"type": "session"}, {"status": "ok"})))
+    post_envelope(kent_server.url, envelope(event_item({"message": "waited for"})))
+    result = run_wait("--url", kent_server.url, "--count", "1", "--type", "event")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "2 1 event: waited for"
+
+
+def test_wait_timeout_exits_1_with_a_readable_message(kent_server):
+    post_envelope(kent_server.url, envelope(event_item({"message": "only one"})))
+    result = run_wait(
+        "--url", kent_server.url, "--count", "2", "--type", "event", "--timeout", "0.5"
+    )
+    assert result.returncode == 1
+    assert "kent wait: timed out after 0.5 s: 1 of 2 matching events arrived" in result.stderr
+    assert "only one" in result.stdout
+
+
+def test_wait_filters_in_process(kent_server, capsys):
+    post_envelope(kent_server.url, envelope(event_item({"message": "a", "tags": {"k": "1"}})), project=1)
+    post_envelope(kent_server.url, envelope(event_item({"message": "b", "tags": {"k": "2"}})), project=2)
+    base = ["wait", "--url", kent_server.url, "--timeout", "5"]
+    assert kent.main([*base, "--project", "2"]) == 0
+    assert kent.main([*base, "--field", "tags.k=1", "-q", "A"]) == 0
+    assert kent.main([*base, "--since", "1"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out == ["2 2 event: b", "1 1 event: a", "2 2 event: b"]
+
+
+def test_wait_bad_field_argument(kent_server):
+    with pytest.raises(SystemExit) as info:
+        kent.main(["wait", "--url", kent_server.url, "--field", "no-equals"])
+    assert "PATH=VALUE" in str(info.value.code)
