@@ -2778,8 +2778,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             value["dropped"] = self.server.kent.store.dropped
             value["error"] = (
                 f"timed out after {timeout} s: {len(events)} of {count} matching "
-                f"events arrived (waits count stored events; "
-                f"{value['dropped']} were dropped by the limits so far)"
+                f"events arrived ({value['dropped']} dropped by the limits so far)"
             )
             self._respond_json(408, value)
 

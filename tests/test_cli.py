@@ -35,16 +35,20 @@ def free_port():
 
 
 def _read_lines(stream, count, timeout):
-    """Up to ``count`` lines from a pipe, giving up after ``timeout`` s."""
-    lines = []
+    """Up to ``count`` lines from a pipe, giving up after ``timeout`` s.
+
+    Reads the file descriptor directly: a buffered readline could hold
+    the second line where the selector cannot see it.
+    """
+    data = b""
     with selectors.DefaultSelector() as selector:
         selector.register(stream, selectors.EVENT_READ)
-        while len(lines) < count and selector.select(timeout):
-            line = stream.readline()
-            if not line:
+        while data.count(b"\n") < count and selector.select(timeout):
+            chunk = os.read(stream.fileno(), 4096)
+            if not chunk:
                 break
-            lines.append(line)
-    return lines
+            data += chunk
+    return data.decode().splitlines(keepends=True)[:count]
 
 
 @contextlib.contextmanager
@@ -55,7 +59,6 @@ def running_kent(command, tmp_path, cwd=None):
         command,
         stdout=subprocess.PIPE,
         stderr=stderr,
-        text=True,
         cwd=cwd or tmp_path,
         env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
@@ -86,7 +89,7 @@ def check_serves_and_stops(command, tmp_path, cwd=None):
         assert [e["summary"] for e in listing["events"]] == ["cli"]
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
-        assert "Kent stopped." in proc.stdout.read()
+        assert b"Kent stopped." in proc.stdout.read()
     assert "cli" in (tmp_path / "stderr.txt").read_text()  # the INFO log line
 
 

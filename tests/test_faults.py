@@ -17,11 +17,10 @@ import threading
 import time
 from pathlib import Path
 
-import kent
 import pytest
 from helpers import (
-    CLEAN_KEY,
     CI,
+    CLEAN_KEY,
     envelope,
     event_item,
     get_json,
@@ -29,6 +28,8 @@ from helpers import (
     post_envelope,
     require_tool,
 )
+
+import kent
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -169,9 +170,10 @@ def assert_rate_limit_backoff(server, output, project):
     assert by_sdk_id(listing, output["second"]) == [], "the SDK sent a limited error"
     transactions = [e for e in listing["events"] if e["type"] == "transaction"]
     assert [(t["status"], t["fault"]) for t in transactions] == [(200, None)]
-    assert server.get(transactions[0]["event_id"]).body["contexts"]["trace"][
-        "trace_id"
-    ] == (output["trace_id"])
+    assert (
+        server.get(transactions[0]["event_id"]).body["contexts"]["trace"]["trace_id"]
+        == (output["trace_id"])
+    )
     losses = client_report_losses(server, listing)
     assert ("ratelimit_backoff", "error", 1) in losses, losses
     assert listing["accepted"] == listing["received"] - 1
@@ -432,6 +434,15 @@ def test_status_answered_like_relay(kent_server, status):
     assert (stored.status, stored.fault, stored.body["message"]) == (status, rule, "hi")
 
 
+def test_delay_with_a_status_sleeps_then_fails(kent_server):
+    rule = kent_server.add_fault(status=503, delay=0.5)
+    begin = time.monotonic()
+    status, _, answer = send_event(kent_server)
+    assert status == 503 and time.monotonic() - begin >= 0.45, answer
+    [stored] = kent_server.events()
+    assert (stored.status, stored.fault) == (503, rule)
+
+
 def test_no_retry_after_header_unless_the_rule_has_one(kent_server):
     kent_server.add_fault(status=503)
     status, headers, _ = send_event(kent_server)
@@ -450,8 +461,25 @@ def test_no_retry_after_header_unless_the_rule_has_one(kent_server):
         ({"count": 3}, ["status", "delay", "drop"]),
         ([1, 2], ["JSON object"]),
         (b"{not json", ["not valid JSON"]),
+        # A typo would otherwise give a rule that silently never matches.
+        ({"status": 503, "endpoint": "envelopes"}, ["endpoint", "envelopes"]),
+        ({"status": 503, "category": "errors"}, ["category", "errors"]),
+        # 1xx is not an answer: clients wait for the real one or misread it.
+        ({"status": 101}, ["101"]),
     ],
-    ids=["nan", "unknown", "action", "999", "negative", "nothing", "list", "json"],
+    ids=[
+        "nan",
+        "unknown",
+        "action",
+        "999",
+        "negative",
+        "nothing",
+        "list",
+        "json",
+        "typo-endpoint",
+        "typo-category",
+        "1xx",
+    ],
 )
 def test_bad_rule_is_refused_with_a_clear_message(kent_server, body, words):
     status, answer = post_rule(kent_server, body)

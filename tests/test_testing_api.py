@@ -299,7 +299,8 @@ def test_cli_wait_exits_1_with_a_message_when_nothing_comes(kent_server):
     assert waiter.returncode == 1
     assert out == ""
     assert err.strip() == (
-        "kent wait: timed out after 0.5 s: 0 of 2 matching events arrived"
+        "kent wait: timed out after 0.5 s: 0 of 2 matching events arrived "
+        "(0 dropped by the limits so far)"
     )
 
 

@@ -53,9 +53,11 @@ def _timed_flush(timeout):
 
 
 def _transaction(name):
-    with sentry_sdk.start_transaction(name=name, op="task") as transaction:
-        with sentry_sdk.start_span(op="db", name="child"):
-            pass
+    with (
+        sentry_sdk.start_transaction(name=name, op="task") as transaction,
+        sentry_sdk.start_span(op="db", name="child"),
+    ):
+        pass
     return transaction.trace_id
 
 

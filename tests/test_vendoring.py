@@ -1,0 +1,145 @@
+"""kent.py is one stdlib-only file: it works as a lone copy, without site."""
+
+import ast
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from helpers import EVENT_ID, envelope, event_item, get_json, post_envelope
+from test_cli import running_kent
+
+KENT_PY = Path(__file__).resolve().parent.parent / "kent.py"
+OPTIONAL = {"brotli", "brotlicffi", "compression"}  # guarded by except ImportError
+STDLIB = set(sys.stdlib_module_names)
+
+
+@pytest.fixture
+def lone_copy(tmp_path):
+    """An otherwise empty directory holding only a copy of kent.py."""
+    folder = tmp_path / "vendored"
+    folder.mkdir()
+    shutil.copy(KENT_PY, folder / "kent.py")
+    return folder
+
+
+def _catches_import_error(node):
+    for handler in node.handlers:
+        names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        if any(getattr(n, "id", None) in ("ImportError", "ModuleNotFoundError") for n in names):
+            return True
+    return False
+
+
+def _imports(tree):
+    """(module, guarded, in_function) for every import statement."""
+    found = []
+
+    def visit(node, guarded, in_function):
+        if isinstance(node, ast.Import):
+            found += [(a.name, guarded, in_function) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            found.append((node.module or "", guarded, in_function))
+        if isinstance(node, ast.Try):
+            for child in node.body:
+                visit(child, guarded or _catches_import_error(node), in_function)
+            for child in node.handlers + node.orelse + node.finalbody:
+                visit(child, guarded, in_function)
+            return
+        is_function = isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        for child in ast.iter_child_nodes(node):
+            visit(child, guarded, in_function or is_function)
+
+    visit(tree, False, False)
+    return found
+
+
+def test_every_import_is_stdlib_or_guarded():
+    tree = ast.parse(KENT_PY.read_text(encoding="utf-8"))
+    imports = _imports(tree)
+    assert imports, "no imports found: the AST walk is broken"
+    for module, guarded, in_function in imports:
+        top = module.split(".")[0]
+        if top == "pytest":
+            assert in_function, "pytest may be imported only inside the plugin hook"
+        elif top in OPTIONAL:
+            assert guarded, f"optional {module} must be inside try/except ImportError"
+        else:
+            assert top in STDLIB, f"{module} is not in the standard library"
+
+
+def _import_report(folder, *flags):
+    code = (
+        "import json, sys; before = set(sys.modules); import kent; "
+        "new = sorted({m.split('.')[0] for m in set(sys.modules) - before}); "
+        "print(json.dumps({'new': new, 'file': kent.__file__, "
+        "'pytest': 'pytest' in sys.modules}))"
+    )
+    result = subprocess.run(
+        [sys.executable, *flags, "-c", code],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def test_importing_kent_without_site_pulls_in_only_stdlib(lone_copy):
+    report = _import_report(lone_copy, "-S")
+    assert Path(report["file"]).parent == lone_copy
+    assert report["pytest"] is False
+    extra = [m for m in report["new"] if m not in STDLIB and m != "kent"]
+    assert extra == []
+
+
+def test_importing_kent_with_site_does_not_import_pytest(lone_copy):
+    report = _import_report(lone_copy)
+    assert report["pytest"] is False
+    extra = [m for m in report["new"] if m not in STDLIB | OPTIONAL | {"kent", "_brotli"}]
+    assert extra == []
+
+
+def test_lone_copy_runs_isolated_without_site(lone_copy, tmp_path):
+    command = [sys.executable, "-I", "-S", str(lone_copy / "kent.py"), "run", "-p", "0"]
+    with running_kent(command, tmp_path, cwd=lone_copy) as (url, _, _):
+        data = envelope(event_item({"message": "vendored"}))
+        status, _, value = post_envelope(url, data)
+        assert (status, value) == (200, {"id": EVENT_ID, "success": True})
+        status, event = get_json(url, f"/api/event/{EVENT_ID}")
+        assert status == 200 and event["payload"]["body"]["message"] == "vendored"
+        _, info = get_json(url, "/api/status/")
+        assert "br" not in info["encodings"]  # no site-packages, so no brotli
+        assert {"gzip", "deflate"} <= set(info["encodings"])
+    assert sorted(p.name for p in lone_copy.iterdir()) == ["kent.py"]
+
+
+VENDORED_TEST = '''
+import kent
+
+def test_fixture_from_the_copy(kent_server):
+    assert kent.__file__.startswith(KENT_DIR)
+    assert kent_server.port > 0
+'''
+
+
+def test_lone_copy_is_a_pytest_plugin(lone_copy):
+    (lone_copy / "conftest.py").write_text('pytest_plugins = ["kent"]\n')
+    test = VENDORED_TEST.replace("KENT_DIR", repr(str(lone_copy)))
+    (lone_copy / "test_vendored.py").write_text(test)
+    env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
+    env.pop("PYTHONPATH", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_vendored.py"],
+        cwd=lone_copy,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
