@@ -4,6 +4,7 @@ import http.client
 import json
 import os
 import shutil
+import socket
 import urllib.parse
 from pathlib import Path
 
@@ -13,7 +14,9 @@ CI = os.environ.get("CI") == "true"
 EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
 DASHED_EVENT_ID = "9ec79c33-ec99-42ab-8353-589fcb2e04dc"
 CLEAN_KEY = "e12d836b15bb49d7bbf99e64295d995b"  # 32 chars: no public-key warning
-AUTH_HEADER = f"Sentry sentry_key={CLEAN_KEY}, sentry_version=7, sentry_client=kent-tests/1.0"
+AUTH_HEADER = (
+    f"Sentry sentry_key={CLEAN_KEY}, sentry_version=7, sentry_client=kent-tests/1.0"
+)
 
 
 def http_request(url, method, path, body=b"", headers=None, timeout=30):
@@ -77,7 +80,10 @@ def js_envelope(*items, header=None):
 
 def event_item(body=None, **header):
     """An ``event`` item with a small body."""
-    return dict({"type": "event"}, **header), body or {"message": "hi", "level": "error"}
+    return dict({"type": "event"}, **header), body or {
+        "message": "hi",
+        "level": "error",
+    }
 
 
 def require_tool(name_or_path, reason=""):
@@ -103,8 +109,6 @@ def _content_length(head):
 
 def raw_exchange(url, data, timeout=10, read_limit=1 << 20):
     """Send raw bytes; read one response (to Content-Length, else to close)."""
-    import socket
-
     parts = urllib.parse.urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout) as sock:
         sock.sendall(data)

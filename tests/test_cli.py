@@ -65,7 +65,9 @@ def running_kent(command, tmp_path, cwd=None):
     try:
         lines = _read_lines(proc.stdout, 2, 20)
         match = BANNER.search(lines[0] if lines else "")
-        assert match, f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
+        assert match, (
+            f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
+        )
         yield match.group(2), lines, proc
     finally:
         if proc.poll() is None:
@@ -167,7 +169,10 @@ def test_version(capsys):
 
 def test_version_subprocess():
     result = subprocess.run(
-        [sys.executable, KENT_PY, "--version"], capture_output=True, text=True, timeout=30
+        [sys.executable, KENT_PY, "--version"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert (result.returncode, result.stdout.strip()) == (0, f"Kent {kent.__version__}")
 
@@ -196,17 +201,28 @@ def test_no_command_prints_help_and_returns_2(capsys):
 
 def test_bad_arguments_exit_2_as_a_process():
     result = subprocess.run(
-        [sys.executable, KENT_PY, "run", "--nope"], capture_output=True, text=True, timeout=30
+        [sys.executable, KENT_PY, "run", "--nope"],
+        capture_output=True,
+        text=True,
+        timeout=30,
     )
     assert result.returncode == 2 and "--nope" in result.stderr
 
 
 @pytest.mark.parametrize(
     ("text", "size"),
-    [("10", 10), ("512k", 512 * 1024), ("10M", 10 * kent.MIB), ("1G", kent.MIB * 1024), ("2MiB", 2 * kent.MIB)],
+    [
+        ("10", 10),
+        ("512k", 512 * 1024),
+        ("10M", 10 * kent.MIB),
+        ("1G", kent.MIB * 1024),
+        ("2MiB", 2 * kent.MIB),
+    ],
 )
 def test_size_arguments(text, size):
-    args = kent.build_parser().parse_args(["run", "--max-body", text, "--max-bytes", text])
+    args = kent.build_parser().parse_args(
+        ["run", "--max-body", text, "--max-bytes", text]
+    )
     assert args.max_body == args.max_bytes == size
 
 
@@ -254,13 +270,24 @@ def test_wait_timeout_exits_1_with_a_readable_message(kent_server):
         "--url", kent_server.url, "--count", "2", "--type", "event", "--timeout", "0.5"
     )
     assert result.returncode == 1
-    assert "kent wait: timed out after 0.5 s: 1 of 2 matching events arrived" in result.stderr
+    assert (
+        "kent wait: timed out after 0.5 s: 1 of 2 matching events arrived"
+        in result.stderr
+    )
     assert "only one" in result.stdout
 
 
 def test_wait_filters_in_process(kent_server, capsys):
-    post_envelope(kent_server.url, envelope(event_item({"message": "a", "tags": {"k": "1"}})), project=1)
-    post_envelope(kent_server.url, envelope(event_item({"message": "b", "tags": {"k": "2"}})), project=2)
+    post_envelope(
+        kent_server.url,
+        envelope(event_item({"message": "a", "tags": {"k": "1"}})),
+        project=1,
+    )
+    post_envelope(
+        kent_server.url,
+        envelope(event_item({"message": "b", "tags": {"k": "2"}})),
+        project=2,
+    )
     base = ["wait", "--url", kent_server.url, "--timeout", "5"]
     assert kent.main([*base, "--project", "2"]) == 0
     assert kent.main([*base, "--field", "tags.k=1", "-q", "A"]) == 0

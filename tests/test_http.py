@@ -4,6 +4,7 @@ import base64
 import gzip
 import http.client
 import json
+import socket
 import threading
 import urllib.parse
 import zlib
@@ -49,7 +50,10 @@ def test_envelope_is_stored_and_answered_with_its_id(kent_server):
     event = kent_server.wait_for(1, timeout=5, type="event")[0]
     assert event.body == {"message": "hi", "level": "error"}
     assert event.event_id == EVENT_ID and event.project_id == 1
-    assert event.auth["sentry_key"] == CLEAN_KEY and event.auth["source"] == "x-sentry-auth"
+    assert (
+        event.auth["sentry_key"] == CLEAN_KEY
+        and event.auth["source"] == "x-sentry-auth"
+    )
     assert event.request["endpoint"] == "envelope" and event.status == 200
 
 
@@ -108,9 +112,7 @@ def test_store_endpoint_json_and_legacy_encodings(kent_server):
     body = {"event_id": EVENT_ID, "message": "legacy store"}
     plain = json.dumps(body).encode()
     for data in (plain, base64.b64encode(zlib.compress(plain))):
-        status, _, value = post_envelope(
-            kent_server.url, data, path="/api/3/store/"
-        )
+        status, _, value = post_envelope(kent_server.url, data, path="/api/3/store/")
         assert (status, value) == (200, {"id": EVENT_ID, "success": True})
     events = kent_server.events(project=3)
     assert [e.body for e in events] == [body, body]
@@ -155,8 +157,14 @@ def test_security_endpoint_csp_report(kent_server, route):
 
 def test_security_endpoint_reporting_api_list(kent_server):
     reports = [
-        {"type": "csp-violation", "body": {"effectiveDirective": "a", "blockedURL": "1"}},
-        {"type": "csp-violation", "body": {"effectiveDirective": "b", "blockedURL": "2"}},
+        {
+            "type": "csp-violation",
+            "body": {"effectiveDirective": "a", "blockedURL": "1"},
+        },
+        {
+            "type": "csp-violation",
+            "body": {"effectiveDirective": "b", "blockedURL": "2"},
+        },
     ]
     status, _, _ = http_request(
         kent_server.url,
@@ -197,8 +205,6 @@ def test_expect_100_continue(kent_server):
         f"X-Sentry-Auth: {AUTH_HEADER}\r\nContent-Length: {len(data)}\r\n"
         "Connection: close\r\n\r\n"
     ).encode()
-    import socket
-
     with socket.create_connection((kent_server.host, kent_server.port), 10) as sock:
         sock.sendall(head)
         interim = sock.recv(4096)
@@ -214,9 +220,9 @@ def test_expect_100_continue(kent_server):
 def test_expect_100_continue_over_max_body_is_413():
     with kent.KentServer(max_body=100) as server:
         head = (
-            "POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
-            "Content-Length: 5000\r\n\r\n"
-        ).encode()
+            b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+            b"Content-Length: 5000\r\n\r\n"
+        )
         answer = raw_exchange(server.url, head)
         assert status_of(answer) == 413
         assert b"5000" in answer.split(b"\r\n\r\n", 1)[1]
@@ -232,7 +238,9 @@ def assert_rejected(server, status, words, raw=None):
     assert error.summary.startswith(f"{status} "), error.summary
     assert words in error.summary
     if raw is not None:
-        code, headers, data = http_request(server.url, "GET", f"/api/event/{error.id}/raw")
+        code, headers, data = http_request(
+            server.url, "GET", f"/api/event/{error.id}/raw"
+        )
         assert code == 200 and data == raw
     return error
 
@@ -298,7 +306,9 @@ def test_decoded_body_over_max_body_is_413_and_compressed_raw_kept():
     with kent.KentServer(max_body=1000) as server:
         data = gzip.compress(envelope(event_item({"message": "x" * 5000})))
         assert len(data) < 1000
-        status, _, _ = post_envelope(server.url, data, headers={"Content-Encoding": "gzip"})
+        status, _, _ = post_envelope(
+            server.url, data, headers={"Content-Encoding": "gzip"}
+        )
         assert status == 413
         assert_rejected(server, 413, "1000", raw=data)
 
@@ -348,7 +358,10 @@ def test_wrong_method_is_405(kent_server, method, path):
 
 def test_strict_mode_answers_relays_status_and_still_stores():
     with kent.KentServer(strict=True) as server:
-        data = b'{"event_id":"%s"}\r\n{"type":"event","length":2}\n{}\n' % EVENT_ID.encode()
+        data = (
+            b'{"event_id":"%s"}\r\n{"type":"event","length":2}\n{}\n'
+            % EVENT_ID.encode()
+        )
         status, _, value = post_envelope(server.url, data)
         assert status == 400 and "--strict" in value["error"]
         event = only(server)
@@ -361,7 +374,7 @@ def test_lenient_mode_accepts_crlf_with_warning(kent_server):
     status, _, _ = post_envelope(kent_server.url, data)
     assert status == 200
     status, value = get_json(kent_server.url, "/api/eventlist/")
-    assert value["events"][0]["warnings"] == ["crlf", "no-sent-at"]
+    assert set(value["events"][0]["warnings"]) == {"crlf", "no-sent-at"}
 
 
 def test_require_keys_rejects_unknown_key_with_403():
@@ -410,7 +423,9 @@ HOSTILE_REQUESTS = [
 
 
 @pytest.mark.parametrize(
-    "request_bytes", HOSTILE_REQUESTS, ids=[str(i) for i in range(len(HOSTILE_REQUESTS))]
+    "request_bytes",
+    HOSTILE_REQUESTS,
+    ids=[str(i) for i in range(len(HOSTILE_REQUESTS))],
 )
 def test_hostile_requests_never_get_500(kent_server, request_bytes):
     answer = raw_exchange(kent_server.url, request_bytes, timeout=5)
@@ -423,7 +438,12 @@ def test_hostile_requests_never_get_500(kent_server, request_bytes):
 
 
 def _post_on(conn, path, body, headers=None):
-    conn.request("POST", path, body=body, headers={"X-Sentry-Auth": AUTH_HEADER, **(headers or {})})
+    conn.request(
+        "POST",
+        path,
+        body=body,
+        headers={"X-Sentry-Auth": AUTH_HEADER, **(headers or {})},
+    )
     response = conn.getresponse()
     return response.status, response.read()
 
@@ -440,6 +460,8 @@ def test_keep_alive_survives_errors_mid_way():
                     assert _post_on(conn, "/api/1/envelope/", BAD_LENGTH)[0] == 400
                 if i == 50:
                     assert _post_on(conn, "/not/a/route", b"body bytes")[0] == 404
+                if i == 60:
+                    assert _post_on(conn, "/api/status/", b"body bytes")[0] == 405
                 if i == 70:
                     enc = {"Content-Encoding": "compress"}
                     assert _post_on(conn, "/api/1/envelope/", b"zz", enc)[0] == 415
@@ -526,7 +548,9 @@ def test_raw_returns_exact_bytes_with_item_content_type(kent_server):
 
 def test_raw_without_content_type_is_octet_stream(kent_server):
     attachment = post_with_attachment(kent_server, None)
-    _, headers, data = http_request(kent_server.url, "GET", f"/api/event/{attachment.id}/raw")
+    _, headers, data = http_request(
+        kent_server.url, "GET", f"/api/event/{attachment.id}/raw"
+    )
     assert data == ATTACHMENT and headers["content-type"] == "application/octet-stream"
 
 
@@ -548,9 +572,16 @@ def test_event_api_unknown_id_is_404(kent_server):
 
 def post_mixed(server):
     post_envelope(server.url, envelope(event_item({"message": "one"})), project=1)
-    transaction = ({"type": "transaction"}, {"transaction": "/t", "type": "transaction"})
+    transaction = (
+        {"type": "transaction"},
+        {"transaction": "/t", "type": "transaction"},
+    )
     post_envelope(server.url, envelope(transaction), project=2)
-    post_envelope(server.url, envelope(event_item({"message": "three", "tags": {"k": "v"}})), project=2)
+    post_envelope(
+        server.url,
+        envelope(event_item({"message": "three", "tags": {"k": "v"}})),
+        project=2,
+    )
     return server.wait_for(3, timeout=5)
 
 
@@ -603,7 +634,9 @@ def test_wait_returns_200_with_events(kent_server):
 
 def test_wait_timeout_is_408_with_what_arrived(kent_server):
     post_mixed(kent_server)
-    status, value = get_json(kent_server.url, "/api/wait/?count=5&project=2&timeout=0.2")
+    status, value = get_json(
+        kent_server.url, "/api/wait/?count=5&project=2&timeout=0.2"
+    )
     assert status == 408
     assert [e["summary"] for e in value["events"]] == ["transaction /t", "three"]
     assert "2 of 5" in value["error"]

@@ -386,9 +386,21 @@ SUMMARY_CASES = [
         "transaction /checkout op=http.server 2 spans 250.0 ms",
     ),
     ("session", {"status": "ok", "errors": 2, "attrs": {"release": "r1"}}, "r1"),
-    ("sessions", {"aggregates": [{"started": "x", "exited": 3, "errored": 1}]}, "exited=3"),
-    ("check_in", {"monitor_slug": "nightly", "status": "ok", "duration": 1.5}, "nightly"),
-    ("log", {"items": [{"body": "hello log"}, {"body": "two"}]}, "2 log records: hello log"),
+    (
+        "sessions",
+        {"aggregates": [{"started": "x", "exited": 3, "errored": 1}]},
+        "exited=3",
+    ),
+    (
+        "check_in",
+        {"monitor_slug": "nightly", "status": "ok", "duration": 1.5},
+        "nightly",
+    ),
+    (
+        "log",
+        {"items": [{"body": "hello log"}, {"body": "two"}]},
+        "2 log records: hello log",
+    ),
     ("span", {"items": [{"name": "db.query"}]}, "1 span: db.query"),
     ("span", {"op": "db", "description": "SELECT 1"}, "SELECT 1"),
     (

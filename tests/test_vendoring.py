@@ -28,8 +28,13 @@ def lone_copy(tmp_path):
 
 def _catches_import_error(node):
     for handler in node.handlers:
-        names = handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
-        if any(getattr(n, "id", None) in ("ImportError", "ModuleNotFoundError") for n in names):
+        names = (
+            handler.type.elts if isinstance(handler.type, ast.Tuple) else [handler.type]
+        )
+        if any(
+            getattr(n, "id", None) in ("ImportError", "ModuleNotFoundError")
+            for n in names
+        ):
             return True
     return False
 
@@ -40,7 +45,7 @@ def _imports(tree):
 
     def visit(node, guarded, in_function):
         if isinstance(node, ast.Import):
-            found += [(a.name, guarded, in_function) for a in node.names]
+            found.extend((a.name, guarded, in_function) for a in node.names)
         elif isinstance(node, ast.ImportFrom):
             found.append((node.module or "", guarded, in_function))
         if isinstance(node, ast.Try):
@@ -100,7 +105,9 @@ def test_importing_kent_without_site_pulls_in_only_stdlib(lone_copy):
 def test_importing_kent_with_site_does_not_import_pytest(lone_copy):
     report = _import_report(lone_copy)
     assert report["pytest"] is False
-    extra = [m for m in report["new"] if m not in STDLIB | OPTIONAL | {"kent", "_brotli"}]
+    extra = [
+        m for m in report["new"] if m not in STDLIB | OPTIONAL | {"kent", "_brotli"}
+    ]
     assert extra == []
 
 
@@ -118,13 +125,13 @@ def test_lone_copy_runs_isolated_without_site(lone_copy, tmp_path):
     assert sorted(p.name for p in lone_copy.iterdir()) == ["kent.py"]
 
 
-VENDORED_TEST = '''
+VENDORED_TEST = """
 import kent
 
 def test_fixture_from_the_copy(kent_server):
     assert kent.__file__.startswith(KENT_DIR)
     assert kent_server.port > 0
-'''
+"""
 
 
 def test_lone_copy_is_a_pytest_plugin(lone_copy):
@@ -134,7 +141,15 @@ def test_lone_copy_is_a_pytest_plugin(lone_copy):
     env = {**os.environ, "PYTEST_DISABLE_PLUGIN_AUTOLOAD": "1"}
     env.pop("PYTHONPATH", None)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_vendored.py"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "test_vendored.py",
+        ],
         cwd=lone_copy,
         capture_output=True,
         text=True,
