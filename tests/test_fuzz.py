@@ -1,0 +1,563 @@
+"""Issue 5, "fast and unbreakable": generated input for the parsers and the server.
+
+Pure functions get any bytes and must return a value or raise a ``KentError``;
+the server gets any body and must answer 2xx or 4xx, never 5xx. Seeds are real
+SDK payloads: the files in tests/data/ and envelopes sentry-python sends to a
+Kent at first use. Runs are derandomized and bounded; KENT_LONG_TESTS=1 runs
+ten times as many examples.
+"""
+
+import functools
+import gzip
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import zlib
+from pathlib import Path
+
+import pytest
+from helpers import AUTH_HEADER, CI, envelope, get_json, http_request
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import kent
+
+LONG = os.environ.get("KENT_LONG_TESTS") == "1"
+DATA = Path(__file__).parent / "data"
+
+
+def bounded(examples):
+    """Derandomized, no deadline, no example database left in the repo."""
+    return settings(
+        max_examples=examples * (10 if LONG else 1),
+        deadline=None,
+        derandomize=True,
+        database=None,
+        suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    )
+
+
+# -- seeds: real SDK payloads ------------------------------------------------------------
+
+SDK_SCRIPT = textwrap.dedent(
+    """
+    import sys
+    import sentry_sdk
+    import sentry_sdk.logger
+
+    sentry_sdk.init(dsn=sys.argv[1], traces_sample_rate=1.0, enable_logs=True,
+                    release="fuzz@1.0", default_integrations=False)
+    with sentry_sdk.new_scope() as scope:
+        scope.add_attachment(bytes=b"line one\\nline two\\x00\\xff", filename="a.bin")
+        try:
+            1 / 0
+        except ZeroDivisionError:
+            sentry_sdk.capture_exception()
+    sentry_sdk.capture_message("hello from the fuzz seeds")
+    with sentry_sdk.start_transaction(name="fuzz-tx", op="task"):
+        with sentry_sdk.start_span(op="db", name="select 1"):
+            pass
+    sentry_sdk.logger.info("a log line %s", "with args")
+    sentry_sdk.flush(5)
+    """
+)
+
+
+def _rebuild_envelope(events):
+    """Envelope bytes from the items Kent stored for one request."""
+    lines = [kent.to_json(events[0].envelope_header or {})]
+    for event in events:
+        lines += [kent.to_json(event.header), event.raw]
+    return b"\n".join(lines) + b"\n"
+
+
+def _capture_sentry_python():
+    try:
+        import sentry_sdk  # noqa: F401
+    except ImportError:
+        if CI:
+            raise
+        return []
+    with kent.KentServer() as server:
+        subprocess.run(
+            [sys.executable, "-c", SDK_SCRIPT, server.dsn(1)],
+            check=True,
+            timeout=60,
+            capture_output=True,
+        )
+        server.wait_for(4, timeout=10)
+        stored = server.events()
+    by_request = {}
+    for event in stored:
+        by_request.setdefault(event.request_id, []).append(event)
+    return [_rebuild_envelope(events) for events in by_request.values()]
+
+
+@functools.cache
+def real_envelopes():
+    files = sorted(DATA.glob("*.envelope"))
+    return tuple([p.read_bytes() for p in files] + _capture_sentry_python())
+
+
+def _mutate(data, edits):
+    """Apply (position, action, byte) edits: replace, insert or delete."""
+    data = bytearray(data)
+    for position, action, byte in edits:
+        if not data:
+            break
+        i = position % len(data)
+        if action == 0:
+            data[i] = byte
+        elif action == 1:
+            data.insert(i, byte)
+        else:
+            del data[i]
+    return bytes(data)
+
+
+edits = st.lists(
+    st.tuples(st.integers(0, 1 << 20), st.integers(0, 2), st.integers(0, 255)),
+    max_size=8,
+)
+seeds = st.deferred(lambda: st.sampled_from(real_envelopes()))
+mutated_seeds = st.builds(_mutate, seeds, edits)
+truncated_seeds = st.builds(lambda d, n: d[: n % (len(d) + 1)], seeds, st.integers())
+any_body = st.one_of(
+    st.binary(max_size=2000),
+    mutated_seeds,
+    truncated_seeds,
+    st.builds(
+        lambda d, n: d[:n] + b"\n" + d[n:], st.binary(max_size=200), st.integers(0, 200)
+    ),
+)
+
+# Inputs that broke Kent once, kept as examples (see the report of issue 5).
+DEEP_JSON = b"[" * 100_000 + b"]" * 100_000
+
+
+# -- generated valid envelopes round-trip ---------------------------------------------------
+
+json_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=20),
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    ),
+    max_leaves=12,
+)
+ITEM_TYPES = sorted(kent.JSON_ITEM_TYPES) + [
+    "attachment",
+    "replay_recording",
+    "statsd",
+    "unknown_future_type",
+    "x",
+]
+item_types = st.one_of(st.sampled_from(ITEM_TYPES), st.text(min_size=1, max_size=12))
+extra_headers = st.dictionaries(
+    st.text(max_size=8).filter(lambda k: k not in ("type", "length")),
+    json_values,
+    max_size=3,
+)
+
+
+@st.composite
+def items(draw):
+    """(header, payload): with ``length`` any bytes, without it no newline."""
+    header = dict(draw(extra_headers), type=draw(item_types))
+    with_length = draw(st.booleans())
+    if with_length:
+        payload = draw(st.binary(max_size=300))
+        header["length"] = len(payload)
+    else:
+        payload = draw(st.binary(max_size=300).map(lambda b: b.replace(b"\n", b"")))
+    return header, payload
+
+
+@st.composite
+def envelopes(draw):
+    header = draw(st.dictionaries(st.text(max_size=8), json_values, max_size=4))
+    pairs = draw(st.lists(items(), max_size=5))
+    lines = [kent.to_json(header)]
+    for item_header, payload in pairs:
+        lines += [kent.to_json(item_header), payload]
+    data = b"\n".join(lines)
+    if draw(st.booleans()):
+        data += b"\n"
+    return data, header, pairs
+
+
+@bounded(300)
+@given(envelopes())
+def test_valid_envelopes_round_trip(generated):
+    data, header, pairs = generated
+    envelope_header, parsed, _ = kent.parse_envelope(data)
+    assert envelope_header == header
+    assert [(i.header, i.raw) for i in parsed] == pairs
+    assert [i.type for i in parsed] == [h["type"] for h, _ in pairs]
+
+
+# -- any bytes: a value or a KentError --------------------------------------------------------
+
+
+def value_or_kent_error(function, *args):
+    try:
+        return function(*args)
+    except kent.KentError as exc:
+        assert exc.status in (400, 413, 415), exc.status
+        return exc
+
+
+@bounded(300)
+@given(any_body)
+@example(DEEP_JSON)
+@example(b"{}\n" + b'{"type":"event"}\n' + DEEP_JSON)
+def test_parse_envelope_gives_items_or_a_kent_error(data):
+    result = value_or_kent_error(kent.parse_envelope, data)
+    if not isinstance(result, kent.KentError):
+        header, parsed, warnings = result
+        assert isinstance(header, dict) and isinstance(warnings, list)
+        for item in parsed:
+            assert isinstance(item.raw, bytes) and item.raw in data
+            kent.summarize(item.type, item.body, item.header, item.error)
+
+
+ENCODINGS = [
+    "",
+    "identity",
+    "gzip",
+    "x-gzip",
+    "deflate",
+    "br",
+    "zstd",
+    "gzip, deflate",
+    "br, gzip",
+    "compress",
+    " GZIP ",
+    ",,,",
+]
+
+
+def _compress(data, how):
+    if how == "gzip":
+        return gzip.compress(data)
+    if how == "zlib":
+        return zlib.compress(data)
+    if how == "raw":
+        compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush()
+    if how == "br" and kent._brotli is not None:
+        return kent._brotli.compress(data)
+    return data
+
+
+compressed_bodies = st.one_of(
+    st.binary(max_size=500),
+    st.builds(
+        lambda d, how, cut: _compress(d, how)[: cut or None],
+        st.binary(max_size=2000),
+        st.sampled_from(["gzip", "zlib", "raw", "br"]),
+        st.integers(-20, 0),
+    ),
+)
+
+
+@bounded(400)
+@given(
+    compressed_bodies,
+    st.one_of(st.sampled_from(ENCODINGS), st.text(max_size=20)),
+    st.integers(0, 5000),
+)
+def test_decode_body_gives_bytes_within_the_limit_or_a_kent_error(
+    data, encoding, limit
+):
+    result = value_or_kent_error(kent.decode_body, data, encoding, limit)
+    if not isinstance(result, kent.KentError):
+        assert isinstance(result, bytes) and len(result) <= limit
+
+
+@bounded(200)
+@given(st.binary(max_size=3000), st.sampled_from(["gzip", "zlib", "raw", "br"]))
+def test_decode_body_undoes_every_encoding(data, how):
+    if how == "br" and kent._brotli is None:
+        pytest.skip("brotli is not importable")
+    encoding = {"gzip": "gzip", "zlib": "deflate", "raw": "deflate", "br": "br"}[how]
+    assert kent.decode_body(_compress(data, how), encoding, len(data)) == data
+
+
+store_bodies = st.one_of(
+    any_body,
+    st.builds(lambda v: json.dumps(v).encode(), json_values),
+    st.builds(lambda d: zlib.compress(d), any_body),
+    st.builds(lambda d: __import__("base64").b64encode(zlib.compress(d)), st.binary()),
+)
+
+
+@bounded(300)
+@given(store_bodies)
+@example(b'{"a":' + DEEP_JSON + b"}")
+def test_parse_store_body_gives_an_item_or_a_kent_error(data):
+    result = value_or_kent_error(kent.parse_store_body, data)
+    if not isinstance(result, kent.KentError):
+        assert isinstance(result.body, dict)
+
+
+content_types = st.one_of(
+    st.sampled_from(sorted(kent.SECURITY_CONTENT_TYPES) + ["", "text/plain"]),
+    st.text(max_size=30),
+)
+
+
+@bounded(300)
+@given(
+    st.one_of(any_body, st.builds(lambda v: json.dumps(v).encode(), json_values)),
+    content_types,
+)
+@example(DEEP_JSON, "application/json")
+def test_parse_security_reports_gives_items_or_a_kent_error(data, content_type):
+    result = value_or_kent_error(kent.parse_security_reports, data, content_type)
+    if not isinstance(result, kent.KentError):
+        assert all(isinstance(item.body, dict) for item in result)
+
+
+# Header values reach Kent decoded as latin-1, so that is what is generated here.
+latin1_text = st.text(st.characters(max_codepoint=255), max_size=40)
+boundaries = st.text(
+    st.characters(min_codepoint=33, max_codepoint=126, exclude_characters='";'),
+    min_size=1,
+    max_size=20,
+)
+part_fields = st.tuples(
+    st.text("abcdefghij_[]-0123456789", min_size=1, max_size=12),
+    st.one_of(st.none(), st.text("abcdef.-_", min_size=1, max_size=10)),
+    st.binary(max_size=200),
+)
+
+
+def build_multipart(boundary, parts):
+    chunks = []
+    for name, filename, data in parts:
+        disposition = f'form-data; name="{name}"'
+        if filename is not None:
+            disposition += f'; filename="{filename}"'
+        chunks.append(
+            f"--{boundary}\r\nContent-Disposition: {disposition}\r\n\r\n".encode()
+            + data
+            + b"\r\n"
+        )
+    return b"".join(chunks) + f"--{boundary}--\r\n".encode()
+
+
+@bounded(300)
+@given(boundaries, st.lists(part_fields, min_size=1, max_size=4))
+def test_multipart_round_trips(boundary, parts):
+    delimiter = f"--{boundary}".encode()
+    if any(delimiter in data or delimiter in b"\r\n" + data for _, _, data in parts):
+        return  # a part holding the delimiter cannot be framed
+    data = build_multipart(boundary, parts)
+    parsed = kent.parse_multipart(data, f"multipart/form-data; boundary={boundary}")
+    assert [(p.name, p.filename, p.data) for p in parsed] == parts
+
+
+@bounded(300)
+@given(
+    st.one_of(
+        any_body,
+        st.builds(build_multipart, boundaries, st.lists(part_fields, max_size=4)),
+    ),
+    st.one_of(
+        st.builds(lambda b: f"multipart/form-data; boundary={b}", boundaries),
+        latin1_text,
+    ),
+)
+def test_parse_multipart_and_crash_upload_give_a_value_or_a_kent_error(
+    data, content_type
+):
+    parts = value_or_kent_error(kent.parse_multipart, data, content_type)
+    if not isinstance(parts, kent.KentError):
+        value_or_kent_error(kent.parse_crash_upload, parts, False)
+
+
+# -- summaries never raise ---------------------------------------------------------------------
+
+SUMMARY_KEYS = [
+    "exception",
+    "values",
+    "type",
+    "value",
+    "message",
+    "logentry",
+    "formatted",
+    "transaction",
+    "contexts",
+    "trace",
+    "op",
+    "spans",
+    "start_timestamp",
+    "timestamp",
+    "status",
+    "attrs",
+    "release",
+    "errors",
+    "aggregates",
+    "monitor_slug",
+    "duration",
+    "items",
+    "body",
+    "name",
+    "description",
+    "discarded_events",
+    "rate_limited_events",
+    "quantity",
+    "category",
+    "reason",
+    "csp-report",
+    "effective-directive",
+    "blocked-uri",
+    "effectiveDirective",
+    "blockedURL",
+    "known-pins",
+    "hostname",
+    "segment",
+    "events",
+    "segment_id",
+    "replay_id",
+    "platform",
+    "profile",
+    "samples",
+    "profiler_id",
+    "feedback",
+    "comments",
+    "email",
+    "resourceSpans",
+    "scopeSpans",
+    "resourceLogs",
+    "scopeLogs",
+    "logRecords",
+    "stringValue",
+    "url",
+    "status_code",
+    "level",
+]
+summary_scalars = st.one_of(
+    json_scalars,
+    st.floats(),  # NaN and Infinity: json.loads accepts them
+    st.integers(min_value=10**300, max_value=10**400),  # past float range
+    st.integers(min_value=-(10**400), max_value=-(10**300)),
+)
+summary_values = st.recursive(
+    summary_scalars,
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=4),
+        st.dictionaries(
+            st.one_of(st.sampled_from(SUMMARY_KEYS), st.text(max_size=4)),
+            inner,
+            max_size=5,
+        ),
+    ),
+    max_leaves=25,
+)
+summary_types = st.one_of(
+    st.sampled_from(sorted(kent.SUMMARIZERS)), st.text(max_size=8)
+)
+summary_headers = st.dictionaries(
+    st.sampled_from(["type", "filename", "length", "content_type", "attachment_type"])
+    | st.text(max_size=4),
+    summary_scalars,
+    max_size=3,
+)
+
+
+@bounded(1000)
+@given(summary_types, st.one_of(summary_values, st.binary()), summary_headers)
+@example("check_in", {"monitor_slug": "m", "duration": 10**400}, {})
+@example(
+    "transaction", {"transaction": "t", "start_timestamp": 0, "timestamp": 10**400}, {}
+)
+def test_summarize_never_raises(item_type, body, header):
+    summary = kent.summarize(item_type, body, header)
+    assert isinstance(summary, str) and summary
+
+
+# -- the same over HTTP: 2xx or 4xx, never 5xx ---------------------------------------------------
+
+ENDPOINTS = [
+    "/api/1/envelope/",
+    "/api/1/store/",
+    "/api/1/security/",
+    "/api/1/minidump/",
+    "/api/1/nel/",
+    "/api/1/otlp/v1/traces",
+    "/api/1/events/9ec79c33ec9942ab8353589fcb2e04dc/attachments/",
+    "/api/1/cron/fuzz/?status=ok",
+    "/api/1/unreal/key/",
+    "/tunnel/",
+]
+HTTP_CONTENT_TYPES = [
+    None,
+    "application/json",
+    "application/x-sentry-envelope",
+    "application/x-protobuf",
+    "application/octet-stream",
+    "multipart/form-data; boundary=xyz",
+    "text/plain",
+]
+
+
+@pytest.fixture(scope="module")
+def fuzz_server():
+    with kent.KentServer(max_events=50, request_timeout=10) as server:
+        yield server
+
+
+def post_any(server, path, data, content_type, encoding):
+    headers = {"X-Sentry-Auth": AUTH_HEADER}
+    if content_type:
+        headers["Content-Type"] = content_type
+    if encoding:
+        headers["Content-Encoding"] = encoding
+    status, _, body = http_request(server.url, "POST", path, data, headers, 30)
+    return status, body
+
+
+http_bodies = st.one_of(
+    any_body,
+    st.builds(lambda d, how: _compress(d, how), any_body, st.sampled_from(["gzip"])),
+    st.builds(lambda v: json.dumps(v).encode(), json_values),
+)
+
+
+@pytest.mark.slow
+@bounded(200)
+@given(
+    st.sampled_from(ENDPOINTS),
+    http_bodies,
+    st.sampled_from(HTTP_CONTENT_TYPES),
+    st.sampled_from([None, "gzip", "deflate", "br", "identity", "bogus"]),
+)
+@example("/api/1/envelope/", DEEP_JSON, None, None)
+@example(
+    "/api/1/envelope/",
+    envelope(({"type": "check_in"}, {"monitor_slug": "m", "duration": 10**400})),
+    None,
+    None,
+)
+def test_any_body_over_http_is_answered_2xx_or_4xx(
+    fuzz_server, path, data, content_type, encoding
+):
+    before = fuzz_server.last_seq
+    status, body = post_any(fuzz_server, path, data, content_type, encoding)
+    assert 200 <= status < 500, (status, body[:300])
+    if status >= 400:  # refused requests are kept for inspection
+        assert fuzz_server.last_seq > before
+        assert "error" in json.loads(body)
+    status, value = get_json(fuzz_server.url, "/api/status/")
+    assert status == 200 and value["received"] >= fuzz_server.last_seq - 0
