@@ -1731,6 +1731,21 @@ DATA_CATEGORIES = {
     "trace_metric": "trace_metric",
 }
 FAULT_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
+FAULT_ENDPOINTS = frozenset(
+    [
+        "envelope",
+        "store",
+        "security",
+        "minidump",
+        "attachments",
+        "nel",
+        "cron",
+        "otlp",
+        "unreal",
+        "tunnel",
+    ]
+)
+FAULT_CATEGORIES = frozenset(DATA_CATEGORIES.values()) | {"default"}
 _FAULT_KEYS = frozenset(
     (
         "status",
@@ -1750,8 +1765,19 @@ _FAULT_KEYS = frozenset(
 def _fault_list(value):
     if value is None or value == "":
         return None
+    if isinstance(value, (int, float)):  # {"project": 1} in JSON
+        value = [value]
     items = value.split(",") if isinstance(value, str) else list(value)
     return {str(v).strip() for v in items if str(v).strip()}
+
+
+def _check_fault_names(rule, key, known):
+    unknown = (rule[key] or set()) - known
+    if unknown:
+        raise BadRequest(
+            f"unknown fault {key} {', '.join(sorted(unknown))}; "
+            f"one of {', '.join(sorted(known))}"
+        )
 
 
 def _fault_number(spec, key, kind):
@@ -1795,8 +1821,10 @@ def parse_fault(spec):
     }
     if rule["action"] not in ("respond", "drop"):
         raise BadRequest("fault action is 'respond' or 'drop' (close the connection)")
-    if rule["status"] is not None and not 100 <= rule["status"] <= 599:
-        raise BadRequest(f"fault status {rule['status']} is not an HTTP status")
+    if rule["status"] is not None and not 200 <= rule["status"] <= 599:
+        raise BadRequest(f"fault status {rule['status']} is not an HTTP status 200-599")
+    _check_fault_names(rule, "endpoint", FAULT_ENDPOINTS)
+    _check_fault_names(rule, "category", FAULT_CATEGORIES)
     if rule["status"] is None and rule["action"] == "respond" and not rule["delay"]:
         raise BadRequest("a fault needs a status, a delay, or action=drop")
     return rule
@@ -2074,8 +2102,26 @@ def _event_row(event):
     )
 
 
-def render_index(events, stats, base_url, nonce):
-    """The index page: DSN, newest events first, flush."""
+def _fault_rows(faults):
+    """The active fault rules, one line each, with a form that clears them."""
+    if not faults:
+        return ""
+    shown = ("status", "delay", "action", "project", "endpoint", "category", "count")
+    lines = "".join(
+        f"<li>rule {_e(r['id'])}: "
+        + _e(", ".join(f"{k}={r[k]}" for k in shown if r.get(k) not in (None, 0.0)))
+        + f" ({_e(r['hits'])} hits)</li>"
+        for r in faults
+    )
+    return (
+        f'<h2 class="warn">Fault rules</h2><ul>{lines}</ul>'
+        '<form class="inline" method="post" action="/faults/clear">'
+        "<button>Clear fault rules</button></form>"
+    )
+
+
+def render_index(events, stats, base_url, nonce, faults=()):
+    """The index page: DSN, fault rules, newest events first, flush."""
     rows = "".join(_event_row(e) for e in reversed(events))
     dsn = base_url.replace("://", "://public@", 1) + "/1"
     content = (
@@ -2083,7 +2129,8 @@ def render_index(events, stats, base_url, nonce):
         '<span class="mut">(any project id works)</span></p>'
         f'<p class="mut">{stats["kept"]} kept, {stats["dropped"]} dropped by the '
         f"limits, {stats['received']} received.</p>"
-        '<form class="inline" method="post" action="/flush">'
+        + _fault_rows(faults)
+        + '<form class="inline" method="post" action="/flush">'
         "<button>Flush all events</button></form>"
         "<table><thead><tr><th>Time (UTC)</th><th>Project</th><th>Type</th>"
         '<th>Summary</th><th class="wide"></th></tr></thead>'
@@ -2923,7 +2970,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         kent = self.server.kent
         nonce = uuid.uuid4().hex
         page = render_index(
-            kent.store.snapshot(), kent.store.stats(), self._base_url(), nonce
+            kent.store.snapshot(),
+            kent.store.stats(),
+            self._base_url(),
+            nonce,
+            kent.faults.list(),
         )
         self._respond_html(page, nonce)
 

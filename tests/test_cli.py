@@ -90,7 +90,8 @@ def check_serves_and_stops(command, tmp_path, cwd=None):
         status, listing = get_json(url, "/api/eventlist/")
         assert [e["summary"] for e in listing["events"]] == ["cli"]
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(10) == 0
+        code = proc.wait(10)
+        assert code == 0, (tmp_path / "stderr.txt").read_text()[-2000:]
         assert b"Kent stopped." in proc.stdout.read()
     assert "cli" in (tmp_path / "stderr.txt").read_text()  # the INFO log line
 
