@@ -1819,6 +1819,8 @@ def parse_fault(spec):
         "count": _fault_number(spec, "count", int),
         "duration": _fault_number(spec, "duration", float),
     }
+    if rule["delay"] > MAX_WAIT_TIMEOUT:
+        raise BadRequest(f"fault delay is at most {MAX_WAIT_TIMEOUT:.0f} seconds")
     if rule["action"] not in ("respond", "drop"):
         raise BadRequest("fault action is 'respond' or 'drop' (close the connection)")
     if rule["status"] is not None and not 200 <= rule["status"] <= 599:
