@@ -1596,6 +1596,7 @@ class EventStore:
         self.dropped = 0  # evicted by the limits
         self.received = 0  # every item ever stored
         self.accepted = 0  # ... of which answered with a 2xx
+        self.closing = False  # set while the server stops: waits give up
 
     def add(self, events):
         """Store events (a list); returns them with seq, id and time set."""
@@ -1690,8 +1691,16 @@ class EventStore:
             if remaining <= 0:
                 return found, False
             with self._cond:
+                if self.closing:
+                    return found, False
                 if self.last_seq <= cursor:
                     self._cond.wait(remaining)
+
+    def wake_waiters(self, closing):
+        """Release every waiter (the server is stopping) or allow waits again."""
+        with self._cond:
+            self.closing = closing
+            self._cond.notify_all()
 
     def stats(self):
         with self._cond:
@@ -2040,34 +2049,280 @@ def error_json(status, message, **extra):
     return to_json_bytes(dict({"error": message, "detail": message}, **extra))
 
 
+# -- HTML pages: string.Template constants, every payload value through _e().
+# The CSP forbids style="" attributes and inline handlers, so sizes come from
+# classes or SVG attributes, and the one script carries the page's nonce.
+
 PAGE_STYLE = """
-:root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--mut:#6e6e73;--line:#ddd;
---acc:#6c3fc9;--bad:#c62828;--warn:#b26a00;--code:#f5f5f7}
-@media (prefers-color-scheme:dark){:root{--fg:#e8e8ea;--bg:#17171a;--mut:#9a9aa0;
---line:#333;--acc:#a98bf0;--bad:#ff6b6b;--warn:#ffb74d;--code:#222226}}
-body{font:15px/1.45 system-ui,sans-serif;color:var(--fg);background:var(--bg);
-margin:0 auto;max-width:1200px;padding:12px 16px}
-a{color:var(--acc)}h1{font-size:1.4em;margin:.2em 0}h2{font-size:1.15em;margin:1.2em 0 .4em}
-table{border-collapse:collapse;width:100%}th,td{text-align:left;padding:4px 6px;
-border-bottom:1px solid var(--line);vertical-align:top}th{color:var(--mut);font-weight:600}
-code,pre{font:13px/1.4 ui-monospace,Menlo,Consolas,monospace;background:var(--code)}
-pre{padding:8px;overflow:auto;white-space:pre-wrap;word-break:break-all}
-.mut{color:var(--mut)}.bad{color:var(--bad)}.warn{color:var(--warn)}
-.tag{display:inline-block;padding:0 6px;border-radius:8px;border:1px solid var(--line);
-font-size:12px}form.inline{display:inline}button{font:inherit;cursor:pointer}
-@media (max-width:700px){.wide{display:none}td,th{padding:3px}}
+:root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--bg2:#f6f6f8;--mut:#6b6b72;
+--line:#e3e3e8;--acc:#5b34b8;--bad:#b3261e;--badbg:#fdecea;--warn:#8a5300;
+--warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6}
+@media (prefers-color-scheme:dark){:root{--fg:#e6e6ea;--bg:#151518;--bg2:#1d1d22;
+--mut:#9d9da6;--line:#303038;--acc:#b59cff;--bad:#ff8a80;--badbg:#3a1d1b;--warn:#ffc66d;
+--warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0}}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
+background:var(--bg);margin:0}
+header.top{display:flex;align-items:center;gap:16px;padding:10px 16px;
+border-bottom:1px solid var(--line);background:var(--bg2)}
+header.top .brand{font-weight:700;font-size:1.15em;color:var(--fg);text-decoration:none}
+header.top nav{display:flex;gap:14px;flex-wrap:wrap;font-size:.92em}
+main{max-width:1200px;margin:0 auto;padding:12px 16px 24px}
+footer{max-width:1200px;margin:0 auto;padding:8px 16px 24px;color:var(--mut);font-size:.85em}
+a{color:var(--acc)}h1{font-size:1.35em;margin:.3em 0 .2em;overflow-wrap:anywhere}
+h2{font-size:1.1em;margin:1.4em 0 .5em;padding-bottom:3px;border-bottom:1px solid var(--line)}
+h3{font-size:1em;margin:1em 0 .4em;overflow-wrap:anywhere}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th{color:var(--mut);font-weight:600;font-size:.88em}
+code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
+pre{background:var(--code);padding:8px 10px;border-radius:6px;overflow:auto;
+white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
+.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
+.nowrap{white-space:nowrap}
+.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
+line-height:19px;border:1px solid var(--line);white-space:nowrap;vertical-align:1px}
+.badge.bad{color:var(--bad);background:var(--badbg);border-color:transparent}
+.badge.warn{color:var(--warn);background:var(--warnbg);border-color:transparent}
+.badge.ok{color:var(--ok);background:var(--okbg);border-color:transparent}
+.badge.app{color:var(--acc);border-color:var(--acc)}
+.box{border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:.6em 0}
+.box.bad{border-color:var(--bad);background:var(--badbg)}
+.box.warn{border-color:var(--warn);background:var(--warnbg)}
+.box ul{margin:.2em 0;padding-left:1.2em}
+button,select,input{font:inherit;font-size:.92em}
+button{cursor:pointer;padding:3px 10px;border:1px solid var(--line);border-radius:6px;
+background:var(--bg2);color:var(--fg)}
+button.danger{color:var(--bad)}
+select{padding:3px 6px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
+color:var(--fg)}
+form.inline{display:inline}
+.bar-row{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:.6em 0}
+.dsns td{vertical-align:middle}.dsns code{user-select:all}
+.events td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
+.events td.sum{overflow-wrap:anywhere}.events tr.rejected td{background:var(--badbg)}
+.events .err{display:block;color:var(--bad);font-size:.88em}
+.live{font-size:.85em;color:var(--mut)}.live.on{color:var(--ok)}
+.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:6px 18px;
+margin:.6em 0}
+.meta div{min-width:0}.meta dt{color:var(--mut);font-size:.8em}
+.meta dd{margin:0;overflow-wrap:anywhere}
+.kv th{width:28%;min-width:110px;color:var(--mut);font-weight:500;overflow-wrap:anywhere}
+.kv td{white-space:pre-wrap;overflow-wrap:anywhere}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px}
+.cards .box{margin:0}.cards h3{margin:0 0 .3em}
+.exc{margin:.8em 0 1.2em}.exc h3{font-size:1.05em}.exc .val{font-weight:400}
+.chain{color:var(--mut);font-size:.9em;margin:1em 0 .2em}
+.frame{border:1px solid var(--line);border-radius:6px;margin:4px 0}
+.frame>summary,.frame>.head{padding:5px 10px;cursor:pointer;overflow-wrap:anywhere}
+.frame>.head{cursor:default}.frame.app{border-left:3px solid var(--acc)}
+.frame .fn{font-weight:600}.frame .inner{padding:0 10px 8px}
+.ctx{padding:6px 0;margin:4px 0}.ctx span{display:block;padding:0 10px}
+.ctx .ln{display:inline-block;min-width:3.5em;color:var(--mut);padding:0;user-select:none}
+.ctx .cur{background:var(--hl)}
+.wf td{padding:3px 8px}.wf .name{overflow-wrap:anywhere}.wf .barcell{width:45%}
+.wf svg{display:block;width:100%;height:14px}.wf rect{fill:var(--bar)}
+.wf rect.track{fill:var(--code)}
+.d1{padding-left:20px!important}.d2{padding-left:32px!important}
+.d3{padding-left:44px!important}.d4{padding-left:56px!important}
+.d5{padding-left:68px!important}.d6{padding-left:80px!important}
+.d7{padding-left:92px!important}.d8{padding-left:104px!important}
+.preview img{max-width:100%;max-height:480px;border:1px solid var(--line)}
+details>summary{cursor:pointer}details.sec>summary{font-weight:600;margin:1em 0 .4em}
+.scroll{overflow-x:auto}
+@media (max-width:700px){
+main{padding:8px 10px 20px}header.top{padding:8px 10px}
+.wide{display:none}th,td{padding:4px 5px}
+.stack thead{display:none}
+.stack tr{display:flex;flex-wrap:wrap;gap:2px 10px;padding:7px 2px;
+border-bottom:1px solid var(--line)}
+.stack td{border:0;padding:0}.events td.sum,.crumbs td.msg{flex-basis:100%;order:-1}
+.crumbs td.data{flex-basis:100%}
+.kv th{width:35%;min-width:0}.wf .barcell{width:35%}
+.meta{grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
+.dsns button{padding:2px 6px}
+}
 """
 
 PAGE_TEMPLATE = string.Template(
     """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer">
 <title>$title</title><style nonce="$nonce">$style</style></head>
-<body>$content
-<footer class="mut"><hr>Kent $version</footer>
+<body><header class="top"><a class="brand" href="/">Kent</a>
+<nav><a href="/">Events</a><a href="/api/eventlist/">API: event list</a>
+<a href="/api/status/">API: status</a></nav></header>
+<main>$content</main>
+<footer>Kent $version, a fake Sentry server</footer>$script
 </body></html>
 """
 )
+
+INDEX_TEMPLATE = string.Template(
+    """<h1>Kent</h1>
+<p class="mut">Point a Sentry SDK at a DSN below; every item it sends shows up here.
+Any project id works.</p>
+<div class="scroll"><table class="dsns"><thead><tr><th>Project</th><th>DSN</th>
+<th class="wide">Stored</th><th></th></tr></thead><tbody>$dsn_rows</tbody></table></div>
+<div class="bar-row"><span><strong id="kent-kept">$kept</strong> kept,
+<strong id="kent-dropped">$dropped</strong> dropped by the limit of $max_events items,
+<span id="kent-received">$received</span> received</span>
+<span id="kent-live" class="live">live updates need JavaScript</span>
+<form class="inline" method="post" action="/flush">
+<button class="danger" type="submit">Flush all events</button></form></div>
+<form class="bar-row" method="get" action="/" id="kent-filter">
+<label>Project <select name="project">$project_options</select></label>
+<label>Type <select name="type">$type_options</select></label>
+<button type="submit">Filter</button>$clear</form>$faults
+<div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
+<th class="wide">Project</th><th>Type</th><th class="wide">SDK</th><th>Summary</th>
+</tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
+"""
+)
+
+EVENT_TEMPLATE = string.Template(
+    """<p class="small"><a href="/">&larr; All events</a></p>
+<h1>$summary</h1>
+<dl class="meta">$meta</dl>$problems$siblings$body
+<h2>Envelope</h2>
+<div class="cards"><div class="box"><h3>Envelope header</h3><pre>$envelope_header</pre></div>
+<div class="box"><h3>Item header</h3><pre>$item_header</pre></div></div>
+$transport
+<details class="sec"$raw_open><summary>Raw payload ($encoding, $size bytes)</summary>
+<pre>$raw</pre></details>
+<p><a href="/api/event/$id">JSON of this item (/api/event/$id)</a> &middot;
+<a href="/api/event/$id/raw" download="$download">Download the raw bytes</a></p>
+"""
+)
+
+# The live index: long-poll /api/wait/ and add rows with DOM calls only
+# (textContent, never innerHTML), so a payload can never become markup.
+INDEX_SCRIPT = string.Template(
+    """
+<script nonce="$nonce">
+(function () {
+  "use strict";
+  var rows = document.getElementById("kent-rows");
+  var live = document.getElementById("kent-live");
+  var cursor = Number(rows.getAttribute("data-cursor")) || 0;
+  var query = new URLSearchParams(location.search);
+  var filter = "";
+  ["project", "type"].forEach(function (name) {
+    if (query.get(name)) filter += "&" + name + "=" + encodeURIComponent(query.get(name));
+  });
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function link(ev, text) {
+    var a = el("a", null, text);
+    a.href = "/event/" + encodeURIComponent(ev.event_id);
+    return a;
+  }
+  function cell(tr, cls, child) {
+    var td = el("td", cls);
+    if (child) td.appendChild(child);
+    tr.appendChild(td);
+    return td;
+  }
+  function makeRow(ev) {
+    var tr = el("tr", ev.status >= 300 ? "rejected" : null);
+    tr.setAttribute("data-seq", ev.seq);
+    cell(tr, "time", link(ev, String(ev.received).slice(11, 23)));
+    cell(tr, "wide", document.createTextNode(ev.project_id));
+    var type = cell(tr, null, document.createTextNode(ev.type));
+    if (ev.status >= 300) {
+      type.appendChild(document.createTextNode(" "));
+      type.appendChild(el("span", "badge bad", ev.status));
+    }
+    var sdk = ev.sdk ? [ev.sdk.name, ev.sdk.version].filter(Boolean).join(" ") : "";
+    cell(tr, "wide small mut", document.createTextNode(sdk));
+    var sum = cell(tr, "sum", link(ev, ev.summary));
+    var warnings = ev.warnings || [];
+    if (warnings.length) {
+      sum.appendChild(document.createTextNode(" "));
+      var badge = el("span", "badge warn",
+        warnings.length + (warnings.length === 1 ? " warning" : " warnings"));
+      badge.title = warnings.join(", ");
+      sum.appendChild(badge);
+    }
+    if (ev.fault !== null && ev.fault !== undefined) {
+      sum.appendChild(document.createTextNode(" "));
+      sum.appendChild(el("span", "badge bad", "fault rule " + ev.fault));
+    }
+    if (ev.error && ev.error !== ev.summary) sum.appendChild(el("span", "err", ev.error));
+    return tr;
+  }
+  function addRows(events) {
+    var empty = document.getElementById("kent-empty");
+    events.forEach(function (ev) {
+      if (ev.seq <= cursor) return;
+      cursor = ev.seq;
+      if (empty) { empty.remove(); empty = null; }
+      rows.insertBefore(makeRow(ev), rows.firstChild);
+    });
+  }
+  function setText(id, value) {
+    var node = document.getElementById(id);
+    if (node && value !== undefined) node.textContent = String(value);
+  }
+  function refreshStats() {
+    fetch("/api/status/", {cache: "no-store"}).then(function (r) { return r.json(); })
+      .then(function (s) {
+        setText("kent-kept", s.kept);
+        setText("kent-dropped", s.dropped);
+        setText("kent-received", s.received);
+      }).catch(function () {});
+  }
+  function setLive(on) {
+    live.textContent = on ? "\\u25cf live" : "\\u25cb reconnecting\\u2026";
+    live.className = on ? "live on" : "live";
+  }
+  function poll() {
+    // With a filter, a 408 keeps the cursor: non-matching items are simply
+    // skipped again, and nothing that arrived meanwhile is missed.
+    fetch("/api/wait/?timeout=25&since=" + cursor + filter, {cache: "no-store"})
+      .then(function (r) {
+        if (r.status !== 200 && r.status !== 408) throw new Error(r.status);
+        return r.json();
+      })
+      .then(function (value) {
+        setLive(true);
+        if (value.events && value.events.length) { addRows(value.events); refreshStats(); }
+        setTimeout(poll, 0);
+      })
+      .catch(function () { setLive(false); setTimeout(poll, 3000); });
+  }
+  document.querySelectorAll("#kent-filter select").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  document.querySelectorAll(".dsns code").forEach(function (code) {
+    if (!navigator.clipboard) return;
+    var button = el("button", null, "Copy");
+    button.type = "button";
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(code.textContent).then(function () {
+        button.textContent = "Copied";
+      });
+    });
+    code.parentNode.appendChild(document.createTextNode(" "));
+    code.parentNode.appendChild(button);
+  });
+  setLive(true);
+  poll();
+})();
+</script>"""
+)
+
+_UI_MAX_PRETTY = 512 * 1024  # characters of raw JSON shown on a page
+_UI_MAX_ROWS = 1000  # frames, breadcrumbs, spans, log records per list
+_UI_PREVIEW_BYTES = 4096
+_UI_IMAGE_TYPES = frozenset(("image/png", "image/jpeg", "image/gif", "image/webp"))
+_UI_MAX_IMAGE = 2 * 1024 * 1024
 
 
 def _e(value):
@@ -2077,91 +2332,975 @@ def _e(value):
     return html.escape(value if isinstance(value, str) else str(value), quote=True)
 
 
-def render_page(title, content, nonce):
-    """A whole page; ``content`` must already be escaped markup."""
+def render_page(title, content, nonce, script=""):
+    """A whole page; ``content`` and ``script`` must already be safe markup."""
     return PAGE_TEMPLATE.substitute(
         title=_e(title),
         content=content,
         nonce=_e(nonce),
         style=PAGE_STYLE,
         version=_e(__version__),
+        script=script,
     )
 
 
-def _event_row(event):
-    status = "" if event.accepted else f' <span class="bad">{event.status}</span>'
+# -- small value helpers
+
+
+def _ui_json(value, indent=None):
+    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+
+
+def _ui_value(value):
+    """A payload value as markup: strings as text, anything else as JSON."""
+    if value is None:
+        return '<span class="mut">null</span>'
+    if isinstance(value, str):
+        return _e(value)
+    return f"<code>{_e(_ui_json(value))}</code>"
+
+
+def _ui_short(value, limit=2000):
+    """Like ``_ui_value`` but cut long JSON (breadcrumb data, attributes)."""
+    if isinstance(value, str) or value is None:
+        return _ui_value(value)
+    text = _ui_json(value)
+    text = text if len(text) <= limit else text[: limit - 1] + "\u2026"
+    return f"<code>{_e(text)}</code>"
+
+
+def _ui_seconds(value):
+    """A Sentry timestamp (epoch seconds or RFC 3339 text) as float, or None."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
+            when = datetime.datetime.fromisoformat(text)
+        except ValueError:
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.timezone.utc)
+        return when.timestamp()
+    return None
+
+
+def _ui_time(value):
+    """A timestamp as ISO text; anything unreadable is shown as it came."""
+    seconds = _ui_seconds(value)
+    if seconds is not None:
+        try:
+            return _e(_iso(seconds))
+        except (OverflowError, OSError, ValueError):
+            pass
+    return _ui_value(value) if value is not None else ""
+
+
+def _ui_pairs(value):
+    """A dict, or a list of [key, value] pairs (Sentry allows both)."""
+    if isinstance(value, dict):
+        return list(value.items())
+    if isinstance(value, list):
+        return [
+            (p[0], p[1]) if isinstance(p, (list, tuple)) and len(p) == 2 else ("", p)
+            for p in value
+        ]
+    return []
+
+
+def _ui_kv(value, values=_ui_value):
+    """A two-column table of a dict or pairs; '' when there is nothing."""
+    pairs = _ui_pairs(value)
+    if not pairs:
+        return f"<p>{_ui_value(value)}</p>" if value not in (None, {}, []) else ""
+    rows = "".join(f"<tr><th>{_e(k)}</th><td>{values(v)}</td></tr>" for k, v in pairs)
+    return f'<table class="kv">{rows}</table>'
+
+
+def _ui_flat(value, prefix="", depth=2):
+    """Nested dicts as dotted keys (two levels), for status-like items."""
+    pairs = []
+    for key, item in _ui_pairs(value):
+        name = f"{prefix}{key}"
+        if isinstance(item, dict) and item and depth > 1:
+            pairs += _ui_flat(item, f"{name}.", depth - 1)
+        else:
+            pairs.append((name, item))
+    return pairs
+
+
+def _ui_section(title, content, extra=""):
+    return f"<h2>{_e(title)}{extra}</h2>{content}" if content else ""
+
+
+def _ui_meta(pairs):
+    """``<dl>`` entries from (label, markup) pairs, skipping empty ones."""
+    return "".join(
+        f"<div><dt>{_e(label)}</dt><dd>{markup}</dd></div>"
+        for label, markup in pairs
+        if markup not in (None, "")
+    )
+
+
+def _ui_plural(count, noun):
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
+# -- the index page
+
+
+def _ui_dsn(base_url, project_id):
+    return base_url.replace("://", "://public@", 1) + f"/{project_id}"
+
+
+def _ui_dsn_rows(events, base_url):
+    counts = {}
+    for event in events:
+        counts[event.project_id] = counts.get(event.project_id, 0) + 1
+    rows = []
+    for project in sorted(counts) or [1]:
+        flush = (
+            '<form class="inline" method="post" action="/flush">'
+            f'<input type="hidden" name="project" value="{_e(project)}">'
+            f'<button class="danger" type="submit">Flush project {_e(project)}</button>'
+            "</form>"
+            if counts
+            else ""
+        )
+        rows.append(
+            f"<tr><td>{_e(project)}</td><td><code>{_e(_ui_dsn(base_url, project))}"
+            f'</code></td><td class="wide">{_e(counts.get(project, 0))}</td>'
+            f"<td>{flush}</td></tr>"
+        )
+    return "".join(rows)
+
+
+def _ui_options(values, selected, label):
+    options = [f'<option value="">{_e(label)}</option>']
+    for value in sorted({str(v) for v in values} | ({selected} if selected else set())):
+        mark = " selected" if value == selected else ""
+        options.append(f'<option value="{_e(value)}"{mark}>{_e(value)}</option>')
+    return "".join(options)
+
+
+def _ui_matches(event, project, type):
+    if project and str(event.project_id) not in project.split(","):
+        return False
+    return not (type and event.type not in type.split(","))
+
+
+def _ui_event_row(event):
+    link = f'href="/event/{_e(event.id)}"'
+    status = (
+        "" if event.accepted else f' <span class="badge bad">{_e(event.status)}</span>'
+    )
+    codes = [w.get("code", "") for w in event.warnings]
     warn = (
-        f' <span class="tag warn" title="protocol warnings">'
-        f"{len(event.warnings)} warning{'s' if len(event.warnings) != 1 else ''}</span>"
-        if event.warnings
+        f' <span class="badge warn" title="{_e(", ".join(codes))}">'
+        f"{_ui_plural(len(codes), 'warning')}</span>"
+        if codes
         else ""
     )
+    error = event.error if event.error and event.error != event.summary else ""
+    error = f'<span class="err">{_e(error)}</span>' if error else ""
+    if event.fault is not None:
+        warn += f' <span class="badge bad">fault rule {_e(event.fault)}</span>'
+    sdk = event.sdk or {}
+    sdk_text = " ".join(str(v) for v in (sdk.get("name"), sdk.get("version")) if v)
     return (
-        f"<tr><td>{_e(_iso(event.received)[11:23])}</td>"
-        f"<td>{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>"
-        f'<td><a href="/event/{_e(event.id)}">{_e(event.summary)}</a>{warn}</td>'
-        f'<td class="wide"><a href="/api/event/{_e(event.id)}">JSON</a></td></tr>'
+        f'<tr data-seq="{_e(event.seq)}"{"" if event.accepted else " class=rejected"}>'
+        f'<td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a></td>'
+        f'<td class="wide">{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>'
+        f'<td class="wide small mut">{_e(sdk_text)}</td>'
+        f'<td class="sum"><a {link}>{_e(event.summary)}</a>{warn}{error}</td></tr>'
     )
 
 
-def _fault_rows(faults):
+def _ui_faults(faults):
     """The active fault rules, one line each, with a form that clears them."""
     if not faults:
         return ""
     shown = ("status", "delay", "action", "project", "endpoint", "category", "count")
     lines = "".join(
-        f"<li>rule {_e(r['id'])}: "
+        f"<li>rule {_e(r.get('id'))}: "
         + _e(", ".join(f"{k}={r[k]}" for k in shown if r.get(k) not in (None, 0.0)))
-        + f" ({_e(r['hits'])} hits)</li>"
+        + f" ({_e(r.get('hits'))} hits)</li>"
         for r in faults
     )
     return (
-        f'<h2 class="warn">Fault rules</h2><ul>{lines}</ul>'
+        '<div class="box warn"><strong>Fault rules are active</strong>: Kent answers '
+        f"matching requests with them.<ul>{lines}</ul>"
         '<form class="inline" method="post" action="/faults/clear">'
-        "<button>Clear fault rules</button></form>"
+        '<button type="submit">Clear fault rules</button></form></div>'
     )
 
 
-def render_index(events, stats, base_url, nonce, faults=()):
-    """The index page: DSN, fault rules, newest events first, flush."""
-    rows = "".join(_event_row(e) for e in reversed(events))
-    dsn = base_url.replace("://", "://public@", 1) + "/1"
-    content = (
-        f"<h1>Kent</h1><p>DSN: <code>{_e(dsn)}</code> "
-        '<span class="mut">(any project id works)</span></p>'
-        f'<p class="mut">{stats["kept"]} kept, {stats["dropped"]} dropped by the '
-        f"limits, {stats['received']} received.</p>"
-        + _fault_rows(faults)
-        + '<form class="inline" method="post" action="/flush">'
-        "<button>Flush all events</button></form>"
-        "<table><thead><tr><th>Time (UTC)</th><th>Project</th><th>Type</th>"
-        '<th>Summary</th><th class="wide"></th></tr></thead>'
-        f"<tbody>{rows or '<tr><td colspan=5>No events yet.</td></tr>'}</tbody></table>"
+def render_index(events, stats, base_url, nonce, faults=(), project=None, type=None):
+    """The index: DSNs, counts, filters and the stored items, newest first.
+
+    ``events`` is every stored item (for the DSN and filter lists);
+    ``project`` and ``type`` (comma lists, from the query) pick the rows;
+    ``faults`` is the list of active fault rules.
+    """
+    shown = [e for e in events if _ui_matches(e, project, type)]
+    rows = "".join(_ui_event_row(e) for e in reversed(shown))
+    empty = "No events yet." if not events else "No events match this filter."
+    cursor = max((e.seq for e in events), default=0)
+    content = INDEX_TEMPLATE.substitute(
+        dsn_rows=_ui_dsn_rows(events, base_url),
+        kept=_e(stats.get("kept")),
+        dropped=_e(stats.get("dropped")),
+        received=_e(stats.get("received")),
+        max_events=_e(stats.get("max_events")),
+        project_options=_ui_options(
+            (e.project_id for e in events), project, "All projects"
+        ),
+        type_options=_ui_options((e.type for e in events), type, "All types"),
+        clear=' <a href="/">Clear filter</a>' if project or type else "",
+        faults=_ui_faults(faults),
+        rows=rows or f'<tr id="kent-empty"><td colspan="5">{_e(empty)}</td></tr>',
+    ).replace('id="kent-rows"', f'id="kent-rows" data-cursor="{_e(cursor)}"')
+    title = f"Kent: {_ui_plural(len(shown), 'event')}"
+    return render_page(title, content, nonce, INDEX_SCRIPT.substitute(nonce=_e(nonce)))
+
+
+# -- the event page: header and what every item has
+
+
+def _ui_sdk_text(event):
+    sdk = _get(event.body, "sdk") if isinstance(event.body, dict) else None
+    sdk = sdk if isinstance(sdk, dict) else (event.sdk or {})
+    text = " ".join(str(v) for v in (sdk.get("name"), sdk.get("version")) if v)
+    return _e(text)
+
+
+def _ui_integrations(event):
+    names = _get(event.body, "sdk", "integrations")
+    if not isinstance(names, list) or not names:
+        return ""
+    return " ".join(f'<span class="badge">{_e(n)}</span>' for n in names[:100])
+
+
+def _ui_status(event):
+    if event.accepted:
+        return f'<span class="badge ok">{_e(event.status)} accepted</span>'
+    return f'<span class="badge bad">{_e(event.status)} rejected</span>'
+
+
+def _ui_header_meta(event):
+    body = event.body if isinstance(event.body, dict) else {}
+    level = body.get("level")
+    return _ui_meta(
+        [
+            ("Item type", _e(event.type)),
+            ("Level", f'<span class="badge">{_e(level)}</span>' if level else ""),
+            ("Project", _e(event.project_id)),
+            ("Received", _e(_iso(event.received))),
+            ("Event time", _ui_time(body.get("timestamp"))),
+            (
+                "Environment",
+                _ui_value(body["environment"]) if "environment" in body else "",
+            ),
+            ("Release", _ui_value(body["release"]) if "release" in body else ""),
+            ("Platform", _e(body.get("platform"))),
+            ("Server name", _e(body.get("server_name"))),
+            ("Transaction", _e(body.get("transaction"))),
+            ("Logger", _e(body.get("logger"))),
+            ("SDK", _ui_sdk_text(event)),
+            ("Integrations", _ui_integrations(event)),
+            (
+                "Event id",
+                f"<code>{_e(event.event_id)}</code>" if event.event_id else "",
+            ),
+            ("Kent id", f"<code>{_e(event.id)}</code>"),
+            ("Status", _ui_status(event)),
+            ("Fault rule", _e(event.fault)),
+        ]
     )
-    return render_page("Kent", content, nonce)
+
+
+def _ui_problems(event):
+    parts = []
+    if event.error:
+        parts.append(
+            f'<div class="box bad"><strong>Kent rejected this request:</strong> '
+            f"{_e(event.error)}</div>"
+        )
+    if event.warnings:
+        items = "".join(
+            f'<li><span class="badge warn">{_e(w.get("code"))}</span> '
+            f"{_e(w.get('message'))}"
+            + (
+                f' <span class="mut small">(Relay: {_e(w["relay_status"])})</span>'
+                if w.get("relay_status")
+                else ""
+            )
+            + "</li>"
+            for w in event.warnings
+        )
+        parts.append(
+            f'<div class="box warn"><strong>Protocol warnings</strong><ul>{items}</ul></div>'
+        )
+    return "".join(parts)
+
+
+def _ui_siblings(siblings):
+    if not siblings:
+        return ""
+    items = "".join(
+        f'<li><a href="/event/{_e(s.id)}"><span class="badge">{_e(s.type)}</span> '
+        f"{_e(s.summary)}</a></li>"
+        for s in siblings
+    )
+    return f"<h2>Same request</h2><ul>{items}</ul>"
+
+
+def _ui_transport(event):
+    request, auth = event.request or {}, event.auth or {}
+    info = _ui_kv(
+        [
+            (k, request.get(k))
+            for k in (
+                "endpoint",
+                "method",
+                "path",
+                "content_type",
+                "content_encoding",
+                "transfer_encoding",
+                "user_agent",
+                "remote_addr",
+                "size",
+                "decoded_size",
+            )
+            if request.get(k) is not None
+        ]
+        + [(f"auth {k}", v) for k, v in auth.items() if v is not None]
+    )
+    headers = _ui_kv(request.get("headers"))
+    if not info and not headers:
+        return ""
+    return (
+        '<details class="sec"><summary>HTTP request to Kent</summary>'
+        f"{info}<h3>Headers</h3>{headers}</details>"
+    )
+
+
+# -- events: exceptions, frames, breadcrumbs, request, user, tags, contexts
+
+
+def _ui_values(value, key="values"):
+    """Sentry's ``{"values": [...]}`` or a bare list."""
+    if isinstance(value, dict):
+        value = value.get(key)
+    return [v for v in value if isinstance(v, dict)] if isinstance(value, list) else []
+
+
+def _ui_context_lines(frame):
+    pre, post = frame.get("pre_context"), frame.get("post_context")
+    pre = pre if isinstance(pre, list) else []
+    post = post if isinstance(post, list) else []
+    current = frame.get("context_line")
+    if current is None and not pre and not post:
+        return ""
+    lineno = frame.get("lineno")
+    first = lineno - len(pre) if isinstance(lineno, int) else None
+    lines = [(line, "") for line in pre] + [(current or "", "cur")]
+    lines += [(line, "") for line in post]
+    spans = []
+    for offset, (line, cls) in enumerate(lines):
+        number = "" if first is None else first + offset
+        spans.append(
+            f'<span class="{cls}"><span class="ln">{_e(number)}</span>{_e(line)}</span>'
+        )
+    return f'<pre class="ctx">{"".join(spans)}</pre>'
+
+
+def _ui_frame(frame):
+    where = frame.get("filename") or frame.get("abs_path") or frame.get("module") or "?"
+    line = frame.get("lineno")
+    head = (
+        f'<span class="file">{_e(where)}</span> in '
+        f'<span class="fn">{_e(frame.get("function") or "?")}</span>'
+        + (f" at line {_e(line)}" if line is not None else "")
+        + (f":{_e(frame['colno'])}" if frame.get("colno") is not None else "")
+    )
+    in_app = frame.get("in_app") is True
+    if in_app:
+        head += ' <span class="badge app">in app</span>'
+    variables = frame.get("vars")
+    inner = _ui_context_lines(frame) + (
+        "<h3>Local variables</h3>" + _ui_kv(variables, _ui_short) if variables else ""
+    )
+    cls = "frame app" if in_app else "frame"
+    if not inner:
+        return f'<div class="{cls}"><div class="head">{head}</div></div>'
+    opened = " open" if in_app else ""
+    return (
+        f'<details class="{cls}"{opened}><summary>{head}</summary>'
+        f'<div class="inner">{inner}</div></details>'
+    )
+
+
+def _ui_stacktrace(stacktrace):
+    frames = _ui_values(stacktrace, "frames")
+    if not frames:
+        return ""
+    frames = frames[-_UI_MAX_ROWS:]
+    note = '<p class="mut small">Most recent call first.</p>'
+    return note + "".join(_ui_frame(f) for f in reversed(frames))
+
+
+def _ui_mechanism(mechanism):
+    if not isinstance(mechanism, dict):
+        return ""
+    parts = [f"mechanism {_e(mechanism.get('type'))}"]
+    if mechanism.get("handled") is False:
+        parts.append('<span class="badge bad">unhandled</span>')
+    elif mechanism.get("handled") is True:
+        parts.append('<span class="badge">handled</span>')
+    return f'<p class="mut small">{" ".join(parts)}</p>'
+
+
+def _ui_exception(exc):
+    kind, value = exc.get("type"), exc.get("value")
+    module = exc.get("module")
+    title = (
+        (f'<span class="mut">{_e(module)}.</span>' if module else "")
+        + _e(kind or "Exception")
+        + (
+            f': <span class="val">{_ui_value(value)}</span>'
+            if value is not None
+            else ""
+        )
+    )
+    return (
+        f'<div class="exc"><h3>{title}</h3>{_ui_mechanism(exc.get("mechanism"))}'
+        f"{_ui_stacktrace(exc.get('stacktrace'))}</div>"
+    )
+
+
+def _ui_exceptions(body):
+    values = _ui_values(body.get("exception"))
+    if not values:
+        return ""
+    parts = []
+    # Sentry lists the oldest cause first; show the raised exception first.
+    for index, exc in enumerate(reversed(values[-_UI_MAX_ROWS:])):
+        if index:
+            parts.append('<p class="chain">&uarr; caused by (chained exception)</p>')
+        parts.append(_ui_exception(exc))
+    count = f" ({len(values)} chained)" if len(values) > 1 else ""
+    return _ui_section("Exception" + count, "".join(parts))
+
+
+def _ui_threads(body):
+    threads = [t for t in _ui_values(body.get("threads")) if t.get("stacktrace")]
+    parts = [
+        f"<h3>Thread {_e(t.get('name') or t.get('id'))}"
+        + (' <span class="badge">crashed</span>' if t.get("crashed") else "")
+        + f"</h3>{_ui_stacktrace(t.get('stacktrace'))}"
+        for t in threads[:50]
+    ]
+    return _ui_section("Threads", "".join(parts))
+
+
+def _ui_message(body):
+    entry = body.get("logentry") or body.get("message")
+    if entry is None:
+        return ""
+    if isinstance(entry, dict):
+        text = entry.get("formatted") or entry.get("message")
+        params = entry.get("params")
+        extra = _ui_kv({"params": params}) if params else ""
+        return _ui_section("Message", f"<pre>{_e(_ui_text(text))}</pre>{extra}")
+    return _ui_section("Message", f"<pre>{_e(_ui_text(entry))}</pre>")
+
+
+def _ui_text(value):
+    return value if isinstance(value, str) else _ui_json(value)
+
+
+def _ui_breadcrumbs(body):
+    crumbs = _ui_values(body.get("breadcrumbs"))
+    if not crumbs:
+        return ""
+    rows = "".join(
+        f'<tr><td class="nowrap small">{_ui_time(c.get("timestamp"))}</td>'
+        f"<td>{_e(c.get('category'))}"
+        + (f' <span class="mut small">{_e(c["type"])}</span>' if c.get("type") else "")
+        + f"</td><td>{_e(c.get('level'))}</td>"
+        f'<td class="msg">{_ui_value(c.get("message")) if "message" in c else ""}</td>'
+        f'<td class="data">{_ui_short(c["data"]) if c.get("data") else ""}</td></tr>'
+        for c in crumbs[-_UI_MAX_ROWS:]
+    )
+    table = (
+        '<div class="scroll"><table class="crumbs stack"><thead><tr><th>Time</th><th>Category</th>'
+        "<th>Level</th><th>Message</th><th>Data</th></tr></thead>"
+        f"<tbody>{rows}</tbody></table></div>"
+    )
+    return _ui_section(f"Breadcrumbs ({len(crumbs)})", table)
+
+
+def _ui_http_request(body):
+    request = body.get("request")
+    if not isinstance(request, dict) or not request:
+        return ""
+    known = ("url", "method", "query_string", "fragment", "data", "cookies")
+    main = _ui_kv([(k, request[k]) for k in known if k in request])
+    parts = [main]
+    for key in ("headers", "env"):
+        if request.get(key):
+            parts.append(f"<h3>{_e(key.title())}</h3>{_ui_kv(request[key])}")
+    rest = {k: v for k, v in request.items() if k not in (*known, "headers", "env")}
+    if rest:
+        parts.append(_ui_kv(rest))
+    return _ui_section("Request", "".join(parts))
+
+
+def _ui_contexts(body):
+    contexts = body.get("contexts")
+    if not isinstance(contexts, dict) or not contexts:
+        return ""
+    cards = "".join(
+        f'<div class="box"><h3>{_e(name)}</h3>{_ui_kv(value, _ui_short)}</div>'
+        for name, value in contexts.items()
+    )
+    return _ui_section("Contexts", f'<div class="cards">{cards}</div>')
+
+
+def _ui_event_sections(body):
+    """The parts every error-like or transaction body may carry."""
+    return (
+        _ui_breadcrumbs(body)
+        + _ui_http_request(body)
+        + _ui_section("User", _ui_kv(body.get("user")))
+        + _ui_section("Tags", _ui_kv(body.get("tags")))
+        + _ui_contexts(body)
+        + _ui_section("Extra", _ui_kv(body.get("extra"), _ui_short))
+        + _ui_section("Fingerprint", _ui_kv(body.get("fingerprint")))
+    )
+
+
+def _ui_event_body(event):
+    body = event.body
+    if not isinstance(body, dict):
+        return ""
+    return (
+        _ui_message(body)
+        + _ui_exceptions(body)
+        + _ui_threads(body)
+        + _ui_event_sections(body)
+    )
+
+
+# -- transactions and spans: a waterfall drawn with SVG attributes (CSP-safe)
+
+
+def _ui_span(span, start_key="start_timestamp", end_key="timestamp"):
+    attributes = (
+        span.get("attributes") if isinstance(span.get("attributes"), dict) else {}
+    )
+    op = span.get("op") or _get(attributes, "sentry.op", "value")
+    return {
+        "id": span.get("span_id"),
+        "parent": span.get("parent_span_id"),
+        "op": op,
+        "name": span.get("description") or span.get("name") or "",
+        "start": _ui_seconds(span.get(start_key)),
+        "end": _ui_seconds(span.get(end_key)),
+        "status": span.get("status"),
+    }
+
+
+def _ui_span_order(spans):
+    """Depth-first by parent, children by start time: (depth, span) pairs."""
+    ids = {s["id"] for s in spans if s["id"]}
+    children = {}
+    for span in spans:
+        parent = span["parent"] if span["parent"] in ids else None
+        children.setdefault(parent, []).append(span)
+    ordered, stack = [], [(0, s) for s in _ui_by_start(children.get(None, []))][::-1]
+    seen = set()
+    while stack and len(ordered) < _UI_MAX_ROWS:
+        depth, span = stack.pop()
+        if id(span) in seen:
+            continue
+        seen.add(id(span))
+        ordered.append((depth, span))
+        kids = _ui_by_start(children.get(span["id"], [])) if span["id"] else []
+        stack += [(depth + 1, k) for k in reversed(kids)]
+    return ordered
+
+
+def _ui_by_start(spans):
+    return sorted(spans, key=lambda s: s["start"] if s["start"] is not None else 0)
+
+
+def _ui_bar(span, origin, total):
+    if span["start"] is None or span["end"] is None or total <= 0:
+        return ""
+    x = min(max((span["start"] - origin) / total * 1000, 0), 1000)
+    width = min(max((span["end"] - span["start"]) / total * 1000, 3), 1000 - x)
+    return (
+        '<svg viewBox="0 0 1000 14" preserveAspectRatio="none" aria-hidden="true">'
+        '<rect class="track" x="0" y="0" width="1000" height="14"/>'
+        f'<rect x="{x:.1f}" y="1" width="{max(width, 3):.1f}" height="12" rx="2"/></svg>'
+    )
+
+
+def _ui_duration(span):
+    if span["start"] is None or span["end"] is None:
+        return ""
+    return f"{(span['end'] - span['start']) * 1000:.1f} ms"
+
+
+def _ui_waterfall(spans):
+    if not spans:
+        return ""
+    ordered = _ui_span_order(spans)
+    starts = [s["start"] for s in spans if s["start"] is not None]
+    ends = [s["end"] for s in spans if s["end"] is not None]
+    origin = min(starts) if starts else 0
+    total = (max(ends) - origin) if ends and starts else 0
+    rows = []
+    for depth, span in ordered:
+        op = f'<span class="badge">{_e(span["op"])}</span> ' if span["op"] else ""
+        status = span["status"]
+        status = (
+            f' <span class="badge {"ok" if status == "ok" else "bad"}">{_e(status)}</span>'
+            if status
+            else ""
+        )
+        rows.append(
+            f'<tr><td class="name d{min(depth, 8)}">{op}{_e(span["name"])}{status}</td>'
+            f'<td class="num small">{_e(_ui_duration(span))}</td>'
+            f'<td class="barcell">{_ui_bar(span, origin, total)}</td></tr>'
+        )
+    table = (
+        '<table class="wf"><thead><tr><th>Span</th><th class="num">Duration</th>'
+        f"<th>Timeline ({total * 1000:.1f} ms)</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+    return _ui_section(f"Spans ({len(spans)})", table)
+
+
+def _ui_transaction_body(event):
+    body = event.body
+    if not isinstance(body, dict):
+        return ""
+    trace = _get(body, "contexts", "trace") or {}
+    root = _ui_span(
+        {
+            "span_id": _get(trace, "span_id"),
+            "op": _get(trace, "op"),
+            "description": body.get("transaction"),
+            "start_timestamp": body.get("start_timestamp"),
+            "timestamp": body.get("timestamp"),
+            "status": _get(trace, "status"),
+        }
+    )
+    spans = [root] + [_ui_span(s) for s in _ui_values(body.get("spans"), "spans")]
+    return _ui_waterfall(spans) + _ui_event_sections(body)
+
+
+def _ui_span_items(event):
+    """Span v2 containers (``{"items": [...]}``) or a single span item."""
+    items = _get(event.body, "items")
+    if isinstance(items, list):
+        return [
+            _ui_span(s, end_key="end_timestamp") for s in items if isinstance(s, dict)
+        ]
+    if isinstance(event.body, dict):
+        return [_ui_span(event.body)]
+    return []
+
+
+def _ui_span_body(event):
+    return _ui_waterfall(_ui_span_items(event))
+
+
+# -- logs, metrics and other containers of records
+
+
+def _ui_attributes(attributes):
+    """``{"key": {"value": v, "type": t}}`` as ``key=v`` lines."""
+    lines = []
+    for key, value in _ui_pairs(attributes):
+        if isinstance(value, dict) and "value" in value:
+            value = value["value"]
+        lines.append(f'<span class="mut">{_e(key)}</span>={_ui_short(value, 300)}')
+    return "<br>".join(lines)
+
+
+def _ui_records(event, columns):
+    records = [r for r in (_get(event.body, "items") or []) if isinstance(r, dict)]
+    if not records:
+        return ""
+    head = "".join(f"<th>{_e(title)}</th>" for title, _ in columns)
+    rows = []
+    for record in records[:_UI_MAX_ROWS]:
+        cells = "".join(f"<td>{render(record)}</td>" for _, render in columns)
+        rows.append(f"<tr>{cells}</tr>")
+    table = (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
+        f"<tbody>{''.join(rows)}</tbody></table></div>"
+    )
+    return _ui_section(f"Records ({len(records)})", table)
+
+
+def _ui_log_body(event):
+    return _ui_records(
+        event,
+        [
+            (
+                "Time",
+                lambda r: (
+                    f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>'
+                ),
+            ),
+            ("Level", lambda r: _e(r.get("level"))),
+            ("Body", lambda r: _ui_value(r.get("body"))),
+            ("Attributes", lambda r: _ui_attributes(r.get("attributes"))),
+        ],
+    )
+
+
+def _ui_metric_body(event):
+    return _ui_records(
+        event,
+        [
+            (
+                "Time",
+                lambda r: (
+                    f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>'
+                ),
+            ),
+            ("Name", lambda r: _e(r.get("name"))),
+            ("Type", lambda r: _e(r.get("type"))),
+            (
+                "Value",
+                lambda r: _ui_value(r.get("value")) + " " + _e(r.get("unit") or ""),
+            ),
+            ("Attributes", lambda r: _ui_attributes(r.get("attributes"))),
+        ],
+    )
+
+
+# -- sessions, check-ins, security and client reports: their fields
+
+
+def _ui_fields_body(event, title="Fields"):
+    if not isinstance(event.body, dict):
+        return ""
+    return _ui_section(title, _ui_kv(_ui_flat(event.body), _ui_short))
+
+
+def _ui_sessions_body(event):
+    body = event.body if isinstance(event.body, dict) else {}
+    aggregates = _ui_values(body.get("aggregates"), "aggregates")
+    keys = sorted({k for bucket in aggregates for k in bucket} - {"started"})
+    head = "".join(f"<th>{_e(k)}</th>" for k in ["started", *keys])
+    rows = "".join(
+        "<tr>"
+        + "".join(f"<td>{_ui_value(b.get(k))}</td>" for k in ["started", *keys])
+        + "</tr>"
+        for b in aggregates[:_UI_MAX_ROWS]
+    )
+    table = (
+        f'<div class="scroll"><table><thead><tr>{head}</tr></thead><tbody>{rows}'
+        "</tbody></table></div>"
+        if aggregates
+        else ""
+    )
+    return _ui_section("Attributes", _ui_kv(body.get("attrs"))) + _ui_section(
+        "Aggregates", table
+    )
+
+
+def _ui_security_body(event):
+    body = event.body if isinstance(event.body, dict) else {}
+    report = body.get("csp-report")
+    if not isinstance(report, dict):
+        report = body.get("body") if isinstance(body.get("body"), dict) else body
+    pick = (
+        (
+            "Directive",
+            ("effective-directive", "violated-directive", "effectiveDirective"),
+        ),
+        ("Blocked URL", ("blocked-uri", "blockedURL")),
+        ("Document", ("document-uri", "documentURL")),
+        ("Source", ("source-file", "sourceFile")),
+        ("Line", ("line-number", "lineNumber")),
+        ("Disposition", ("disposition",)),
+    )
+    summary = []
+    for label, keys in pick:
+        value = next((report[k] for k in keys if k in report), None)
+        if value is not None:
+            summary.append((label, value))
+    return _ui_section("Report", _ui_kv(summary)) + _ui_fields_body(event, "All fields")
+
+
+def _ui_client_report_body(event):
+    body = event.body if isinstance(event.body, dict) else {}
+    rows = []
+    for key in (
+        "discarded_events",
+        "rate_limited_events",
+        "filtered_events",
+        "filtered_sampling_events",
+    ):
+        for entry in _ui_values(body.get(key), key):
+            rows.append(
+                f"<tr><td>{_e(key)}</td><td>{_e(entry.get('reason'))}</td>"
+                f"<td>{_e(entry.get('category'))}</td>"
+                f'<td class="num">{_e(entry.get("quantity"))}</td></tr>'
+            )
+    table = (
+        "<table><thead><tr><th>Kind</th><th>Reason</th><th>Category</th>"
+        f'<th class="num">Quantity</th></tr></thead><tbody>{"".join(rows)}</tbody></table>'
+        if rows
+        else '<p class="mut">The SDK reported nothing discarded.</p>'
+    )
+    when = body.get("timestamp")
+    note = f'<p class="mut small">Reported at {_ui_time(when)}</p>' if when else ""
+    return _ui_section("Discarded by the SDK", note + table)
+
+
+# -- attachments and unparseable requests: bytes
+
+
+def _ui_hexdump(data, limit=1024):
+    lines = []
+    for offset in range(0, min(len(data), limit), 16):
+        chunk = data[offset : offset + 16]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hexes:<47}  {text}")
+    more = f"\n\u2026 {len(data) - limit} more bytes" if len(data) > limit else ""
+    return f'<pre class="hex">{_e(chr(10).join(lines) + more)}</pre>'
+
+
+def _ui_is_text(data, content_type):
+    if content_type.startswith("text/") or content_type.endswith(("json", "xml")):
+        return True
+    sample = data[:_UI_PREVIEW_BYTES]
+    if b"\x00" in sample:
+        return False
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:  # a cut multi-byte character at the end
+        return exc.start >= len(sample) - 3
+    return True
+
+
+def _ui_preview(data, content_type):
+    if content_type in _UI_IMAGE_TYPES and 0 < len(data) <= _UI_MAX_IMAGE:
+        url = f"data:{content_type};base64,{base64.b64encode(data).decode('ascii')}"
+        return (
+            f'<div class="preview"><img alt="attachment preview" src="{_e(url)}"></div>'
+        )
+    if not data:
+        return '<p class="mut">Empty attachment.</p>'
+    if _ui_is_text(data, content_type):
+        text = data[:_UI_PREVIEW_BYTES].decode("utf-8", "replace")
+        more = len(data) > _UI_PREVIEW_BYTES
+        note = (
+            f'<p class="mut small">First {_UI_PREVIEW_BYTES} of {len(data)} bytes.</p>'
+            if more
+            else ""
+        )
+        return f"{note}<pre>{_e(text)}</pre>"
+    return _ui_hexdump(data)
+
+
+def _ui_attachment_body(event):
+    header = event.header if isinstance(event.header, dict) else {}
+    data = bytes(event.raw or b"")
+    content_type = str(header.get("content_type") or "application/octet-stream")
+    fields = _ui_kv(
+        [
+            ("Filename", header.get("filename")),
+            ("Content type", content_type),
+            ("Attachment type", header.get("attachment_type") or "event.attachment"),
+            ("Size", f"{len(data)} bytes"),
+        ]
+    )
+    download = (
+        f'<p><a href="/api/event/{_e(event.id)}/raw" '
+        f'download="{_e(header.get("filename") or "attachment")}">Download</a></p>'
+    )
+    preview = _ui_preview(data, content_type.split(";")[0].strip().lower())
+    return _ui_section("Attachment", fields + download) + _ui_section(
+        "Preview", preview
+    )
+
+
+def _ui_kent_error_body(event):
+    data = bytes(event.raw or b"")
+    reason = f'<div class="box bad">{_e(event.error)}</div>'
+    text = data[:_UI_PREVIEW_BYTES].decode("utf-8", "replace")
+    return (
+        _ui_section("Why Kent could not read it", reason)
+        + _ui_section(f"First bytes ({len(data)} in all)", _ui_hexdump(data, 512))
+        + _ui_section("As text", f"<pre>{_e(text)}</pre>")
+    )
+
+
+_UI_BODIES = {
+    "event": _ui_event_body,
+    "feedback": _ui_event_body,
+    "transaction": _ui_transaction_body,
+    "span": _ui_span_body,
+    "log": _ui_log_body,
+    "trace_metric": _ui_metric_body,
+    "session": lambda e: _ui_fields_body(e, "Session"),
+    "sessions": _ui_sessions_body,
+    "check_in": lambda e: _ui_fields_body(e, "Check-in"),
+    "security": _ui_security_body,
+    "raw_security": _ui_security_body,
+    "client_report": _ui_client_report_body,
+    "attachment": _ui_attachment_body,
+    "kent_error": _ui_kent_error_body,
+    "user_report": lambda e: _ui_fields_body(e, "User report"),
+    "replay_event": lambda e: _ui_fields_body(e, "Replay"),
+    "nel": lambda e: _ui_fields_body(e, "Network error report"),
+}
+
+
+def _ui_raw(event):
+    body, encoding = body_to_json(event)
+    text = body if isinstance(body, str) else _ui_json(body, indent=2)
+    if len(text) > _UI_MAX_PRETTY:
+        text = text[:_UI_MAX_PRETTY] + f"\n\u2026 ({len(text)} characters in all)"
+    return text, encoding
 
 
 def render_event(event, siblings, nonce):
-    """One stored item: its headers, warnings and payload."""
-    body, encoding = body_to_json(event)
-    pretty = json.dumps(body, indent=2, ensure_ascii=False, default=str)
-    warnings = "".join(f"<li>{_e(w['message'])}</li>" for w in event.warnings)
-    others = "".join(
-        f'<li><a href="/event/{_e(s.id)}">{_e(s.type)}: {_e(s.summary)}</a></li>'
-        for s in siblings
+    """One stored item: header, problems, its type's view, headers, raw."""
+    renderer = _UI_BODIES.get(event.type)
+    body = renderer(event) if renderer else ""
+    raw, encoding = _ui_raw(event)
+    header = event.header if isinstance(event.header, dict) else {}
+    content = EVENT_TEMPLATE.substitute(
+        summary=_e(event.summary),
+        meta=_ui_header_meta(event),
+        problems=_ui_problems(event),
+        siblings=_ui_siblings(siblings),
+        body=body,
+        envelope_header=_e(_ui_json(event.envelope_header, indent=2)),
+        item_header=_e(_ui_json(event.header, indent=2)),
+        transport=_ui_transport(event),
+        raw_open="" if body else " open",
+        encoding=_e(encoding),
+        size=_e(len(event.raw or b"")),
+        raw=_e(raw),
+        id=_e(event.id),
+        download=_e(header.get("filename") or f"{event.type}-{event.id}.bin"),
     )
-    content = (
-        f'<p><a href="/">&larr; all events</a></p><h1>{_e(event.summary)}</h1>'
-        f"<p>{_e(event.type)} in project {_e(event.project_id)}, received "
-        f"{_e(_iso(event.received))}, status {_e(event.status)}</p>"
-        + (f'<h2 class="warn">Warnings</h2><ul>{warnings}</ul>' if warnings else "")
-        + (f"<h2>Same request</h2><ul>{others}</ul>" if others else "")
-        + f"<h2>Envelope header</h2><pre>{_e(json.dumps(event.envelope_header, indent=2))}</pre>"
-        f"<h2>Item header</h2><pre>{_e(json.dumps(event.header, indent=2))}</pre>"
-        f"<h2>Body ({_e(encoding)})</h2><pre>{_e(pretty)}</pre>"
-        f'<p><a href="/api/event/{_e(event.id)}/raw">Download the raw bytes</a></p>'
-    )
-    return render_page(event.summary, content, nonce)
+    return render_page(f"{event.summary} - Kent", content, nonce)
 
 
 # ---------------------------------------------------------------------------
@@ -2970,6 +4109,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def page_index(self):
         kent = self.server.kent
+        params = self._params()
         nonce = uuid.uuid4().hex
         page = render_index(
             kent.store.snapshot(),
@@ -2977,12 +4117,20 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._base_url(),
             nonce,
             kent.faults.list(),
+            project=params.get("project") or None,
+            type=params.get("type") or None,
         )
         self._respond_html(page, nonce)
 
     def page_flush(self):
-        self._read_body(65536)
-        self.server.kent.store.flush()
+        """The index's flush forms: all events, or one ``project`` field's."""
+        form = urllib.parse.parse_qs(self._read_body(65536).decode("utf-8", "replace"))
+        project = (form.get("project") or [""])[-1].strip()
+        if project and not project.isdigit():
+            raise BadRequest(
+                f"bad project {project!r}: a project id is a positive integer"
+            )
+        self.server.kent.store.flush(int(project) if project else None)
         self._respond(303, b"", "text/plain", (("Location", "/"),))
 
     def page_event(self, ident):
@@ -3193,6 +4341,7 @@ class KentServer:
 
     def start(self):
         """Bind and serve in a daemon thread; returns self."""
+        self.store.wake_waiters(closing=False)
         self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
@@ -3222,6 +4371,7 @@ class KentServer:
         self._close()
 
     def _close(self):
+        self.store.wake_waiters(closing=True)
         self._httpd.close_connections()
         self._httpd.server_close()
         self._httpd = None

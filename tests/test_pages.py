@@ -8,25 +8,11 @@ must contain only Kent's own tags, attributes and links.
 import base64
 import html.parser
 import re
-import sys
 
 import pytest
 from helpers import EVENT_ID, envelope
 
 import kent
-
-# MERGE: remove (test the draft before it is pasted into kent.py) ------------
-sys.path.insert(0, "/work/scratch")
-import ui_draft
-
-
-@pytest.fixture(autouse=True)
-def _ui_draft(monkeypatch):  # MERGE: remove
-    monkeypatch.setattr(kent, "render_index", ui_draft.render_index)
-    monkeypatch.setattr(kent, "render_event", ui_draft.render_event)
-
-
-# MERGE: end of remove ---------------------------------------------------------
 
 HOSTILE = (
     '"\'><img src=x onerror="window.__pwned=1"><script>window.__pwned=1</script>'
@@ -626,3 +612,11 @@ def test_kent_error_shows_reason_and_hex_preview():
     assert "400 envelope header: bad JSON at byte 13" in text
     assert "00000000  7b 22 65 76 65 6e 74 5f" in text
     assert '{"event_id":.<b>' in text
+
+
+def test_index_lists_active_fault_rules_with_a_clear_form():
+    rule = {"id": 3, "status": 429, "project": H, "hits": 2, "count": None}
+    page = kent.render_index([], kent.EventStore().stats(), "http://h", NONCE, [rule])
+    text = check_page(page)
+    assert "rule 3: status=429, project=" + H + " (2 hits)" in text
+    assert '<form class="inline" method="post" action="/faults/clear">' in page

@@ -43,7 +43,7 @@ CANARY = "kent-canary-5d1f9a"
 SECRET = "correct-horse-battery"
 
 # -- One subprocess per scenario, each to its own project (run in parallel).
-CLIENT_CODE = '''
+CLIENT_CODE = """
 import sys
 import warnings
 import wsgiref.util
@@ -140,7 +140,7 @@ SCENARIOS = {
 }
 SCENARIOS[sys.argv[1]]()
 sentry_sdk.flush(timeout=10)
-'''
+"""
 SCENARIOS = ("default", "wsgi", "pii", "scrubbed", "canary")
 PROJECTS = {name: index for index, name in enumerate(SCENARIOS, 1)}
 FRAME_VARS = "/exception/values/0/stacktrace/frames/0/vars"
@@ -203,15 +203,40 @@ JWT = (
 )
 DSN_SECRET = "b" * 32
 POSITIVE_CASES = [
-    ("email", {"message": "mail alice@example.com now"}, "/message", "alice@example.com"),
+    (
+        "email",
+        {"message": "mail alice@example.com now"},
+        "/message",
+        "alice@example.com",
+    ),
     ("ip_address", {"message": "client 203.0.113.7 said"}, "/message", "203.0.113.7"),
-    ("ip_address", {"message": "from 2a00:1450:4001:82b::200e"}, "/message", "2a00:1450"),
-    ("ip_address", {"user": {"ip_address": "127.0.0.1"}}, "/user/ip_address", "127.0.0.1"),
+    (
+        "ip_address",
+        {"message": "from 2a00:1450:4001:82b::200e"},
+        "/message",
+        "2a00:1450",
+    ),
+    (
+        "ip_address",
+        {"user": {"ip_address": "127.0.0.1"}},
+        "/user/ip_address",
+        "127.0.0.1",
+    ),
     ("card_number", {"extra": {"n": "pay 4111 1111 1111 1111."}}, "/extra/n", "4111"),
     ("card_number", {"extra": {"n": "5500-0000-0000-0004"}}, "/extra/n", "5500"),
     ("card_number", {"extra": {"n": 4012888888881881}}, "/extra/n", "4012888888881881"),
-    ("jwt", {"breadcrumbs": [{"message": f"got {JWT}"}]}, "/breadcrumbs/0/message", JWT),
-    ("bearer_token", {"m": "sent Bearer abc123def456ghi789"}, "/m", "abc123def456ghi789"),
+    (
+        "jwt",
+        {"breadcrumbs": [{"message": f"got {JWT}"}]},
+        "/breadcrumbs/0/message",
+        JWT,
+    ),
+    (
+        "bearer_token",
+        {"m": "sent Bearer abc123def456ghi789"},
+        "/m",
+        "abc123def456ghi789",
+    ),
     ("aws_key", {"m": "key AKIAIOSFODNN7EXAMPLE used"}, "/m", "AKIAIOSFODNN7EXAMPLE"),
     (
         "sentry_dsn_secret",
@@ -228,9 +253,24 @@ POSITIVE_CASES = [
         "/m",
         "-----BEGIN RSA PRIVATE KEY-----",
     ),
-    ("secret_key", {"extra": {"api_key": "abc123xyz789"}}, "/extra/api_key", "abc123xyz789"),
-    ("secret_key", {"vars": {"db_password": "'hunter2-x'"}}, "/vars/db_password", "hunter2-x"),
-    ("secret_key", {"headers": {"X-Api-Key": "k-998877"}}, "/headers/X-Api-Key", "k-998877"),
+    (
+        "secret_key",
+        {"extra": {"api_key": "abc123xyz789"}},
+        "/extra/api_key",
+        "abc123xyz789",
+    ),
+    (
+        "secret_key",
+        {"vars": {"db_password": "'hunter2-x'"}},
+        "/vars/db_password",
+        "hunter2-x",
+    ),
+    (
+        "secret_key",
+        {"headers": {"X-Api-Key": "k-998877"}},
+        "/headers/X-Api-Key",
+        "k-998877",
+    ),
     (
         "cookie",
         {"request": {"cookies": {"sessionid": "abcdef123456"}}},
@@ -318,7 +358,11 @@ def test_filter_marker_in_a_password_field_is_not_a_leak(value):
 
 def test_masked_excerpt_keeps_first_and_last_two_characters():
     [finding] = sp.scan_leaks("event", {"extra": {"password": "password"}}, b"")
-    assert finding == {"pointer": "/extra/password", "kind": "secret_key", "excerpt": "pa***rd"}
+    assert finding == {
+        "pointer": "/extra/password",
+        "kind": "secret_key",
+        "excerpt": "pa***rd",
+    }
     assert sp.mask_secret("abcd") == "***"
 
 
@@ -423,16 +467,18 @@ def test_canary_in_a_log_and_an_attachment_is_found_by_scan_and_search(captured)
     assert _findings(attachment, [CANARY]) == [
         {"pointer": "", "kind": "canary", "excerpt": f"byte {offset}: ke***9a"}
     ]
-    assert "/items/0/body" in sp.search_item(log.body, log.raw, log.binary, CANARY.upper())
+    assert "/items/0/body" in sp.search_item(
+        log.body, log.raw, log.binary, CANARY.upper()
+    )
     assert sp.search_item(attachment.body, attachment.raw, True, CANARY) == [""]
     message = _only(events["canary"], "event")
     assert _findings(message, [CANARY]) == []
 
 
 def test_kent_accepts_a_final_payload_ending_in_a_newline(captured):
-    """A kent.py bug found here (see the report): with an explicit ``length``
-    the payload may end in ``\\n``; the envelope then ends in ``\\n\\n`` and is
-    still valid for Relay. sentry-python frames every text attachment so."""
+    """With an explicit ``length`` a payload may end in a newline: the envelope
+    then ends in two and is still valid for Relay (a text attachment from
+    sentry-python does); no trailing-newlines warning."""
     data = envelope(({"type": "attachment", "filename": "a.txt"}, b"line\n"))
     assert data.endswith(b"line\n\n")
     assert kent.parse_envelope(data)[2] == []
@@ -495,7 +541,12 @@ def test_diff_lists_added_removed_and_changed_pointers():
         ],
         "meta": [],
     }
-    assert sp.diff_bodies(a, a) == {"added": [], "removed": [], "changed": [], "meta": []}
+    assert sp.diff_bodies(a, a) == {
+        "added": [],
+        "removed": [],
+        "changed": [],
+        "meta": [],
+    }
 
 
 def test_diff_reports_meta_annotations_apart_from_data():
@@ -526,7 +577,11 @@ def test_diff_reports_meta_annotations_apart_from_data():
             "annotation": "removed by the SDK's configuration (!config)",
             "side": "a",
         },
-        {"pointer": "/request/data", "annotation": "trimmed to 64 (was 900)", "side": "b"},
+        {
+            "pointer": "/request/data",
+            "annotation": "trimmed to 64 (was 900)",
+            "side": "b",
+        },
         {
             "pointer": "/request/headers/Cookie",
             "annotation": "filtered by the SDK's configuration (!config)",
@@ -545,9 +600,17 @@ def test_diff_of_two_real_events_before_and_after_before_send(captured):
     assert changed[f"{FRAME_VARS}/environ/HTTP_COOKIE"] == "[Filtered]"
     assert "/extra/note" in changed  # trimmed by max_value_length=64
     removed = {r["pointer"] for r in diff["removed"]}
-    assert {"/user", "/request/env/REMOTE_ADDR", f"{FRAME_VARS}/environ/REMOTE_ADDR"} <= removed
+    assert {
+        "/user",
+        "/request/env/REMOTE_ADDR",
+        f"{FRAME_VARS}/environ/REMOTE_ADDR",
+    } <= removed
     assert not any(c["pointer"].startswith("/_meta") for c in diff["changed"])
-    assert {"pointer": "/extra/note", "annotation": "trimmed to 64 (was 2000)", "side": "b"} in diff["meta"]
+    assert {
+        "pointer": "/extra/note",
+        "annotation": "trimmed to 64 (was 2000)",
+        "side": "b",
+    } in diff["meta"]
     assert {
         "pointer": f"{FRAME_VARS}/password",
         "annotation": "filtered by the SDK's configuration (!config)",
@@ -615,7 +678,10 @@ def test_minidump_sample_is_a_multipart_upload():
     message = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
         f"Content-Type: {content_type}\r\n\r\n".encode() + data
     )
-    parts = {part.get_param("name", header="content-disposition"): part for part in message.iter_parts()}
+    parts = {
+        part.get_param("name", header="content-disposition"): part
+        for part in message.iter_parts()
+    }
     assert set(parts) == {"upload_file_minidump", "sentry"}
     dump = parts["upload_file_minidump"]
     assert dump.get_filename() == "upload.dmp"
@@ -666,8 +732,12 @@ def test_replay_file_kinds():
         sp.parse_replay_file(b"\x00garbage")
 
 
-@pytest.mark.parametrize("scenario_type", [("pii", "event"), ("canary", "attachment"), ("default", "log")])
-def test_replay_of_kent_event_json_rebuilds_identical_item_bytes(captured, scenario_type):
+@pytest.mark.parametrize(
+    "scenario_type", [("pii", "event"), ("canary", "attachment"), ("default", "log")]
+)
+def test_replay_of_kent_event_json_rebuilds_identical_item_bytes(
+    captured, scenario_type
+):
     server, events = captured
     scenario, item_type = scenario_type
     original = [e for e in events[scenario] if e.type == item_type][0]
@@ -679,13 +749,17 @@ def test_replay_of_kent_event_json_rebuilds_identical_item_bytes(captured, scena
     envelope_header, [item] = kent.parse_envelope(data)[:2]
     assert envelope_header == original.envelope_header
     assert item.type == item_type
-    assert item.raw == http_request(server.url, "GET", f"/api/event/{original.id}/raw")[2]
+    assert (
+        item.raw == http_request(server.url, "GET", f"/api/event/{original.id}/raw")[2]
+    )
 
 
 def test_replay_of_security_and_store_items_from_kent_json(kent_server):
     report = sp.sample_envelope("csp", EVENT_ID, NOW)[2]
     headers = {"Content-Type": "application/csp-report"}
-    http_request(kent_server.url, "POST", "/api/1/security/?sentry_key=public", report, headers)
+    http_request(
+        kent_server.url, "POST", "/api/1/security/?sentry_key=public", report, headers
+    )
     [stored] = kent_server.wait_for(1)
     _, value = get_json(kent_server.url, f"/api/event/{stored.id}")
     endpoint, content_type, data = sp.parse_replay_file(json.dumps(value).encode())
@@ -701,7 +775,9 @@ def test_curl_command_quotes_and_keeps_the_request_headers():
         "Content-Length": "123",
         "Host": "127.0.0.1:5000",
     }
-    command = sp.curl_command("http://127.0.0.1:5000/api/1/envelope/", headers, "my body.bin")
+    command = sp.curl_command(
+        "http://127.0.0.1:5000/api/1/envelope/", headers, "my body.bin"
+    )
     assert shlex.split(command) == [
         "curl",
         "-sS",
