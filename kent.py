@@ -35,6 +35,7 @@ import json
 import logging
 import os
 import re
+import signal
 import socket
 import string
 import sys
@@ -206,6 +207,14 @@ except ImportError:
 _IDENTITY_ENCODINGS = ("", "identity", "utf-8", "utf8")
 
 
+def _wire_int(text, digits=18):
+    """A non-negative decimal from a header, path or query; None if it is not one."""
+    text = text.strip() if isinstance(text, str) else ""
+    if text.isascii() and text.isdigit() and len(text) <= digits:
+        return int(text)
+    return None
+
+
 def _too_large(what, limit):
     return PayloadTooLarge(
         f"{what} is larger than the limit of {limit} bytes (raise it with --max-body)"
@@ -367,6 +376,14 @@ class ParsedItem:
         return f"<ParsedItem {self.index} {self.type} {len(self.raw)} bytes>"
 
 
+def json_loads(data):
+    """``json.loads`` that reports absurd nesting as a ``ValueError``."""
+    try:
+        return json.loads(data)
+    except RecursionError:
+        raise ValueError("JSON is nested too deeply to decode") from None
+
+
 def _json_error_text(exc):
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
@@ -387,7 +404,7 @@ def _parse_header(data, pos, what):
     """A one-line JSON object header at ``pos``: (dict, next_pos, warnings)."""
     line, nxt, crlf = _read_line(data, pos)
     try:
-        header = json.loads(line)
+        header = json_loads(line)
     except (ValueError, UnicodeDecodeError) as exc:
         detail = _json_error_text(exc)
         raise EnvelopeError(
@@ -410,7 +427,7 @@ def _parse_header(data, pos, what):
 
 def _looks_like_json_line(line):
     try:
-        json.loads(line)
+        json_loads(line)
     except ValueError:
         return False
     return True
@@ -515,7 +532,7 @@ def parse_envelope(data):
 
 def _decode_json_payload(item):
     try:
-        item.body = json.loads(item.raw)
+        item.body = json_loads(item.raw)
     except (ValueError, UnicodeDecodeError) as exc:
         detail = _json_error_text(exc)
         item.error = f"item {item.index} ({item.type}): invalid JSON: {detail}"
@@ -527,11 +544,13 @@ def _decode_replay_recording(item):
     """``{"segment_id":N}\\n`` then rrweb JSON, raw or zlib-compressed."""
     line, nxt, _ = _read_line(item.raw, 0)
     try:
-        segment = json.loads(line)
+        segment = json_loads(line)
         rest = item.raw[nxt:]
         compressed = not rest.lstrip().startswith(b"[")
-        events = json.loads(zlib.decompress(rest) if compressed else rest)
-    except (ValueError, UnicodeDecodeError, zlib.error) as exc:
+        if compressed:  # Relay's limit for an uncompressed recording
+            rest = _inflate(rest, 15, 100 * MIB, "replay recording")
+        events = json_loads(rest)
+    except (ValueError, UnicodeDecodeError, KentError) as exc:
         item.error = f"item {item.index} (replay_recording): cannot decode: {exc}"
         item.body, item.binary = item.raw, True
         return
@@ -566,8 +585,8 @@ def _sniff_store_body(data):
         if candidate.lstrip()[:1] == b"{":
             return candidate
         try:
-            return zlib.decompress(candidate)
-        except zlib.error:
+            return _inflate(candidate, 15, DEFAULT_MAX_BODY, "zlib")
+        except BadRequest:
             continue
     return data  # let the JSON parser say what is wrong
 
@@ -588,7 +607,7 @@ def parse_store_body(data):
         raise BadRequest("empty request body")
     raw = _sniff_store_body(bytes(data))
     try:
-        body = json.loads(raw)
+        body = json_loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
         detail = _json_error_text(exc)
         raise BadRequest(f"invalid JSON data: {detail}") from None
@@ -617,7 +636,7 @@ def parse_security_reports(data, content_type=""):
     if not data:
         raise BadRequest("empty request body")
     try:
-        reports = json.loads(data)
+        reports = json_loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         detail = _json_error_text(exc)
         raise BadRequest(f"invalid JSON in security report: {detail}") from None
@@ -656,7 +675,7 @@ MINIDUMP_ATTACHMENT_TYPES = {
     "view-hierarchy.json": "event.view_hierarchy",
 }
 _COMPRESSED_DUMPS = (
-    (b"\x1f\x8b", ".gz", lambda d: zlib.decompress(d, 47)),
+    (b"\x1f\x8b", ".gz", lambda d: _inflate(d, 47, DEFAULT_MAX_BODY, "gzip")),
     (b"\xfd7zXZ\x00", ".xz", lambda d: __import__("lzma").decompress(d)),
     (b"BZh", ".bz2", lambda d: __import__("bz2").decompress(d)),
 )
@@ -735,7 +754,7 @@ def event_from_form(fields):
     text = fields.get("sentry") or "".join(fields[k] for k in chunks)
     if text:
         try:
-            parsed = json.loads(text)
+            parsed = json_loads(text)
         except ValueError as exc:
             raise BadRequest(
                 f"the 'sentry' form field is not valid JSON: {exc}"
@@ -756,6 +775,8 @@ def _inflate_minidump(part):
         if part.data.startswith(magic):
             try:
                 part.data = inflate(part.data)
+            except PayloadTooLarge:
+                raise
             except Exception as exc:  # zlib, lzma and bz2 raise their own types
                 raise BadRequest(f"invalid compression container: {exc}") from None
             if part.filename and part.filename.endswith(suffix):
@@ -1379,7 +1400,7 @@ def summarize(item_type, body, header=None, error=None):
             return summarizer(body, header)
         if summarizer in (_summarize_attachment, _summarize_otlp):
             return summarizer(body, header)
-    except (TypeError, ValueError, AttributeError, KeyError) as exc:
+    except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         return f"{item_type} item (cannot summarize: {exc})"
     size = len(body) if isinstance(body, (bytes, bytearray)) else "?"
     return f"{item_type} item, {size} bytes"
@@ -2040,8 +2061,23 @@ def render_console_payload(event, max_lines=60, max_chars=6000):
     return "\n".join("  " + line for line in lines) + more
 
 
+def _finite(value):
+    """NaN and infinities (JSON has none) as strings, so answers stay JSON."""
+    if isinstance(value, float) and value - value != 0:
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
 def to_json_bytes(value):
-    return json.dumps(value, ensure_ascii=False, default=str).encode("utf-8")
+    try:
+        text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
+    except ValueError:  # Python's json reads NaN and 1e999; it may not write them
+        text = json.dumps(_finite(value), ensure_ascii=False, default=str)
+    return text.encode("utf-8")
 
 
 def error_json(status, message, **extra):
@@ -3518,7 +3554,12 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def handle_expect_100(self):
         # Reject an oversized body before the client sends it.
         length = self.headers.get("Content-Length", "")
-        if length.isdigit() and int(length) > self.server.kent.max_body:
+        size = _wire_int(length)
+        if length.strip() and size is None:
+            self.close_connection = True
+            self._respond(400, error_json(400, f"bad Content-Length {length[:40]!r}"))
+            return False
+        if size is not None and size > self.server.kent.max_body:
             self.close_connection = True
             self._respond(
                 413,
@@ -3642,10 +3683,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._done_reading()
         length = self.headers.get("Content-Length", "0")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
-        if chunked or not length.isdigit() or int(length) > 65536:
+        size = _wire_int(length)
+        if chunked or size is None or size > 65536:
             self.close_connection = True
-        elif int(length):
-            self.rfile.read(int(length))
+        elif size:
+            self.rfile.read(size)
 
     def _read_body(self, limit):
         data = self._read_body_bytes(limit)
@@ -3659,10 +3701,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         length = self.headers.get("Content-Length")
         if length is None:
             return b""
-        if not length.strip().isdigit():
+        if _wire_int(length) is None:
             self.close_connection = True
             raise BadRequest(f"bad Content-Length header: {length!r}")
-        length = int(length)
+        length = _wire_int(length)
         if length > limit:
             self.close_connection = True
             raise PayloadTooLarge(
@@ -3671,6 +3713,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         data = self.rfile.read(length)
         if len(data) < length:
             self.close_connection = True
+            self._partial_body = data
             raise BadRequest(f"body ended after {len(data)} of {length} bytes")
         return data
 
@@ -3686,6 +3729,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 raise BadRequest(
                     f"bad chunk size line {line[:40]!r} after {size} body bytes"
                 ) from None
+            if chunk_size < 0:
+                self.close_connection = True
+                raise BadRequest(f"negative chunk size {line[:40]!r}")
             if chunk_size == 0:
                 break
             size += chunk_size
@@ -3728,6 +3774,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         ``parse(data, auth, warnings)`` returns an ``Accepted``.
         """
         kent = self.server.kent
+        if _wire_int(str(project_id)) is None:
+            raise BadRequest(f"bad project id {str(project_id)[:40]!r}...: too long")
         project_id = int(project_id)
         info = self._request_info(endpoint)
         auth, auth_warnings = parse_auth(self.headers, self.query, path_key)
@@ -3739,6 +3787,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             info["decoded_size"] = len(data)
             accepted = parse(data, auth, auth_warnings)
         except KentError as exc:
+            raw = raw or getattr(self, "_partial_body", b"")
             self._reject(project_id, info, auth, data or raw, exc)
             return
         project_id = accepted.project_id or project_id
@@ -3966,7 +4015,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             body = None
             if data.strip()[:1] == b"{":
                 try:
-                    body = json.loads(data)
+                    body = json_loads(data)
                 except ValueError as exc:
                     raise BadRequest(
                         f"check-in body is not valid JSON: {exc}"
@@ -4014,8 +4063,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         params = self._params()
         events = kent.store.snapshot(self._filter(params) if params else None)
         limit = params.get("limit")
-        if limit and limit.isdigit():
-            events = events[-int(limit) :] if int(limit) else []
+        if _wire_int(limit) is not None:
+            events = events[-_wire_int(limit) :] if _wire_int(limit) else []
         self._respond(200, event_list_json(events, kent.store.stats()))
 
     def _find_event(self, ident):
@@ -4042,7 +4091,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._read_body(65536)
         params = self._params()
         project = params.get("project") or params.get("project_id")
-        if project is not None and not project.isdigit():
+        if project is not None and _wire_int(project) is None:
             raise BadRequest(
                 f"bad project {project!r}: a project id is a positive integer"
             )
@@ -4077,7 +4126,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def _read_json(self):
         data = self._read_body(1024 * 1024)
         try:
-            return json.loads(data or b"{}")
+            return json_loads(data or b"{}")
         except ValueError as exc:
             raise BadRequest(f"the request body is not valid JSON: {exc}") from None
 
@@ -4092,6 +4141,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def api_fault_clear(self, rule_id=None):
         self._discard_body()
+        if rule_id and _wire_int(rule_id) is None:
+            raise NotFound(f"no fault rule {rule_id[:40]!r}")
         gone = self.server.kent.faults.clear(int(rule_id) if rule_id else None)
         self._respond_json(200, {"success": True, "cleared": gone})
 
@@ -4632,6 +4683,10 @@ def build_parser():
     return parser
 
 
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
+
+
 def _run(args):
     verbose = args.verbose or os.environ.get("KENT_DEV") == "1"
     logging.basicConfig(
@@ -4665,11 +4720,11 @@ def _run(args):
             f"kent: cannot listen on {args.host}:{args.port}: {exc}"
         ) from None
     shown = server.url.replace("0.0.0.0", "127.0.0.1")
-    print(f"Kent {__version__} listening on {shown}/", flush=True)
-    print(
-        f"DSN: {shown.replace('://', '://public@', 1)}/1   (any project id)", flush=True
-    )
-    try:
+    signal.signal(signal.SIGTERM, _interrupt)  # docker stop: exit as on Ctrl-C
+    try:  # Ctrl-C right after the banner must still exit 0
+        print(f"Kent {__version__} listening on {shown}/", flush=True)
+        dsn = f"{shown.replace('://', '://public@', 1)}/1"
+        print(f"DSN: {dsn}   (any project id)", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

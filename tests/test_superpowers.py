@@ -28,6 +28,8 @@ from helpers import (
     http_request,
     require_tool,
 )
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import kent
 
@@ -379,6 +381,66 @@ def test_binary_body_findings_carry_exact_byte_offsets():
     assert findings == [
         {"pointer": "", "kind": "email", "excerpt": f"byte {offset}: ca***et"}
     ]
+
+
+def test_binary_data_is_scanned_like_strings_with_exact_offsets():
+    dump = b"MDMP\x93\xa7" + bytes(range(256)) * 8  # binary: scanned like strings(1)
+    dump += b"\x00\x00user=bob@example.org\x00" + bytes(64)
+    offset = dump.index(b"bob")
+    assert sp.scan_leaks("attachment", dump, dump) == [
+        {"pointer": "", "kind": "email", "excerpt": f"byte {offset}: bo***rg"}
+    ]
+
+
+def test_deeply_nested_bodies_are_scanned_searched_and_diffed():
+    body = leaf = {}
+    for _ in range(3000):  # deeper than Python's recursion limit
+        leaf["a"] = {}
+        leaf = leaf["a"]
+    leaf["email"] = "bob@example.org"
+    [finding] = sp.scan_leaks("event", body, b"")
+    assert finding["pointer"] == "/a" * 3000 + "/email"
+    assert sp.search_item(body, b"", False, "BOB@") == [finding["pointer"]]
+    assert sp.diff_bodies(body, {})["removed"] == [
+        {"pointer": "/a", "value": body["a"]}
+    ]
+    assert sp.diff_bodies(body, body)["changed"] == []
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(body=JSON_VALUES, other=JSON_VALUES)
+def test_any_json_body_is_handled_without_errors(body, other):
+    secret = "Zq9-secret-canary-Zq9"
+    planted = {"extra": {"password": secret, "data": body}}
+    raw = json.dumps(planted).encode()
+    findings = sp.scan_leaks("event", planted, raw, [secret])
+    assert {
+        "pointer": "/extra/password",
+        "kind": "canary",
+        "excerpt": "Zq***q9",
+    } in findings
+    assert all(secret not in f["excerpt"] for f in findings)
+    assert "/extra/password" in sp.search_item(planted, raw, False, secret.upper())
+    assert sp.diff_bodies(body, body) == {
+        "added": [],
+        "removed": [],
+        "changed": [],
+        "meta": [],
+    }
+    diff = sp.diff_bodies(body, other)
+    assert (diff["added"] or diff["removed"] or diff["changed"]) or body == other
+    json.dumps(findings)
+    json.dumps(diff)
 
 
 def test_canary_is_found_in_keys_strings_numbers_and_raw_bytes():
