@@ -26,18 +26,22 @@ envelope items, store, JSON and HTML, HTTP handler, server object, CLI.
 import argparse
 import base64
 import binascii
+import bisect
 import collections
 import contextlib
 import datetime
 import html
 import http.server
+import ipaddress
 import json
 import logging
 import os
 import re
+import shlex
 import signal
 import socket
 import string
+import struct
 import sys
 import threading
 import time
@@ -1404,6 +1408,1258 @@ def summarize(item_type, body, header=None, error=None):
         return f"{item_type} item (cannot summarize: {exc})"
     size = len(body) if isinstance(body, (bytes, bytearray)) else "?"
     return f"{item_type} item, {size} bytes"
+
+
+# ---------------------------------------------------------------------------
+# Debugging superpowers (pure): leak scanner, search, diff, samples, replay
+# ---------------------------------------------------------------------------
+
+# ---------------------------------------------------------------------------
+# Leak scanner (pure): secrets and personal data in what an SDK sent
+# ---------------------------------------------------------------------------
+
+LEAK_SCAN_LIMIT = 4 * 1024 * 1024  # bytes of a binary item scanned for patterns
+LEAK_MAX_FINDINGS = 200  # per item: a dump full of e-mails stays readable
+CANARY_MAX_HITS = 20  # raw-byte occurrences reported per canary and item
+
+# Values that show a field was already scrubbed: "[Filtered]", "***", "",
+# None, "{{auto}}" (ask Relay to fill in the IP), also as a Python repr.
+_FILTER_MARKER = re.compile(
+    r"""^\s*['"]?(?:\[[A-Za-z][\w .:!-]*\]|%5B\w+%5D|\*+|x{3,}|<[\w .-]*>"""
+    r"""|\{\{auto\}\}|none|null|undefined|)['"]?\s*$""",
+    re.IGNORECASE,
+)
+_BOOLEAN_TEXT = frozenset(("true", "false", "'true'", "'false'"))
+_VERSION_KEYS = frozenset(
+    ("modules", "sdk", "packages", "integrations", "release", "dist", "build")
+)
+# Cookie and Authorization keys, also as WSGI environ keys (HTTP_COOKIE).
+_COOKIE_WORDS = frozenset(("cookie", "cookies"))
+_AUTH_WORDS = frozenset(("authorization",))
+# Source lines sent as frame context: a hard-coded token there is a leak, an
+# address or e-mail in a literal or comment is not worth a finding.
+_SOURCE_KEYS = frozenset(("pre_context", "context_line", "post_context"))
+_SOURCE_QUIET_KINDS = frozenset(("email", "ip_address", "card_number"))
+_IP_KEY_ENDINGS = frozenset(
+    (
+        ("ip",),
+        ("ipaddress",),
+        ("ip", "address"),
+        ("remote", "addr"),
+        ("remote", "address"),
+        ("client", "ip"),
+        ("client", "address"),
+        ("forwarded", "for"),
+        ("real", "ip"),
+        ("connecting", "ip"),
+    )
+)
+# A key is secret when its last word is one of these (so ``db_password`` and
+# ``X-Api-Key`` are, ``token_count`` and ``password_reset_url`` are not).
+_SECRET_LAST_WORDS = frozenset(
+    (
+        "password",
+        "passwd",
+        "passphrase",
+        "secret",
+        "token",
+        "apikey",
+        "credentials",
+        "credential",
+        "privatekey",
+        "sessionid",
+        "phpsessid",
+        "csrftoken",
+        "xsrf",
+        "csrf",
+        "auth",
+        "jwt",
+    )
+)
+_SECRET_LAST_PAIRS = frozenset(
+    (
+        ("api", "key"),
+        ("private", "key"),
+        ("access", "key"),
+        ("secret", "key"),
+        ("session", "id"),
+        ("session", "key"),
+        ("connect", "sid"),
+        ("mysql", "pwd"),
+    )
+)
+_SECRET_WHOLE_KEYS = frozenset(("session", "user session", "symfony"))
+_CONTEXT_KINDS = frozenset(("cookie", "auth_header", "secret_key"))
+
+
+def _key_words(key):
+    """``X-Api-Key`` / ``apiKey`` / ``api_key`` -> ``["api", "key"]``."""
+    spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(key))
+    return [
+        word.rstrip("0123456789") or word
+        for word in re.findall(r"[a-z0-9]+", spaced.lower())
+    ]
+
+
+def _is_secret_key(words):
+    if not words:
+        return False
+    return (
+        words[-1] in _SECRET_LAST_WORDS
+        or tuple(words[-2:]) in _SECRET_LAST_PAIRS
+        or " ".join(words) in _SECRET_WHOLE_KEYS
+    )
+
+
+def _key_kind(key):
+    """What a key says about its value: cookie, auth_header, secret_key, ip_field."""
+    words = _key_words(key)
+    if words[-1:] and words[-1] in _COOKIE_WORDS:
+        return "cookie"
+    if words[-1:] and words[-1] in _AUTH_WORDS:
+        return "auth_header"
+    if tuple(words[-2:]) in _IP_KEY_ENDINGS or tuple(words[-1:]) in _IP_KEY_ENDINGS:
+        return "ip_field"
+    return "secret_key" if _is_secret_key(words) else None
+
+
+def _is_version_key(key):
+    words = _key_words(key)
+    return "version" in words or " ".join(words) in _VERSION_KEYS
+
+
+def mask_secret(secret):
+    """A masked excerpt that never holds the whole secret: ``pa***rd``."""
+    secret = str(secret)
+    if len(secret) >= 8:
+        masked = f"{secret[:2]}***{secret[-2:]}"
+    elif len(secret) >= 5:
+        masked = f"{secret[0]}***{secret[-1]}"
+    else:
+        masked = "***"
+    # Lone surrogates (from undecodable bytes) would break JSON answers.
+    return masked.encode("utf-8", "replace").decode("utf-8")
+
+
+def _pointer_token(key):
+    """One JSON pointer segment (RFC 6901: ``~`` -> ``~0``, ``/`` -> ``~1``)."""
+    return str(key).replace("~", "~0").replace("/", "~1")
+
+
+def _is_pair(item):
+    """``["Cookie", "a=b"]``: headers, cookies and query strings as pairs."""
+    return isinstance(item, list) and len(item) == 2 and isinstance(item[0], str)
+
+
+def _child_context(key, pointer, context):
+    """What a key says about everything below it (see ``_walk_json``)."""
+    if context == "quiet" or _is_version_key(key) or (key == "_meta" and not pointer):
+        return "quiet"
+    if key in _SOURCE_KEYS:
+        return "source"
+    return _sticky_kind(key, context)
+
+
+def _sticky_kind(key, context):
+    """Below a cookie or Authorization key every value is that, whatever its key."""
+    if context in ("cookie", "auth_header"):
+        return context
+    return _key_kind(key) or context
+
+
+def _json_children(pointer, value, context):
+    """Entries one level below a dict or list, in document order.
+
+    A dict key comes as its own leaf (``is_key``) right before its value.
+    """
+    if isinstance(value, dict):
+        for key, child in value.items():
+            child_pointer = f"{pointer}/{_pointer_token(key)}"
+            yield child_pointer, key, True, context
+            yield child_pointer, child, False, _child_context(key, pointer, context)
+        return
+    for index, item in enumerate(value):
+        child_pointer = f"{pointer}/{index}"
+        if _is_pair(item) and context != "quiet":
+            yield f"{child_pointer}/0", item[0], False, context
+            pair_context = _sticky_kind(item[0], context)
+            yield f"{child_pointer}/1", item[1], False, pair_context
+        else:
+            yield child_pointer, item, False, context
+
+
+def _walk_json(value, pointer="", context=None):
+    """Yield ``(pointer, leaf, is_key, context)`` for every key and scalar.
+
+    ``context`` is what the nearest telling key said: a ``_key_kind``,
+    ``"source"`` (frame context lines) or ``"quiet"`` (versions, ``_meta``:
+    only canaries count there). Iterative: any nesting depth json.loads
+    accepts is fine.
+    """
+    stack = [iter([(pointer, value, False, context)])]
+    while stack:
+        entry = next(stack[-1], None)
+        if entry is None:
+            stack.pop()
+        elif not entry[2] and isinstance(entry[1], (dict, list)):
+            stack.append(_json_children(entry[0], entry[1], entry[3]))
+        else:
+            yield entry
+
+
+def _leaf_text(value):
+    """Strings and numbers as text; booleans and null hold nothing."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return repr(value)
+    return None
+
+
+# -- Patterns: (kind, regex, group holding the secret, validator(match, text))
+
+
+def _luhn_valid(digits):
+    total = 0
+    for position, char in enumerate(reversed(digits)):
+        number = int(char)
+        if position % 2:
+            number = number * 2 - 9 if number > 4 else number * 2
+        total += number
+    return total % 10 == 0
+
+
+# Issuer prefixes (Visa, Mastercard, Amex, Discover, JCB, Diners, UnionPay):
+# a Luhn check alone flags one in ten thread ids and nanosecond timestamps.
+_CARD_PREFIX = re.compile(
+    r"^(?:4|5[1-5]|2[2-7]|3[47]|6011|64[4-9]|65|62|35|30[0-5]|36|38)"
+)
+
+
+def _is_card_number(match, text):
+    digits = re.sub(r"[ -]", "", match.group(0))
+    return (
+        13 <= len(digits) <= 19
+        and bool(_CARD_PREFIX.match(digits))
+        and _luhn_valid(digits)
+    )
+
+
+def _version_nearby(text, start):
+    before = text[max(0, start - 16) : start].lower()
+    return any(word in before for word in ("version", "release", "sdk", "build"))
+
+
+def _is_reportable_ip(match, text):
+    """An IP in free text, unless it is loopback, unspecified, reserved or a version."""
+    candidate = match.group(1)
+    try:
+        address = ipaddress.ip_address(candidate)
+    except ValueError:
+        return False
+    if address.version == 6 and "::" not in candidate and candidate.count(":") != 7:
+        return False
+    if address.is_loopback or address.is_unspecified or address.is_multicast:
+        return False
+    if address.is_reserved or address.is_link_local or candidate.startswith("0."):
+        return False
+    return not _version_nearby(text, match.start(1))
+
+
+def _is_secret_query(match, text):
+    value = urllib.parse.unquote_plus(match.group(2))
+    return _key_kind(
+        urllib.parse.unquote_plus(match.group(1))
+    ) in _CONTEXT_KINDS and not _FILTER_MARKER.match(value)
+
+
+def _is_not_marker(match, text):
+    return not _FILTER_MARKER.match(urllib.parse.unquote(match.group(1)))
+
+
+def _is_plausible_email(match, text):
+    """A top-level domain in one case (``.com``, ``.COM``), as people write it."""
+    tld = match.group(0).rsplit(".", 1)[1]
+    return tld.islower() or tld.isupper()
+
+
+def _bearer_looks_random(match, text):
+    token = match.group(1)
+    return len(token) >= 20 or any(char.isdigit() for char in token)
+
+
+_OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# Priority order: a span claimed by an earlier pattern is not reported again
+# (a JWT in a Bearer header is one "jwt", not also a "bearer_token").
+_LEAK_PATTERNS = (
+    ("private_key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), 0, None),
+    (
+        "sentry_dsn_secret",
+        re.compile(r"\b[a-z][a-z0-9+.-]*://[0-9a-f]{32}:([0-9a-f]{32})@", re.I),
+        1,
+        None,
+    ),
+    (
+        "sentry_dsn_secret",
+        re.compile(r"\bsentry_secret=([0-9a-f]{32})\b", re.I),
+        1,
+        None,
+    ),
+    (
+        "url_password",
+        re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/?#@]+:([^\s/?#@]+)@", re.I),
+        1,
+        _is_not_marker,
+    ),
+    ("jwt", re.compile(r"\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*"), 0, None),
+    (
+        "bearer_token",
+        re.compile(r"\bBearer\s+([\w.~+/-]{8,}=*)"),
+        1,
+        _bearer_looks_random,
+    ),
+    ("aws_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), 0, None),
+    (
+        "github_token",
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})\b"),
+        0,
+        None,
+    ),
+    (
+        "stripe_key",
+        re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"),
+        0,
+        None,
+    ),
+    (
+        "slack_token",
+        re.compile(
+            r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[\w/]+"
+        ),
+        0,
+        None,
+    ),
+    (
+        "query_secret",
+        re.compile(r"(?:^|(?<=[?&;]))([^=&?;#\s]+)=([^&#\s;]+)"),
+        2,
+        _is_secret_query,
+    ),
+    (
+        "card_number",
+        re.compile(r"(?<![\w.-])\d(?:[ -]?\d){12,18}(?![\w-]|[ .]\d)"),
+        0,
+        _is_card_number,
+    ),
+    (
+        "email",
+        re.compile(r"\b[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
+        0,
+        _is_plausible_email,
+    ),
+    (
+        "ip_address",
+        re.compile(rf"(?<![\w.@/-])({_OCTET}(?:\.{_OCTET}){{3}})(?![\w-]|\.\d)"),
+        1,
+        _is_reportable_ip,
+    ),
+    (
+        "ip_address",
+        re.compile(
+            r"(?<![\w:.])([0-9A-Fa-f]{0,4}(?::[0-9A-Fa-f]{0,4}){2,7})(?![\w:.])"
+        ),
+        1,
+        _is_reportable_ip,
+    ),
+)
+
+
+def _overlaps(span, starts, ends):
+    """Whether ``span`` overlaps one of the disjoint, sorted spans taken."""
+    index = bisect.bisect_right(starts, span[0])
+    if index and ends[index - 1] > span[0]:
+        return True
+    return index < len(starts) and starts[index] < span[1]
+
+
+def find_leak_spans(text, limit=LEAK_MAX_FINDINGS):
+    """``[(kind, start, end)]`` of the secrets in ``text``, in text order."""
+    found, starts, ends = [], [], []
+    for kind, pattern, group, is_valid in _LEAK_PATTERNS:
+        for match in pattern.finditer(text):
+            span = match.span(group)
+            if _overlaps(span, starts, ends) or (
+                is_valid and not is_valid(match, text)
+            ):
+                continue
+            index = bisect.bisect_left(starts, span[0])
+            starts.insert(index, span[0])
+            ends.insert(index, span[1])
+            found.append((kind, span[0], span[1]))
+            if len(found) >= limit:
+                return sorted(found, key=lambda entry: entry[1])
+    return sorted(found, key=lambda entry: entry[1])
+
+
+def _finding(pointer, kind, secret, prefix=""):
+    return {"pointer": pointer, "kind": kind, "excerpt": prefix + mask_secret(secret)}
+
+
+def _is_secret_value(text):
+    stripped = text.strip()
+    if _FILTER_MARKER.match(stripped) or stripped.lower() in _BOOLEAN_TEXT:
+        return False
+    return not (stripped.isdigit() and len(stripped) <= 3)
+
+
+def _ip_in_field(text):
+    """The first IP in a field meant for IPs (``1.2.3.4, 5.6.7.8`` too)."""
+    for part in re.split(r"[,\s]+", text.strip()):
+        try:
+            ipaddress.ip_address(part.strip("[]'\""))
+        except ValueError:
+            continue
+        return part.strip("[]'\"")
+    return None
+
+
+def _canaries_in(pointer, text, canaries):
+    return [
+        _finding(pointer, "canary", canary) for canary in canaries if canary in text
+    ]
+
+
+def _leaf_findings(pointer, text, context):
+    """Findings for one string or number, given what its key said."""
+    if context == "quiet":
+        return []
+    if context in _CONTEXT_KINDS:
+        secret = text.strip().strip("'\"")  # frame vars are reprs: 'hunter2'
+        return [_finding(pointer, context, secret)] if _is_secret_value(text) else []
+    if context == "ip_field":
+        address = _ip_in_field(text)
+        if address:
+            return [_finding(pointer, "ip_address", address)]
+    spans = find_leak_spans(text)
+    if context == "source":
+        spans = [span for span in spans if span[0] not in _SOURCE_QUIET_KINDS]
+    return [_finding(pointer, kind, text[start:end]) for kind, start, end in spans]
+
+
+def _scan_json(body, canaries, seen_canaries):
+    """Findings leaf by leaf; canaries met are added to ``seen_canaries``."""
+    for pointer, leaf, is_key, context in _walk_json(body):
+        text = _leaf_text(leaf)
+        if text is None:
+            continue
+        yield from _canaries_in(pointer, text, canaries)
+        seen_canaries.update(c for c in canaries if c in text)
+        if is_key:
+            continue
+        if isinstance(leaf, str):
+            yield from _leaf_findings(pointer, text, context)
+        elif abs(leaf) >= 10**12 and context not in ("quiet", "source"):
+            yield from _leaf_findings(pointer, text, None)  # a card as a number
+
+
+def _raw_canary_offsets(raw, canary):
+    needle = canary.encode("utf-8")
+    offset = raw.find(needle)
+    while offset != -1 and offset < len(raw):
+        yield offset
+        offset = raw.find(needle, offset + 1)
+
+
+def _raw_canary_findings(raw, canaries, limit=CANARY_MAX_HITS):
+    for canary in canaries:
+        for count, offset in enumerate(_raw_canary_offsets(raw, canary)):
+            if count >= limit:
+                break
+            yield _finding("", "canary", canary, f"byte {offset}: ")
+
+
+_PRINTABLE_RUN = re.compile(rb"[\t\n\r\x20-\x7e]{8,}")
+_CONTROL_BYTES = bytes(range(9)) + bytes(range(14, 32)) + b"\x7f"
+
+
+def _looks_like_text(data):
+    """Few control bytes in the first 8 KiB: text (any encoding), else binary."""
+    sample = data[:8192]
+    controls = len(sample) - len(sample.translate(None, _CONTROL_BYTES))
+    return controls * 20 <= len(sample)
+
+
+def _text_segments(data):
+    """``(byte offset, text)`` to scan: the whole text, or like ``strings(1)``
+    the printable runs of binary data (a minidump, an image)."""
+    if _looks_like_text(data):
+        yield 0, data.decode("utf-8", "surrogateescape")  # re-encodes exactly
+        return
+    for run in _PRINTABLE_RUN.finditer(data):
+        yield run.start(), run.group().decode("ascii")
+
+
+def _segment_findings(base, text):
+    position, offset = 0, base
+    for kind, start, end in find_leak_spans(text):
+        offset += len(text[position:start].encode("utf-8", "surrogateescape"))
+        position = start
+        yield _finding("", kind, text[start:end], f"byte {offset}: ")
+
+
+def _scan_binary(raw, canaries):
+    """Attachments and other bytes: the decoded text, with byte offsets."""
+    yield from _raw_canary_findings(raw, canaries)
+    for base, text in _text_segments(raw[:LEAK_SCAN_LIMIT]):
+        yield from _segment_findings(base, text)
+
+
+def _unique(findings, limit=LEAK_MAX_FINDINGS):
+    seen, result = set(), []
+    for finding in findings:
+        key = (finding["pointer"], finding["kind"], finding["excerpt"])
+        if key not in seen:
+            seen.add(key)
+            result.append(finding)
+        if len(result) >= limit:
+            break
+    return result
+
+
+def _raw_bytes(raw, body):
+    if isinstance(raw, (bytes, bytearray)):
+        return bytes(raw)
+    if isinstance(body, (bytes, bytearray)):
+        return bytes(body)
+    return (body if isinstance(body, str) else "").encode("utf-8")
+
+
+def scan_leaks(item_type, body, raw, canaries=()):
+    """Secrets and personal data in one item: ``[{pointer, kind, excerpt}]``.
+
+    JSON bodies are scanned leaf by leaf (pointer per RFC 6901), binary and
+    text bodies as decoded text (pointer ``""``, byte offset in the excerpt).
+    A canary is any case-sensitive occurrence of a value the user planted.
+    ``item_type`` is accepted for callers; every type is scanned the same way.
+    """
+    canaries = [c for c in dict.fromkeys(canaries or ()) if isinstance(c, str) and c]
+    raw = _raw_bytes(raw, body)
+    if isinstance(body, (bytes, bytearray, str)) or body is None:
+        return _unique(_scan_binary(raw, canaries))
+    seen_canaries = set()
+    findings = list(_scan_json(body, canaries, seen_canaries))
+    hidden = [c for c in canaries if c not in seen_canaries]
+    findings += _raw_canary_findings(raw, hidden)  # e.g. inside a \\u escape
+    return _unique(findings)
+
+
+def scan_text(text, canaries=()):
+    """Leaks in one piece of text (a log line on the console): same finding shape."""
+    canaries = [c for c in canaries or () if isinstance(c, str) and c]
+    findings = _canaries_in("", text, canaries)
+    findings += [
+        _finding("", kind, text[start:end])
+        for kind, start, end in find_leak_spans(text)
+    ]
+    return _unique(findings)
+
+
+# ---------------------------------------------------------------------------
+# Search (pure): where in an item a text occurs
+# ---------------------------------------------------------------------------
+
+
+def search_item(body, raw, binary, q):
+    """JSON pointers of keys and values containing ``q`` (case-insensitive).
+
+    Binary and text bodies answer ``[""]`` when their decoded text holds it.
+    """
+    needle = str(q or "").lower()
+    if not needle:
+        return []
+    if binary or isinstance(body, (bytes, bytearray, str)) or body is None:
+        text = _raw_bytes(raw, body).decode("utf-8", "replace")
+        return [""] if needle in text.lower() else []
+    hits = {}
+    for pointer, leaf, _, _ in _walk_json(body):
+        text = leaf if isinstance(leaf, str) else json.dumps(leaf)
+        if needle in text.lower():
+            hits[pointer] = True
+    return list(hits)
+
+
+# ---------------------------------------------------------------------------
+# Diff (pure): two bodies field by field; the SDK's _meta annotations apart
+# https://develop.sentry.dev/sdk/data-model/event-payloads/#meta (AnnotatedValue)
+# ---------------------------------------------------------------------------
+
+_REMARK_ACTIONS = {
+    "x": "removed",
+    "s": "filtered",
+    "m": "masked",
+    "p": "pseudonymized",
+    "e": "encrypted",
+}
+
+
+def _describe_remark(remark, original_length):
+    """``["!limit", "x", 253, 256]`` -> ``trimmed to 256 (was 1000)``."""
+    remark = remark if isinstance(remark, list) else [remark]
+    rule = str(remark[0]) if remark else "?"
+    action = _REMARK_ACTIONS.get(remark[1] if len(remark) > 1 else "", "changed")
+    if rule == "!limit":
+        size = remark[3] if len(remark) > 3 else None
+        trimmed = f"trimmed to {size}" if size is not None else "trimmed"
+        return trimmed + (f" (was {original_length})" if original_length else "")
+    if rule == "!config":
+        return f"{action} by the SDK's configuration (!config)"
+    if rule == "!raw":
+        return f"{action}: raw data the SDK could not parse (!raw)"
+    return f"{action} by rule {rule}"
+
+
+def describe_meta(meta):
+    """A readable line for one ``_meta`` node (``{"rem": ..., "len": ...}``)."""
+    if not isinstance(meta, dict):
+        return _text(meta, 80)
+    length = meta.get("len")
+    remarks = meta.get("rem") if isinstance(meta.get("rem"), list) else []
+    parts = [_describe_remark(remark, length) for remark in remarks]
+    if length is not None and not any(str(_get(r, 0)) == "!limit" for r in remarks):
+        parts.append(f"original length {length}")
+    for error in meta.get("err") or []:
+        parts.append(
+            f"error: {_text(error[0] if isinstance(error, list) else error, 80)}"
+        )
+    if "val" in meta:
+        parts.append(f"original value {_text(meta['val'], 60)}")
+    return "; ".join(parts) or "annotated"
+
+
+def _meta_annotations(meta):
+    """``{pointer: description}`` for a whole ``_meta`` tree."""
+    found, stack = {}, [("", meta)]
+    while stack:
+        pointer, node = stack.pop()
+        if not isinstance(node, dict):
+            continue
+        if "" in node:
+            found[pointer] = describe_meta(node[""])
+        children = [(k, v) for k, v in node.items() if k != ""]
+        for key, child in reversed(children):
+            stack.append((f"{pointer}/{_pointer_token(key)}", child))
+    return found
+
+
+def _same(old, new):
+    return type(old) is type(new) and old == new
+
+
+def _diff_dicts(old, new, pointer, out):
+    """Report keys only one side has; return the pairs to compare deeper."""
+    deeper = []
+    for key in old:
+        child = f"{pointer}/{_pointer_token(key)}"
+        if key in new:
+            deeper.append((old[key], new[key], child))
+        else:
+            out["removed"].append({"pointer": child, "value": old[key]})
+    for key in new:
+        if key not in old:
+            child = f"{pointer}/{_pointer_token(key)}"
+            out["added"].append({"pointer": child, "value": new[key]})
+    return deeper
+
+
+def _diff_lists(old, new, pointer, out):
+    """Report indexes only one side has; return the pairs to compare deeper."""
+    for index in range(len(new), len(old)):
+        out["removed"].append({"pointer": f"{pointer}/{index}", "value": old[index]})
+    for index in range(len(old), len(new)):
+        out["added"].append({"pointer": f"{pointer}/{index}", "value": new[index]})
+    pairs = zip(old, new, strict=False)
+    return [(a, b, f"{pointer}/{index}") for index, (a, b) in enumerate(pairs)]
+
+
+def _diff_values(old, new, pointer, out):
+    """Append what differs between ``old`` and ``new`` to ``out`` (iterative)."""
+    stack = [(old, new, pointer)]
+    while stack:
+        old, new, pointer = stack.pop()
+        if isinstance(old, dict) and isinstance(new, dict):
+            stack += reversed(_diff_dicts(old, new, pointer, out))
+        elif isinstance(old, list) and isinstance(new, list):
+            stack += reversed(_diff_lists(old, new, pointer, out))
+        elif not _same(old, new):
+            out["changed"].append({"pointer": pointer, "old": old, "new": new})
+
+
+def _without_meta(body):
+    if isinstance(body, dict) and "_meta" in body:
+        return {key: value for key, value in body.items() if key != "_meta"}
+    return body
+
+
+def _meta_entries(old, new):
+    """One entry per annotated pointer and side: ``a``, ``b`` or ``both``."""
+    left = _meta_annotations(_get(old, "_meta"))
+    right = _meta_annotations(_get(new, "_meta"))
+    entries = []
+    for pointer in dict.fromkeys([*left, *right]):
+        if left.get(pointer) == right.get(pointer):
+            entries.append(
+                {"pointer": pointer, "annotation": left[pointer], "side": "both"}
+            )
+            continue
+        for side, annotations in (("a", left), ("b", right)):
+            if pointer in annotations:
+                entry = {
+                    "pointer": pointer,
+                    "annotation": annotations[pointer],
+                    "side": side,
+                }
+                entries.append(entry)
+    return entries
+
+
+def diff_bodies(a, b):
+    """``{added, removed, changed, meta}`` between two bodies (JSON pointers).
+
+    Dicts compare by key and lists by index; ``_meta`` (what the SDK trimmed
+    or filtered) is reported under ``meta`` with a readable annotation per
+    side instead of as data. Bytes bodies differ as a whole at ``""``.
+    """
+    out = {"added": [], "removed": [], "changed": [], "meta": _meta_entries(a, b)}
+    if isinstance(a, (bytes, bytearray)) or isinstance(b, (bytes, bytearray)):
+        if a != b:
+            out["changed"].append(
+                {"pointer": "", "old": _binary_note(a), "new": _binary_note(b)}
+            )
+        return out
+    _diff_values(_without_meta(a), _without_meta(b), "", out)
+    return out
+
+
+def _binary_note(value):
+    if isinstance(value, (bytes, bytearray)):
+        return f"<{len(value)} bytes>"
+    return value
+
+
+# ---------------------------------------------------------------------------
+# Samples and replay (pure): requests for `kent send KIND` and `kent replay`
+# Framed as sentry-python frames envelopes: compact JSON, every item with
+# its length, a final newline. https://develop.sentry.dev/sdk/data-model/envelopes/
+# ---------------------------------------------------------------------------
+
+ENVELOPE_CONTENT_TYPE = "application/x-sentry-envelope"
+SAMPLE_SDK = {"name": "kent.send", "version": "1.0.0"}
+SAMPLE_RELEASE = "kent-sample@1.0.0"
+
+
+def _compact_json(value, ensure_ascii=True):
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii).encode(
+        "utf-8"
+    )
+
+
+def _item_bytes(header, payload):
+    payload = payload if isinstance(payload, bytes) else _compact_json(payload)
+    header = dict(header, length=len(payload))
+    return _compact_json(header) + b"\n" + payload + b"\n"
+
+
+def build_envelope(envelope_header, items):
+    """Envelope bytes from a header and ``(item_header, payload)`` pairs."""
+    return (
+        _compact_json(envelope_header)
+        + b"\n"
+        + b"".join(_item_bytes(h, p) for h, p in items)
+    )
+
+
+def _iso_time(now):
+    when = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _hex_id(event_id, salt, length=32):
+    """A stable id derived from the event id (samples are reproducible)."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, f"{event_id}:{salt}").hex[:length]
+
+
+def _envelope_header(event_id, now):
+    header = {"event_id": event_id} if event_id else {}
+    return dict(header, sent_at=_iso_time(now), sdk=SAMPLE_SDK)
+
+
+def _base_event(event_id, now, **fields):
+    event = {
+        "event_id": event_id,
+        "timestamp": now,
+        "platform": "python",
+        "level": "error",
+        "release": SAMPLE_RELEASE,
+        "environment": "development",
+        "server_name": "kent-sample-host",
+        "sdk": SAMPLE_SDK,
+        "tags": {"sample": "true"},
+        "contexts": {
+            "runtime": {"name": "CPython", "version": "3.12.4"},
+            "trace": {
+                "trace_id": _hex_id(event_id, "trace"),
+                "span_id": _hex_id(event_id, "span", 16),
+            },
+        },
+    }
+    event.update(fields)
+    return event
+
+
+def _sample_frame(function, lineno, context, variables):
+    return {
+        "filename": "app/orders.py",
+        "abs_path": "/srv/app/app/orders.py",
+        "module": "app.orders",
+        "function": function,
+        "lineno": lineno,
+        "pre_context": ["", f"def {function}(order):"],
+        "context_line": context,
+        "post_context": ["    return total", ""],
+        "in_app": True,
+        "vars": variables,
+    }
+
+
+def _sample_breadcrumbs(now):
+    return {
+        "values": [
+            {"timestamp": now - 2.5, "category": "navigation", "message": "GET /cart"},
+            {
+                "timestamp": now - 1.2,
+                "type": "http",
+                "category": "httplib",
+                "data": {
+                    "method": "GET",
+                    "url": "https://api.example.com/prices",
+                    "status_code": 200,
+                },
+            },
+            {
+                "timestamp": now - 0.1,
+                "category": "app",
+                "level": "warning",
+                "message": "discount missing",
+            },
+        ]
+    }
+
+
+_SAMPLE_FRAMES = (
+    ("checkout", 12, "    total = price_order(order)", {"order": "{'id': 1042}"}),
+    ("price_order", 27, "    return subtotal / discount", {"discount": "0"}),
+)
+
+
+def _error_event(event_id, now):
+    exception = {
+        "type": "ZeroDivisionError",
+        "value": "float division by zero",
+        "module": "builtins",
+        "mechanism": {"type": "generic", "handled": False},
+        "stacktrace": {"frames": [_sample_frame(*f) for f in _SAMPLE_FRAMES]},
+    }
+    return _base_event(
+        event_id,
+        now,
+        exception={"values": [exception]},
+        breadcrumbs=_sample_breadcrumbs(now),
+        transaction="/checkout",
+    )
+
+
+def _message_event(event_id, now):
+    logentry = {
+        "message": "Payment provider answered %s",
+        "params": ["503"],
+        "formatted": "Payment provider answered 503",
+    }
+    return _base_event(event_id, now, level="warning", logentry=logentry)
+
+
+_SAMPLE_SPANS = (
+    ("db", "SELECT * FROM orders WHERE id = %s"),
+    ("http.client", "GET https://api.example.com/prices"),
+    ("template.render", "cart.html"),
+)
+
+
+def _sample_spans(event_id, now, trace_id, parent):
+    return [
+        {
+            "trace_id": trace_id,
+            "span_id": _hex_id(event_id, f"child{index}", 16),
+            "parent_span_id": parent,
+            "op": op,
+            "description": description,
+            "start_timestamp": now - 0.9 + index * 0.3,
+            "timestamp": now - 0.7 + index * 0.3,
+            "status": "ok",
+        }
+        for index, (op, description) in enumerate(_SAMPLE_SPANS)
+    ]
+
+
+def _transaction_event(event_id, now):
+    trace_id, root = _hex_id(event_id, "trace"), _hex_id(event_id, "span", 16)
+    trace = {"trace_id": trace_id, "span_id": root, "op": "http.server", "status": "ok"}
+    return _base_event(
+        event_id,
+        now,
+        type="transaction",
+        level="info",
+        transaction="/checkout",
+        transaction_info={"source": "route"},
+        start_timestamp=now - 1.0,
+        spans=_sample_spans(event_id, now, trace_id, root),
+        contexts={"trace": trace, "runtime": {"name": "CPython", "version": "3.12.4"}},
+    )
+
+
+def _envelope_sample(header, items):
+    return "envelope", ENVELOPE_CONTENT_TYPE, build_envelope(header, items)
+
+
+def _sample_event_kind(builder):
+    def sample(event_id, now):
+        event = builder(event_id, now)
+        item_type = event.get("type", "event")
+        return _envelope_sample(
+            _envelope_header(event_id, now), [({"type": item_type}, event)]
+        )
+
+    return sample
+
+
+def _sample_attachment(event_id, now):
+    notes = (
+        f"order 1042 debug notes\ncreated {_iso_time(now)}\nstatus: failed\n".encode()
+    )
+    attachment = {
+        "type": "attachment",
+        "filename": "notes.txt",
+        "content_type": "text/plain",
+        "attachment_type": "event.attachment",
+    }
+    items = [({"type": "event"}, _error_event(event_id, now)), (attachment, notes)]
+    return _envelope_sample(_envelope_header(event_id, now), items)
+
+
+def _sample_session(event_id, now):
+    session = {
+        "sid": str(uuid.UUID(_hex_id(event_id, "session"))),
+        "did": "kent-sample-user",
+        "init": True,
+        "started": _iso_time(now - 30),
+        "timestamp": _iso_time(now),
+        "status": "exited",
+        "errors": 0,
+        "duration": 30.0,
+        "attrs": {"release": SAMPLE_RELEASE, "environment": "development"},
+    }
+    return _envelope_sample(
+        _envelope_header(None, now), [({"type": "session"}, session)]
+    )
+
+
+def _sample_check_in(event_id, now):
+    check_in = {
+        "check_in_id": event_id,
+        "monitor_slug": "nightly-report",
+        "status": "ok",
+        "duration": 1.25,
+        "environment": "development",
+        "release": SAMPLE_RELEASE,
+    }
+    return _envelope_sample(
+        _envelope_header(None, now), [({"type": "check_in"}, check_in)]
+    )
+
+
+def _log_record(event_id, now, level, body, attributes):
+    attributes = dict(
+        attributes,
+        **{"sentry.release": SAMPLE_RELEASE, "sentry.environment": "development"},
+    )
+    return {
+        "timestamp": now,
+        "trace_id": _hex_id(event_id, "trace"),
+        "level": level,
+        "body": body,
+        "attributes": {
+            key: {"value": value, "type": "string"} for key, value in attributes.items()
+        },
+    }
+
+
+def _sample_log(event_id, now):
+    records = [
+        _log_record(
+            event_id,
+            now - 0.5,
+            "info",
+            "cart 1042 loaded with 3 items",
+            {"cart.id": "1042"},
+        ),
+        _log_record(
+            event_id,
+            now,
+            "error",
+            "payment provider answered 503",
+            {"provider": "acme-pay"},
+        ),
+    ]
+    header = {
+        "type": "log",
+        "item_count": len(records),
+        "content_type": "application/vnd.sentry.items.log+json",
+    }
+    return _envelope_sample(_envelope_header(None, now), [(header, {"items": records})])
+
+
+def _sample_csp(event_id, now):
+    report = {
+        "csp-report": {
+            "document-uri": "https://shop.example.com/cart",
+            "referrer": "",
+            "violated-directive": "img-src",
+            "effective-directive": "img-src",
+            "original-policy": "default-src 'self'; img-src 'self'; report-uri /api/1/security/",
+            "disposition": "enforce",
+            "blocked-uri": "https://tracker.example.net/pixel.gif",
+            "status-code": 200,
+        }
+    }
+    return "security", "application/csp-report", _compact_json(report)
+
+
+def _sample_csp_new(event_id, now):
+    report = {
+        "type": "csp-violation",
+        "age": 0,
+        "url": "https://shop.example.com/cart",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0.0.0 Safari/537.36",
+        "body": {
+            "documentURL": "https://shop.example.com/cart",
+            "effectiveDirective": "script-src-elem",
+            "blockedURL": "https://cdn.example.net/widget.js",
+            "originalPolicy": "script-src 'self'; report-to kent",
+            "disposition": "enforce",
+            "statusCode": 200,
+        },
+    }
+    return "security", "application/reports+json", _compact_json([report])
+
+
+def _minidump_bytes(now):
+    """A minimal MINIDUMP_HEADER: signature, version, no streams."""
+    return struct.pack("<4sIIIIIQ", b"MDMP", 0xA793, 0, 32, 0, int(now), 0)
+
+
+def _form_part(boundary, name, payload, filename=None, content_type=None):
+    disposition = f'form-data; name="{name}"'
+    if filename:
+        disposition += f'; filename="{filename}"'
+    lines = [f"--{boundary}", f"Content-Disposition: {disposition}"]
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload + b"\r\n"
+
+
+def build_multipart(boundary, parts):
+    """multipart/form-data bytes from ``(name, payload, filename, content_type)``."""
+    body = b"".join(_form_part(boundary, *part) for part in parts)
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def _sample_minidump(event_id, now):
+    boundary = f"------------------------kent{event_id[:16]}"
+    event = {
+        "event_id": event_id,
+        "release": SAMPLE_RELEASE,
+        "environment": "development",
+        "tags": {"sample": "true"},
+    }
+    parts = [
+        (
+            "upload_file_minidump",
+            _minidump_bytes(now),
+            "upload.dmp",
+            "application/octet-stream",
+        ),
+        ("sentry", _compact_json(event), None, None),
+    ]
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return "minidump", content_type, build_multipart(boundary, parts)
+
+
+def _sample_feedback(event_id, now):
+    feedback = {
+        "message": "The page froze after I pressed Pay.",
+        "name": "Kent Sample",
+        "url": "https://shop.example.com/cart",
+        "source": "widget",
+    }
+    trace = {
+        "trace_id": _hex_id(event_id, "trace"),
+        "span_id": _hex_id(event_id, "span", 16),
+    }
+    body = {
+        "event_id": event_id,
+        "timestamp": now,
+        "platform": "javascript",
+        "level": "info",
+        "release": SAMPLE_RELEASE,
+        "contexts": {"feedback": feedback, "trace": trace},
+    }
+    return _envelope_sample(
+        _envelope_header(event_id, now), [({"type": "feedback"}, body)]
+    )
+
+
+SAMPLE_KINDS = {
+    "message": _sample_event_kind(_message_event),
+    "error": _sample_event_kind(_error_event),
+    "transaction": _sample_event_kind(_transaction_event),
+    "attachment": _sample_attachment,
+    "session": _sample_session,
+    "check_in": _sample_check_in,
+    "log": _sample_log,
+    "csp": _sample_csp,
+    "csp-new": _sample_csp_new,
+    "minidump": _sample_minidump,
+    "user-feedback": _sample_feedback,
+}
+
+
+def sample_envelope(kind, event_id, now):
+    """``(endpoint, content_type, body_bytes)`` of a realistic request.
+
+    ``endpoint`` is the last path part: ``envelope``, ``security`` or
+    ``minidump`` (POST it to ``/api/<project>/<endpoint>/``).
+    """
+    try:
+        build = SAMPLE_KINDS[kind]
+    except KeyError:
+        raise ValueError(
+            f"unknown sample kind {kind!r}; choose from {', '.join(SAMPLE_KINDS)}"
+        ) from None
+    event_id = normalize_event_id(event_id)
+    if event_id is None:
+        raise ValueError("event_id must be 32 hex digits or a UUID")
+    return build(event_id, float(now))
+
+
+def _payload_bytes(payload, sdk):
+    """The item bytes back from ``payload.body`` and ``payload.body_encoding``."""
+    body, encoding = payload.get("body"), payload.get("body_encoding")
+    if encoding == "base64":
+        return base64.b64decode(body or "")
+    if encoding == "text":
+        return str(body).encode("utf-8")
+    # sentry-python escapes non-ASCII (json.dumps default); JavaScript does not.
+    javascript = str(_get(sdk, "name") or "").startswith("sentry.javascript")
+    return _compact_json(body, ensure_ascii=not javascript)
+
+
+def _replay_from_kent_json(value):
+    """GET /api/event/<id> JSON -> the request that would bring it back.
+
+    Items that came to /store/ or /security/ (and rejected requests, stored
+    as ``kent_error``) go back to that endpoint as a plain body; envelope
+    items become a one-item envelope.
+    """
+    payload = value["payload"]
+    header = dict(payload.get("header") or {})
+    item_type = header.get("type") or value.get("type") or "event"
+    data = _payload_bytes(payload, value.get("sdk"))
+    request = value.get("request") if isinstance(value.get("request"), dict) else {}
+    endpoint = request.get("endpoint") or "envelope"
+    if endpoint != "envelope" or item_type == "kent_error":
+        return endpoint, request.get("content_type") or "application/json", data
+    envelope_header = payload.get("envelope_header")
+    if not isinstance(envelope_header, dict):
+        event_id = value.get("sdk_event_id")
+        envelope_header = {"event_id": event_id} if event_id else {}
+    header["type"] = item_type
+    return (
+        "envelope",
+        ENVELOPE_CONTENT_TYPE,
+        build_envelope(envelope_header, [(header, data)]),
+    )
+
+
+def _first_line_is_json_object(data):
+    first = data.split(b"\n", 1)[0].strip()
+    try:
+        return isinstance(json.loads(first), dict)
+    except ValueError:
+        return False
+
+
+def parse_replay_file(data):
+    """``(endpoint, content_type, body)`` to re-send a saved file.
+
+    Accepts a raw envelope, the JSON of Kent's ``GET /api/event/<id>``, a
+    plain JSON event (sent to ``store``) or a list of Reporting API reports.
+    """
+    data = bytes(data)
+    try:
+        value = json.loads(data)
+    except ValueError:
+        value = None
+    if isinstance(value, dict) and isinstance(value.get("payload"), dict):
+        return _replay_from_kent_json(value)
+    if isinstance(value, dict):
+        return "store", "application/json", data
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return "security", "application/reports+json", data
+    if _first_line_is_json_object(data):
+        return "envelope", ENVELOPE_CONTENT_TYPE, data
+    raise ValueError(
+        "not an envelope, a Kent event (GET /api/event/<id>) or a JSON event"
+    )
+
+
+# ---------------------------------------------------------------------------
+# curl (pure): a stored request as a command to paste into a shell
+# ---------------------------------------------------------------------------
+
+CURL_HEADERS = ("Content-Type", "Content-Encoding", "X-Sentry-Auth", "User-Agent")
+
+
+def _header_value(headers, name):
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    for key, value in pairs:
+        if str(key).lower() == name.lower():
+            return value
+    return None
+
+
+def curl_command(url, headers, body_path):
+    """A copy-pasteable curl command that POSTs ``body_path`` like the original.
+
+    Keeps Content-Type, Content-Encoding, X-Sentry-Auth and User-Agent from
+    ``headers`` (a dict or pairs); the file must hold the body as it was sent
+    (still compressed when Content-Encoding is kept).
+    """
+    words = ["curl", "-sS", "-X", "POST", str(url)]
+    for name in CURL_HEADERS:
+        value = _header_value(headers, name)
+        if value is not None:
+            words += ["-H", f"{name}: {value}"]
+    words += ["--data-binary", f"@{body_path}"]
+    return " ".join(shlex.quote(word) for word in words)
 
 
 # ---------------------------------------------------------------------------

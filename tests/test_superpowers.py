@@ -10,7 +10,6 @@ import base64
 import email.parser
 import email.policy
 import gzip
-import importlib
 import json
 import os
 import shlex
@@ -33,11 +32,7 @@ from hypothesis import strategies as st
 
 import kent
 
-# MERGE: switch to kent -- replace this block with ``sp = kent`` (and drop importlib).
-SCRATCH = "/work/scratch"
-if SCRATCH not in sys.path:
-    sys.path.insert(0, SCRATCH)
-sp = importlib.import_module("superpowers_draft")
+sp = kent
 
 DEPS = Path(__file__).resolve().parent / ".deps"
 EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
