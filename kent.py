@@ -29,6 +29,7 @@ import binascii
 import bisect
 import collections
 import contextlib
+import copy
 import datetime
 import html
 import http.server
@@ -36,6 +37,7 @@ import ipaddress
 import json
 import logging
 import os
+import queue
 import re
 import shlex
 import signal
@@ -2739,8 +2741,8 @@ class StoredEvent:
         # JSON bodies are held twice (raw and parsed): count them twice.
         self.size = len(item.raw) * (1 if item.binary else 2) + 1024
         self._search_text = None
-        self._findings = None
-        self._summary_json = None  # cached list entry: lists are read often
+        self._findings = None  # (canary version, findings)
+        self._summary_json = None  # (canary version, list entry): read often
 
     def __repr__(self):
         return f"<StoredEvent {self.seq} {self.type} {self.summary!r}>"
@@ -2748,6 +2750,18 @@ class StoredEvent:
     @property
     def accepted(self):
         return self.status < 300
+
+    def findings(self, canaries=(), version=0):
+        """``scan_leaks`` of this item, cached until the canaries change.
+
+        Scanning costs about 2 ms for a 5 KB event, so it runs when someone
+        reads the findings (API, page, console printer), never on ingest.
+        """
+        cached = self._findings
+        if cached is None or cached[0] != version:
+            cached = (version, scan_leaks(self.type, self.body, self.raw, canaries))
+            self._findings = cached
+        return cached[1]
 
     def search_text(self):
         """The decoded payload as text, for ``q=`` and search (cached)."""
@@ -3215,9 +3229,12 @@ def body_to_json(event):
     return event.body, "json"
 
 
-def event_to_summary(event):
-    """One entry of ``GET /api/eventlist/`` (Kent 2.x fields first)."""
-    return {
+def event_to_summary(event, leaks=None):
+    """One entry of ``GET /api/eventlist/`` (Kent 2.x fields first).
+
+    ``leaks`` is the number of leak findings, when the caller knows it.
+    """
+    entry = {
         "event_id": event.id,
         "project_id": event.project_id,
         "summary": event.summary,
@@ -3233,26 +3250,45 @@ def event_to_summary(event):
         "request_id": event.request_id,
         "size": len(event.raw),
     }
+    if leaks is not None:
+        entry["leaks"] = leaks
+    return entry
 
 
-def event_summary_json(event):
-    """``event_to_summary`` as JSON bytes, cached: the item no longer changes."""
-    if event._summary_json is None:
-        event._summary_json = to_json_bytes(event_to_summary(event))
-    return event._summary_json
+def event_summary_json(event, count_leaks=None, version=0):
+    """``event_to_summary`` as JSON bytes, cached per canary ``version``.
+
+    ``count_leaks(event)`` gives the ``leaks`` field; it runs only when the
+    cached entry is older than ``version`` (the item itself never changes).
+    """
+    cached = event._summary_json
+    if cached is None or cached[0] != version:
+        leaks = count_leaks(event) if count_leaks else None
+        cached = (version, to_json_bytes(event_to_summary(event, leaks)))
+        event._summary_json = cached
+    return cached[1]
 
 
-def event_list_json(events, extra):
+def event_list_json(events, extra, count_leaks=None, version=0):
     """The ``GET /api/eventlist/`` answer, assembled from cached entries."""
     head = to_json_bytes(extra)[:-1]
-    entries = b",".join(event_summary_json(e) for e in events)
+    entries = b",".join(event_summary_json(e, count_leaks, version) for e in events)
     return b'{"events":[' + entries + b"]" + (b"," + head[1:] if extra else b"") + b"}"
 
 
-def event_to_dict(event):
-    """``GET /api/event/<id>``: Kent 2.x shape plus everything Kent knows."""
+def envelope_filename(event):
+    """The name the envelope download gets (and the curl command reads)."""
+    return f"kent-{event.id}.envelope"
+
+
+def event_to_dict(event, findings=None, curl=None):
+    """``GET /api/event/<id>``: Kent 2.x shape plus everything Kent knows.
+
+    ``findings`` (the leak scanner's) and ``curl`` (a command that sends
+    the envelope download again) are added when given.
+    """
     body, encoding = body_to_json(event)
-    entry = event_to_summary(event)
+    entry = event_to_summary(event, None if findings is None else len(findings))
     entry.update(
         payload={
             "envelope_header": event.envelope_header,
@@ -3264,8 +3300,83 @@ def event_to_dict(event):
         warning_codes=[w["code"] for w in event.warnings],
         request=event.request,
         auth=event.auth,
+        downloads={
+            "raw": f"/api/event/{event.id}/raw",
+            "envelope": f"/api/event/{event.id}/envelope",
+            "envelope_filename": envelope_filename(event),
+        },
     )
+    if findings is not None:
+        entry["leaks"] = findings
+    if curl is not None:
+        entry["curl"] = curl
     return entry
+
+
+def _event_heading(event):
+    """What a search result or leak report says about an item."""
+    return {
+        "event_id": event.id,
+        "project_id": event.project_id,
+        "type": event.type,
+        "summary": event.summary,
+    }
+
+
+def leaks_report(found):
+    """``GET /api/leaks/`` from ``[(event, findings)]`` of the items with findings."""
+    kinds = collections.Counter(f["kind"] for _, findings in found for f in findings)
+    events = [dict(_event_heading(e), findings=f) for e, f in found]
+    count = sum(kinds.values())
+    return {"events": events, "count": count, "kinds": dict(kinds), "clean": not count}
+
+
+def _replay_item_header(event):
+    """The item header as the SDK sent it, without Kent's own keys."""
+    header = event.header if isinstance(event.header, dict) else {}
+    header = {
+        k: v
+        for k, v in header.items()
+        if k != "length" and not str(k).startswith("kent_")
+    }
+    return dict({"type": event.type}, **header)
+
+
+def rebuild_envelope(events):
+    """The envelope of one request again, or None when nothing was understood.
+
+    ``events`` are the stored items of one request (oldest first): the
+    original envelope header, then every item with its header and exact
+    payload bytes (``length`` recomputed). Requests that were not envelopes
+    (``/store/``, ``/security/``, uploads) become the envelope an SDK would
+    send; ``kent_error`` items (bytes Kent could not read) are left out.
+    """
+    items = [e for e in events if e.type != "kent_error"]
+    if not items:
+        return None
+    header = next(
+        (e.envelope_header for e in items if isinstance(e.envelope_header, dict)),
+        None,
+    )
+    if header is None:
+        event_id = next((e.event_id for e in items if e.event_id), None)
+        header = {"event_id": event_id} if event_id else {}
+    pairs = [(_replay_item_header(e), bytes(e.raw)) for e in items]
+    return build_envelope(header, pairs)
+
+
+def replay_curl(event, base_url):
+    """A curl command that POSTs the envelope download of ``event``'s request."""
+    headers = event.request.get("headers") if isinstance(event.request, dict) else {}
+    auth = _header_value(headers, "X-Sentry-Auth")
+    key = (event.auth or {}).get("sentry_key")
+    if not auth and key:
+        auth = f"Sentry sentry_version=7, sentry_key={key}"
+    sent = {"Content-Type": ENVELOPE_CONTENT_TYPE}
+    if auth:
+        sent["X-Sentry-Auth"] = auth
+    url = f"{base_url}/api/{event.project_id}/envelope/"
+    return curl_command(url, sent, envelope_filename(event))
 
 
 _ANSI = {
@@ -3302,6 +3413,19 @@ def render_console_line(event, base_url, colour=False):
         parts.append(_paint(f"[fault rule {event.fault}]", "yellow", colour))
     parts.append(_paint(f"{base_url}/event/{event.id}", "dim", colour))
     return " ".join(parts)
+
+
+def render_leak_flag(findings, colour=False, shown=3):
+    """``LEAK 2: email at /user/email (al***om), ...``: masked, never the secret."""
+    if not findings:
+        return ""
+    parts = [
+        f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})"
+        for f in findings[:shown]
+    ]
+    if len(findings) > shown:
+        parts.append(f"+{len(findings) - shown} more")
+    return _paint(f"LEAK {len(findings)}: {', '.join(parts)}", "red", colour)
 
 
 def render_console_payload(event, max_lines=60, max_chars=6000):
@@ -3423,6 +3547,13 @@ margin:.6em 0}
 .preview img{max-width:100%;max-height:480px;border:1px solid var(--line)}
 details>summary{cursor:pointer}details.sec>summary{font-weight:600;margin:1em 0 .4em}
 .scroll{overflow-x:auto}
+.leak{color:var(--bad);background:var(--badbg);outline:1px solid var(--bad);
+border-radius:2px;overflow-wrap:anywhere}
+.leak-kind{margin-left:4px}
+pre.curl{user-select:all}
+input[type=search],input[type=text]{padding:3px 6px;border:1px solid var(--line);
+border-radius:6px;background:var(--bg);color:var(--fg);max-width:100%}
+.diff td.ptr{overflow-wrap:anywhere;width:30%}
 @media (max-width:700px){
 main{padding:8px 10px 20px}header.top{padding:8px 10px}
 .wide{display:none}th,td{padding:4px 5px}
@@ -3467,7 +3598,10 @@ Any project id works.</p>
 <form class="bar-row" method="get" action="/" id="kent-filter">
 <label>Project <select name="project">$project_options</select></label>
 <label>Type <select name="type">$type_options</select></label>
-<button type="submit">Filter</button>$clear</form>$faults
+<button type="submit">Filter</button>$clear</form>
+<form class="bar-row" method="get" action="/search" id="kent-search">
+<label>Search every payload <input type="search" name="q"></label>
+<button type="submit">Search</button></form>$faults
 <div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
 <th class="wide">Project</th><th>Type</th><th class="wide">SDK</th><th>Summary</th>
 </tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
@@ -3477,15 +3611,21 @@ Any project id works.</p>
 EVENT_TEMPLATE = string.Template(
     """<p class="small"><a href="/">&larr; All events</a></p>
 <h1>$summary</h1>
-<dl class="meta">$meta</dl>$problems$siblings$body
+<dl class="meta">$meta</dl>$problems$leaks$siblings$body
 <h2>Envelope</h2>
 <div class="cards"><div class="box"><h3>Envelope header</h3><pre>$envelope_header</pre></div>
 <div class="box"><h3>Item header</h3><pre>$item_header</pre></div></div>
 $transport
 <details class="sec"$raw_open><summary>Raw payload ($encoding, $size bytes)</summary>
 <pre>$raw</pre></details>
+<h2>Download and reproduce</h2>
 <p><a href="/api/event/$id">JSON of this item (/api/event/$id)</a> &middot;
-<a href="/api/event/$id/raw" download="$download">Download the raw bytes</a></p>
+<a href="/api/event/$id/raw" download="$download">Download the raw bytes</a>$envelope</p>
+$curl
+<form class="bar-row" method="get" action="/diff/" id="kent-diff">
+<input type="hidden" name="a" value="$id">
+<label>Compare with another event id <input type="text" name="b"></label>
+<button type="submit">Diff</button></form>
 """
 )
 
@@ -3541,6 +3681,11 @@ INDEX_SCRIPT = string.Template(
         warnings.length + (warnings.length === 1 ? " warning" : " warnings"));
       badge.title = warnings.join(", ");
       sum.appendChild(badge);
+    }
+    if (ev.leaks) {
+      sum.appendChild(document.createTextNode(" "));
+      sum.appendChild(el("span", "badge bad leak-count",
+        ev.leaks + (ev.leaks === 1 ? " leak" : " leaks")));
     }
     if (ev.fault !== null && ev.fault !== undefined) {
       sum.appendChild(document.createTextNode(" "));
@@ -3783,7 +3928,13 @@ def _ui_matches(event, project, type):
     return not (type and event.type not in type.split(","))
 
 
-def _ui_event_row(event):
+def _ui_leak_badge(count):
+    if not count:
+        return ""
+    return f' <span class="badge bad leak-count">{_ui_plural(count, "leak")}</span>'
+
+
+def _ui_event_row(event, leaks=0):
     link = f'href="/event/{_e(event.id)}"'
     status = (
         "" if event.accepted else f' <span class="badge bad">{_e(event.status)}</span>'
@@ -3799,6 +3950,7 @@ def _ui_event_row(event):
     error = f'<span class="err">{_e(error)}</span>' if error else ""
     if event.fault is not None:
         warn += f' <span class="badge bad">fault rule {_e(event.fault)}</span>'
+    warn = _ui_leak_badge(leaks) + warn
     sdk = event.sdk or {}
     sdk_text = " ".join(str(v) for v in (sdk.get("name"), sdk.get("version")) if v)
     return (
@@ -3829,15 +3981,26 @@ def _ui_faults(faults):
     )
 
 
-def render_index(events, stats, base_url, nonce, faults=(), project=None, type=None):
+def render_index(
+    events,
+    stats,
+    base_url,
+    nonce,
+    faults=(),
+    project=None,
+    type=None,
+    count_leaks=None,
+):
     """The index: DSNs, counts, filters and the stored items, newest first.
 
     ``events`` is every stored item (for the DSN and filter lists);
     ``project`` and ``type`` (comma lists, from the query) pick the rows;
-    ``faults`` is the list of active fault rules.
+    ``faults`` is the list of active fault rules; ``count_leaks(event)``
+    gives the number of leak findings of a row.
     """
     shown = [e for e in events if _ui_matches(e, project, type)]
-    rows = "".join(_ui_event_row(e) for e in reversed(shown))
+    count_leaks = count_leaks or (lambda event: 0)
+    rows = "".join(_ui_event_row(e, count_leaks(e)) for e in reversed(shown))
     empty = "No events yet." if not events else "No events match this filter."
     cursor = max((e.seq for e in events), default=0)
     content = INDEX_TEMPLATE.substitute(
@@ -4570,29 +4733,242 @@ def _ui_raw(event):
     return text, encoding
 
 
-def render_event(event, siblings, nonce):
-    """One stored item: header, problems, its type's view, headers, raw."""
+# -- leak findings: a list near the top, and the values marked in place
+# Each value with a finding is swapped for a token (NUL, the page nonce, a
+# number) in a copy of the body; every view renders the copy as usual and the
+# escaped tokens are then replaced by the escaped value in a <span class=leak>.
+
+
+def _ui_leaks(findings):
+    if not findings:
+        return ""
+    rows = "".join(
+        f"<tr><td><code>{_e(f['pointer'] or '(whole payload)')}</code></td>"
+        f'<td><span class="badge bad">{_e(f["kind"])}</span></td>'
+        f"<td><code>{_e(f['excerpt'])}</code></td></tr>"
+        for f in findings
+    )
+    return (
+        f'<div class="box bad" id="kent-leaks"><strong>Leak findings '
+        f"({len(findings)})</strong>: values that scrubbing usually removes "
+        "(excerpts masked). They are marked below."
+        '<div class="scroll"><table class="leaks"><thead><tr><th>Pointer</th>'
+        f"<th>Kind</th><th>Excerpt</th></tr></thead><tbody>{rows}</tbody>"
+        "</table></div></div>"
+    )
+
+
+def _ui_pointer_keys(body, pointer):
+    """The containers and keys along a JSON pointer, or None if it leads nowhere."""
+    steps, node = [], body
+    for token in pointer.split("/")[1:]:
+        token = token.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, dict) and token in node:
+            key = token
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            key = int(token)
+        else:
+            return None
+        steps.append((node, key))
+        node = node[key]
+    return steps
+
+
+def _ui_replace_at(steps, value):
+    """A copy of the body with the leaf at ``steps`` replaced (copy on write)."""
+    for container, key in reversed(steps):
+        copy = dict(container) if isinstance(container, dict) else list(container)
+        copy[key] = value
+        value = copy
+    return value
+
+
+def _ui_mark_body(body, findings, nonce):
+    """``(marked copy, [(original, kinds)])``; token ``i`` stands for entry ``i``."""
+    kinds = {}
+    for finding in findings:
+        if finding["pointer"]:
+            kinds.setdefault(finding["pointer"], []).append(finding["kind"])
+    originals = []
+    for pointer, names in kinds.items():
+        steps = _ui_pointer_keys(body, pointer)
+        leaf = steps[-1][0][steps[-1][1]] if steps else None
+        if not isinstance(leaf, (str, int, float)) or isinstance(leaf, bool):
+            continue
+        body = _ui_replace_at(steps, f"\x00{nonce}:{len(originals)}\x00")
+        originals.append((leaf, list(dict.fromkeys(names))))
+    return body, originals
+
+
+def _ui_leak_span(value, kinds, as_json):
+    """One marked value; the kind badges follow values shown as text."""
+    title = _e("leak: " + ", ".join(kinds))
+    text = value if isinstance(value, str) and not as_json else _ui_json(value)
+    badges = "".join(f'<span class="badge bad leak-kind">{_e(k)}</span>' for k in kinds)
+    span = f'<span class="leak" title="{title}">{_e(text)}</span>'
+    return span if as_json else span + badges
+
+
+def _ui_unmark(markup, originals, nonce):
+    """Put the marked values back (as text, or as JSON where JSON was shown)."""
+    if not originals:
+        return markup
+    nonce = re.escape(nonce)
+    tokens = re.compile(
+        rf"&quot;\\u0000{nonce}:(\d+)\\u0000&quot;|\x00{nonce}:(\d+)\x00"
+    )
+
+    def restore(match):
+        as_json = match.group(1) is not None
+        value, kinds = originals[int(match.group(1) or match.group(2))]
+        return _ui_leak_span(value, kinds, as_json)
+
+    return tokens.sub(restore, markup)
+
+
+def _ui_marked_event(event, findings, nonce):
+    """A copy of ``event`` whose body carries the tokens, and what they stand for."""
+    if not findings or not isinstance(event.body, (dict, list)):
+        return event, []
+    body, originals = _ui_mark_body(event.body, findings, nonce)
+    marked = copy.copy(event)
+    marked.body = body
+    return marked, originals
+
+
+def _ui_downloads(event, replayable, base_url):
+    if not replayable:
+        return "", ""
+    link = (
+        f' &middot; <a href="/api/event/{_e(event.id)}/envelope" '
+        f'download="{_e(envelope_filename(event))}">Download the request as an '
+        "envelope</a>"
+    )
+    curl = (
+        '<p class="small mut">Send it again (to Kent or any Sentry: change the '
+        "URL and key) after downloading the envelope:</p>"
+        f'<pre class="curl">{_e(replay_curl(event, base_url))}</pre>'
+    )
+    return link, curl
+
+
+def render_event(event, siblings, nonce, findings=(), base_url=""):
+    """One stored item: header, problems, leaks, its type's view, headers, raw.
+
+    ``findings`` (the leak scanner's) are listed and marked in place;
+    ``base_url`` goes into the curl command that sends the request again.
+    """
+    shown, originals = _ui_marked_event(event, findings, nonce)
     renderer = _UI_BODIES.get(event.type)
-    body = renderer(event) if renderer else ""
-    raw, encoding = _ui_raw(event)
+    body = renderer(shown) if renderer else ""
+    raw, encoding = _ui_raw(shown)
     header = event.header if isinstance(event.header, dict) else {}
+    replayable = any(e.type != "kent_error" for e in [event, *siblings])
+    envelope, curl = _ui_downloads(event, replayable, base_url)
     content = EVENT_TEMPLATE.substitute(
         summary=_e(event.summary),
         meta=_ui_header_meta(event),
         problems=_ui_problems(event),
+        leaks=_ui_leaks(findings),
         siblings=_ui_siblings(siblings),
-        body=body,
+        body=_ui_unmark(body, originals, nonce),
         envelope_header=_e(_ui_json(event.envelope_header, indent=2)),
         item_header=_e(_ui_json(event.header, indent=2)),
         transport=_ui_transport(event),
         raw_open="" if body else " open",
         encoding=_e(encoding),
         size=_e(len(event.raw or b"")),
-        raw=_e(raw),
+        raw=_ui_unmark(_e(raw), originals, nonce),
         id=_e(event.id),
         download=_e(header.get("filename") or f"{event.type}-{event.id}.bin"),
+        envelope=envelope,
+        curl=curl,
     )
     return render_page(f"{event.summary} - Kent", content, nonce)
+
+
+# -- search results and the diff of two items
+
+
+_UI_ACROSS_FIELDS = '<span class="mut">(the text spans several fields)</span>'
+
+
+def _ui_result_row(event, pointers):
+    link = f'href="/event/{_e(event.id)}"'
+    shown = pointers[:50]
+    codes = " ".join(f"<code>{_e(p or '(whole payload)')}</code>" for p in shown)
+    more = f" and {len(pointers) - len(shown)} more" if len(pointers) > 50 else ""
+    return (
+        f'<tr><td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a></td>'
+        f'<td class="wide">{_e(event.project_id)}</td><td>{_e(event.type)}</td>'
+        f'<td class="sum"><a {link}>{_e(event.summary)}</a></td>'
+        f"<td>{codes or _UI_ACROSS_FIELDS}{_e(more)}</td></tr>"
+    )
+
+
+def render_search(q, results, nonce):
+    """``/search?q=``: a search box and ``(event, pointers)`` results."""
+    rows = "".join(_ui_result_row(e, p) for e, p in reversed(results))
+    if not q:
+        rows = '<tr><td colspan="5">Type some text to search for.</td></tr>'
+    elif not rows:
+        rows = f'<tr><td colspan="5">Nothing stored contains {_e(q)}.</td></tr>'
+    content = (
+        '<p class="small"><a href="/">&larr; All events</a></p>'
+        f"<h1>Search: {_e(q)}</h1>"
+        '<form class="bar-row" method="get" action="/search" id="kent-search">'
+        '<label>Search every payload <input type="search" name="q" '
+        f'value="{_e(q)}"></label><button type="submit">Search</button></form>'
+        f'<p class="mut">{_ui_plural(len(results), "item")} (case-insensitive, '
+        "keys and values of every payload, attachments and log records included)</p>"
+        '<div class="scroll"><table class="events stack"><thead><tr>'
+        '<th>Time (UTC)</th><th class="wide">Project</th><th>Type</th>'
+        f"<th>Summary</th><th>Where</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
+    return render_page(f"Search {q} - Kent", content, nonce)
+
+
+def _ui_diff_table(title, entries, columns):
+    if not entries:
+        return ""
+    head = "".join(f"<th>{_e(c)}</th>" for c in ("Pointer", *columns))
+    rows = "".join(
+        f'<tr><td class="ptr"><code>{_e(e["pointer"] or "(whole body)")}</code></td>'
+        + "".join(f"<td>{_ui_short(e[c.lower()])}</td>" for c in columns)
+        + "</tr>"
+        for e in entries[:_UI_MAX_ROWS]
+    )
+    table = (
+        f'<div class="scroll"><table class="diff stack"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+    return _ui_section(f"{title} ({len(entries)})", table)
+
+
+def _ui_diff_side(label, event):
+    return (
+        f'<div class="box"><h3>{_e(label)}</h3><a href="/event/{_e(event.id)}">'
+        f'{_e(event.summary)}</a><p class="small mut">{_e(event.type)}, project '
+        f"{_e(event.project_id)}, received {_e(_iso(event.received))}</p></div>"
+    )
+
+
+def render_diff(a, b, diff, nonce):
+    """Two items field by field; the SDK's ``_meta`` annotations apart."""
+    meta = _ui_diff_table(
+        "Annotations from _meta (not data)", diff["meta"], ("Side", "Annotation")
+    )
+    same = not any(diff[k] for k in ("added", "removed", "changed"))
+    content = (
+        '<p class="small"><a href="/">&larr; All events</a></p><h1>Diff</h1>'
+        f'<div class="cards">{_ui_diff_side("A", a)}{_ui_diff_side("B", b)}</div>'
+        + ('<p class="box">The bodies are the same.</p>' if same else "")
+        + _ui_diff_table("Changed", diff["changed"], ("Old", "New"))
+        + _ui_diff_table("Added in B", diff["added"], ("Value",))
+        + _ui_diff_table("Removed in B", diff["removed"], ("Value",))
+        + meta
+    )
+    return render_page("Diff - Kent", content, nonce)
 
 
 # ---------------------------------------------------------------------------
@@ -4682,7 +5058,14 @@ ROUTES = [
     (("POST",), r"/api/faults/", "api_fault_add", "api"),
     (("DELETE",), r"/api/faults/(?:(\d+)/?)?", "api_fault_clear", "api"),
     (("POST",), r"/faults/clear", "page_faults_clear", "page"),
+    (("GET",), r"/api/canaries/", "api_canaries", "api"),
+    (("POST",), r"/api/canaries/", "api_canaries_add", "api"),
+    (("DELETE",), r"/api/canaries/", "api_canaries_clear", "api"),
+    (("GET",), r"/api/leaks/", "api_leaks", "api"),
+    (("GET",), r"/api/search/", "api_search", "api"),
+    (("GET",), r"/api/diff/([^/]+)/([^/]+)/?", "api_diff", "api"),
     (("GET",), r"/api/event/([^/]+)/raw", "api_event_raw", "api"),
+    (("GET",), r"/api/event/([^/]+)/envelope", "api_event_envelope", "api"),
     (("GET",), r"/api/event/([^/]+)/?", "api_event", "api"),
     (("POST",), r"/api/flush/", "api_flush", "api"),
     (("GET",), r"/api/wait/", "api_wait", "api"),
@@ -4690,6 +5073,9 @@ ROUTES = [
     (("GET",), r"/", "page_index", "page"),
     (("POST",), r"/flush", "page_flush", "page"),
     (("GET",), r"/event/([^/]+)", "page_event", "page"),
+    (("GET",), r"/search/?", "page_search", "page"),
+    (("GET",), r"/diff/?", "page_diff_form", "page"),
+    (("GET",), r"/diff/([^/]+)/([^/]+)/?", "page_diff", "page"),
     (
         ("POST", "GET"),
         r"/api/([^/]*[^/\d][^/]*)/(?:envelope|store|security|csp-report)/",
@@ -5321,7 +5707,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         limit = params.get("limit")
         if _wire_int(limit) is not None:
             events = events[-_wire_int(limit) :] if _wire_int(limit) else []
-        self._respond(200, event_list_json(events, kent.store.stats()))
+        answer = event_list_json(
+            events, kent.store.stats(), kent.leak_count, kent.canary_version
+        )
+        self._respond(200, answer)
 
     def _find_event(self, ident):
         event = self.server.kent.store.get(ident)
@@ -5330,7 +5719,27 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         return event
 
     def api_event(self, ident):
-        self._respond_json(200, event_to_dict(self._find_event(ident)))
+        event = self._find_event(ident)
+        kent = self.server.kent
+        siblings = kent.store.siblings(event)
+        replayable = any(e.type != "kent_error" for e in [event, *siblings])
+        curl = replay_curl(event, self._base_url()) if replayable else None
+        self._respond_json(200, event_to_dict(event, kent.findings(event), curl))
+
+    def api_event_envelope(self, ident):
+        event = self._find_event(ident)
+        events = sorted(
+            [event, *self.server.kent.store.siblings(event)], key=lambda e: e.seq
+        )
+        data = rebuild_envelope(events)
+        if data is None:
+            raise NotFound(
+                f"Kent could not read the request of {ident}, so there is no "
+                f"envelope to rebuild; its bytes are at /api/event/{ident}/raw"
+            )
+        disposition = f'attachment; filename="{envelope_filename(event)}"'
+        headers = (("Content-Disposition", disposition),)
+        self._respond(200, data, ENVELOPE_CONTENT_TYPE, headers)
 
     def api_event_raw(self, ident):
         event = self._find_event(ident)
@@ -5364,7 +5773,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         match = self._filter(params)
         events, ok = self.server.kent.store.wait_for(count, timeout, match, match.since)
         value = {
-            "events": [event_to_summary(e) for e in events],
+            "events": [
+                event_to_summary(e, self.server.kent.leak_count(e)) for e in events
+            ],
             "count": len(events),
             "wanted": count,
         }
@@ -5412,6 +5823,54 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         value.update(self.server.kent.store.stats())
         self._respond_json(200, value)
 
+    # -- debugging: canaries, leaks, search, diff -----------------------------------
+
+    def _canaries_answer(self, status):
+        kent = self.server.kent
+        value = {"canaries": kent.canaries, "version": kent.canary_version}
+        self._respond_json(status, value)
+
+    def api_canaries(self):
+        self._canaries_answer(200)
+
+    def api_canaries_add(self):
+        value = self._read_json()
+        values = value.get("canaries") if isinstance(value, dict) else value
+        if isinstance(value, dict) and "canary" in value:
+            values = [value["canary"]]
+        self.server.kent.add_canaries(values)
+        self._canaries_answer(201)
+
+    def api_canaries_clear(self):
+        self._discard_body()
+        self.server.kent.clear_canaries()
+        self._canaries_answer(200)
+
+    def api_leaks(self):
+        kent = self.server.kent
+        events = kent.store.snapshot(self._filter(self._params()))
+        found = [(e, kent.findings(e)) for e in events]
+        self._respond_json(200, leaks_report([(e, f) for e, f in found if f]))
+
+    def _search(self, params):
+        q = params.get("q") or ""
+        events = self.server.kent.store.snapshot(self._filter(params)) if q else []
+        return q, [(e, search_item(e.body, e.raw, e.binary, q)) for e in events]
+
+    def api_search(self):
+        params = self._params()
+        if not params.get("q"):
+            raise BadRequest("search needs a text: /api/search/?q=TEXT")
+        q, results = self._search(params)
+        events = [dict(_event_heading(e), pointers=pointers) for e, pointers in results]
+        self._respond_json(200, {"q": q, "count": len(events), "events": events})
+
+    def api_diff(self, a, b):
+        first, second = self._find_event(a), self._find_event(b)
+        value = {"a": event_to_summary(first), "b": event_to_summary(second)}
+        value.update(diff_bodies(first.body, second.body))
+        self._respond_json(200, value)
+
     # -- pages -----------------------------------------------------------------------
 
     def page_index(self):
@@ -5426,6 +5885,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             kent.faults.list(),
             project=params.get("project") or None,
             type=params.get("type") or None,
+            count_leaks=kent.leak_count,
         )
         self._respond_html(page, nonce)
 
@@ -5443,13 +5903,94 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def page_event(self, ident):
         event = self._find_event(ident)
         nonce = uuid.uuid4().hex
-        siblings = self.server.kent.store.siblings(event)
-        self._respond_html(render_event(event, siblings, nonce), nonce)
+        kent = self.server.kent
+        siblings = kent.store.siblings(event)
+        findings = kent.findings(event)
+        page = render_event(event, siblings, nonce, findings, self._base_url())
+        self._respond_html(page, nonce)
+
+    def page_search(self):
+        q, results = self._search(self._params())
+        nonce = uuid.uuid4().hex
+        self._respond_html(render_search(q, results, nonce), nonce)
+
+    def page_diff_form(self):
+        """The event page's "compare with" form: on to ``/diff/<a>/<b>``."""
+        params = self._params()
+        a, b = (params.get(k, "").strip() for k in ("a", "b"))
+        if not a or not b:
+            raise BadRequest("a diff needs two event ids: /diff/?a=ID&b=ID")
+        where = (
+            f"/diff/{urllib.parse.quote(a, safe='')}/{urllib.parse.quote(b, safe='')}"
+        )
+        self._respond(303, b"", "text/plain", (("Location", where),))
+
+    def page_diff(self, a, b):
+        first, second = self._find_event(a), self._find_event(b)
+        nonce = uuid.uuid4().hex
+        diff = diff_bodies(first.body, second.body)
+        self._respond_html(render_diff(first, second, diff, nonce), nonce)
 
 
 # ---------------------------------------------------------------------------
 # Server object: owns the store, the settings and the listening thread
 # ---------------------------------------------------------------------------
+
+
+def _canary_values(values):
+    """Canaries as a list of non-blank strings; ``BadRequest`` otherwise."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple)) or not all(
+        isinstance(v, str) and v.strip() for v in values
+    ):
+        raise BadRequest('canaries are non-empty strings: {"canaries": ["VALUE", ...]}')
+    return list(values)
+
+
+class ConsolePrinter:
+    """Prints one line per stored item from its own thread (``run``'s console).
+
+    The leak scanner costs milliseconds an item, so it never runs on the
+    request path: the printer scans while its backlog is short and prints
+    plain lines when it falls behind.
+    """
+
+    def __init__(self, kent, max_scan_backlog=10):
+        self.kent = kent
+        self.max_scan_backlog = max_scan_backlog
+        self._queue = queue.Queue()
+        self._thread = None
+
+    def start(self):
+        if self._thread is None:
+            self._thread = threading.Thread(
+                target=self._loop, name="kent-console", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def submit(self, event, base_url):
+        self._queue.put((event, base_url))
+
+    def stop(self, timeout=5.0):
+        """Print what is queued, then end the thread."""
+        if self._thread is not None:
+            self._queue.put(None)
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _loop(self):
+        while True:
+            entry = self._queue.get()
+            if entry is None:
+                return
+            try:
+                scan = self._queue.qsize() <= self.max_scan_backlog
+                findings = self.kent.findings(entry[0]) if scan else None
+                self.kent.log_event(*entry, findings=findings)
+            except Exception:  # a bug in Kent: say so, keep printing
+                logger.exception("Kent could not print an item")
 
 
 class Kent:
@@ -5467,8 +6008,14 @@ class Kent:
         faults=(),
         colour=False,
         print_payloads=False,
+        canaries=(),
     ):
         self.store = store if store is not None else EventStore()
+        # (version, values) replaced as a whole: readers need no lock.
+        canaries = [canaries] if isinstance(canaries, str) else list(canaries or ())
+        self._canaries = (0, tuple(dict.fromkeys(_canary_values(canaries))))
+        self._canary_lock = threading.Lock()
+        self.printer = None  # a ConsolePrinter, or log on the request thread
         self.max_body = max_body
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
@@ -5507,16 +6054,52 @@ class Kent:
             event.status = status
         return status, value
 
+    @property
+    def canaries(self):
+        return list(self._canaries[1])
+
+    @property
+    def canary_version(self):
+        """Goes up whenever the canaries change: cached findings are stale."""
+        return self._canaries[0]
+
+    def add_canaries(self, values):
+        values = _canary_values(values)
+        with self._canary_lock:
+            version, current = self._canaries
+            self._canaries = (
+                version + 1,
+                tuple(dict.fromkeys(current + tuple(values))),
+            )
+
+    def clear_canaries(self):
+        with self._canary_lock:
+            self._canaries = (self._canaries[0] + 1, ())
+
+    def findings(self, event):
+        """The leak scanner's findings for ``event`` (cached per canary version)."""
+        version, canaries = self._canaries
+        return event.findings(canaries, version)
+
+    def leak_count(self, event):
+        return len(self.findings(event))
+
     def store_events(self, events, status, base_url):
         for event in events:
             event.status = status
         self.store.add(events)
         if logger.isEnabledFor(logging.INFO):
             for event in events:
-                self._log_event(event, base_url)
+                if self.printer is not None:
+                    self.printer.submit(event, base_url)
+                else:
+                    self.log_event(event, base_url)
 
-    def _log_event(self, event, base_url):
-        logger.info("%s", render_console_line(event, base_url, self.colour))
+    def log_event(self, event, base_url, findings=None):
+        """The console line of an item (with its leak flag when scanned)."""
+        line = render_console_line(event, base_url, self.colour)
+        flag = render_leak_flag(findings, self.colour)
+        logger.info("%s", f"{line} {flag}" if flag else line)
         if self.print_payloads:
             logger.info("%s", render_console_payload(event))
         if self.verbose:
@@ -5637,10 +6220,13 @@ class KentServer:
         max_events=DEFAULT_MAX_EVENTS,
         max_bytes=DEFAULT_MAX_BYTES,
         max_connections=DEFAULT_MAX_CONNECTIONS,
+        console=False,
         **settings,
     ):
         self.store = EventStore(max_events=max_events, max_bytes=max_bytes)
         self.kent = Kent(self.store, **settings)
+        if console:  # print lines (and leak flags) from a background thread
+            self.kent.printer = ConsolePrinter(self.kent)
         self._address = (host, port)
         self._max_connections = max_connections
         self._httpd = None
@@ -5650,6 +6236,8 @@ class KentServer:
         """Bind and serve in a daemon thread; returns self."""
         self.store.wake_waiters(closing=False)
         self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
+        if self.kent.printer is not None:
+            self.kent.printer.start()
         self._thread = threading.Thread(
             target=self._httpd.serve_forever,
             kwargs={"poll_interval": 0.1},
@@ -5662,6 +6250,8 @@ class KentServer:
     def serve_forever(self):
         """Bind and serve in this thread until interrupted."""
         self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
+        if self.kent.printer is not None:
+            self.kent.printer.start()
         try:
             self._httpd.serve_forever(poll_interval=0.2)
         finally:
@@ -5682,6 +6272,8 @@ class KentServer:
         self._httpd.close_connections()
         self._httpd.server_close()
         self._httpd = None
+        if self.kent.printer is not None:
+            self.kent.printer.stop()
 
     def __enter__(self):
         return self.start()
@@ -5747,6 +6339,22 @@ class KentServer:
     def last_seq(self):
         """A cursor: pass it as ``since=`` to see only newer events."""
         return self.store.last_seq
+
+    def add_canary(self, value):
+        """Report any occurrence of ``value`` as a leak (``kind: canary``)."""
+        self.kent.add_canaries([value])
+
+    def clear_canaries(self):
+        self.kent.clear_canaries()
+
+    @property
+    def canaries(self):
+        return self.kent.canaries
+
+    def leaks(self, **filters):
+        """``GET /api/leaks/`` as a dict: ``{events, count, kinds, clean}``."""
+        found = [(e, self.kent.findings(e)) for e in self.events(**filters)]
+        return leaks_report([(e, f) for e, f in found if f])
 
 
 class WaitTimeout(AssertionError):
@@ -5876,6 +6484,14 @@ def _add_run_parser(commands):
         "category count duration)",
     )
     run.add_argument(
+        "--canary",
+        action="append",
+        default=[],
+        metavar="VALUE",
+        help="report any occurrence of VALUE in what SDKs send as a leak "
+        "(repeatable; add more at run time with POST /api/canaries/)",
+    )
+    run.add_argument(
         "--print-payloads",
         action="store_true",
         help="print each item's body, pretty and truncated, under its line",
@@ -5927,15 +6543,63 @@ def _add_wait_parser(commands):
     return wait
 
 
+def _add_target_arguments(parser):
+    target = parser.add_mutually_exclusive_group()
+    target.add_argument(
+        "--url",
+        help=f"Kent's URL (default http://{DEFAULT_HOST}:{DEFAULT_PORT})",
+    )
+    target.add_argument(
+        "--dsn",
+        help="send to this DSN instead (Kent or a real Sentry): its key, "
+        "host and project are used",
+    )
+    parser.add_argument(
+        "--project", type=int, help="project id (default: the DSN's, else 1)"
+    )
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds (default %(default)s)"
+    )
+
+
+def _add_send_parser(commands):
+    send = commands.add_parser(
+        "send",
+        help="send a realistic sample of what SDKs send (standard library only)",
+        description="POST a sample KIND the way SDKs frame it and print the "
+        "answer; exit 0 on a 2xx answer, 1 otherwise. Kinds: "
+        + ", ".join(SAMPLE_KINDS),
+    )
+    send.add_argument("kind", nargs="?", metavar="KIND", help="what to send")
+    send.add_argument("--list", action="store_true", help="list the kinds and exit")
+    _add_target_arguments(send)
+
+
+def _add_replay_parser(commands):
+    replay = commands.add_parser(
+        "replay",
+        help="re-send saved envelopes, raw bodies or Kent's event JSON",
+        description="Re-send each FILE: an envelope (e.g. GET /api/event/<id>/"
+        "envelope), a JSON event (sent to /store/), a Reporting API list or "
+        "the JSON of GET /api/event/<id>. Exit 1 if any is not answered 2xx.",
+    )
+    replay.add_argument("files", nargs="+", metavar="FILE")
+    _add_target_arguments(replay)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kent-server",
-        description="Kent: a fake Sentry server for debugging and tests.",
+        description="Kent: a fake Sentry server for debugging and tests. "
+        "'run' serves; 'wait' waits for events; 'send' and 'replay' post "
+        "samples and saved requests to Kent or any Sentry.",
     )
     parser.add_argument("--version", action="version", version=f"Kent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
     _add_run_parser(commands)
     _add_wait_parser(commands)
+    _add_send_parser(commands)
+    _add_replay_parser(commands)
     return parser
 
 
@@ -5944,6 +6608,10 @@ def _interrupt(signum, frame):
 
 
 def _run(args):
+    try:
+        canaries = _canary_values(args.canary)
+    except KentError as exc:
+        raise SystemExit(f"kent: bad --canary: {exc.message}") from None
     verbose = args.verbose or os.environ.get("KENT_DEV") == "1"
     logging.basicConfig(
         level=logging.DEBUG if verbose else logging.INFO,
@@ -5963,6 +6631,8 @@ def _run(args):
         print_payloads=args.print_payloads,
         require_keys=keys or None,
         verbose=verbose,
+        canaries=canaries,
+        console=True,
     )
     try:
         for spec in args.fault:
@@ -6049,14 +6719,93 @@ def _wait(args):
     return 1
 
 
+def _send_target(args):
+    """``(base URL, project id, public key)`` from ``--dsn`` or ``--url``."""
+    if not args.dsn:
+        base = args.url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
+        return base.rstrip("/"), args.project or 1, DEFAULT_PROJECT_KEY
+    parts = urllib.parse.urlsplit(args.dsn)
+    key, project = parse_dsn(args.dsn) or ("", "")
+    if not (parts.scheme and parts.hostname and key and project):
+        raise SystemExit(f"kent: not a DSN: {args.dsn!r} (https://KEY@HOST/PROJECT)")
+    host = parts.netloc.rpartition("@")[2]
+    prefix = parts.path.rstrip("/").rpartition("/")[0]  # Sentry behind a path
+    return f"{parts.scheme}://{host}{prefix}", args.project or int(project), key
+
+
+def _post(target, endpoint, content_type, body, timeout):
+    """POST like an SDK: ``(status, answer text)``; status 0 when unreachable."""
+    import urllib.error
+    import urllib.request
+
+    base, project, key = target
+    url = f"{base}/api/{project}/{endpoint}/"
+    client = f"kent/{__version__}"
+    headers = {"Content-Type": content_type, "User-Agent": client}
+    if endpoint in ("security", "minidump"):  # browsers and Crashpad: in the URL
+        url += "?" + urllib.parse.urlencode({"sentry_key": key, "sentry_version": 7})
+    else:
+        headers["X-Sentry-Auth"] = (
+            f"Sentry sentry_version=7, sentry_key={key}, sentry_client={client}"
+        )
+    request = urllib.request.Request(url, body, headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
+            return answer.status, answer.read().decode("utf-8", "replace")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read().decode("utf-8", "replace")
+    except OSError as exc:
+        return 0, f"cannot reach {url}: {exc}"
+
+
+def _report(name, status, text):
+    """Print one answer; True when it was a 2xx."""
+    ok = 200 <= status < 300
+    print(f"{name}: {status or 'no answer'} {text.strip()[:500]}", flush=True)
+    return ok
+
+
+def _send(args):
+    if args.list or not args.kind:
+        for kind in SAMPLE_KINDS:
+            endpoint = sample_envelope(kind, "0" * 32, 0)[0]
+            print(f"{kind:14} POST /api/<project>/{endpoint}/")
+        return 0 if args.list else 2
+    if args.kind not in SAMPLE_KINDS:
+        raise SystemExit(
+            f"kent send: unknown kind {args.kind!r}; choose from "
+            + ", ".join(SAMPLE_KINDS)
+        )
+    endpoint, content_type, body = sample_envelope(
+        args.kind, uuid.uuid4().hex, time.time()
+    )
+    status, text = _post(_send_target(args), endpoint, content_type, body, args.timeout)
+    return 0 if _report(args.kind, status, text) else 1
+
+
+def _replay_one(path, target, timeout):
+    try:
+        with open(path, "rb") as file:
+            endpoint, content_type, body = parse_replay_file(file.read())
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        print(f"{path}: cannot replay: {exc}", file=sys.stderr)
+        return False
+    return _report(path, *_post(target, endpoint, content_type, body, timeout))
+
+
+def _replay(args):
+    target = _send_target(args)
+    results = [_replay_one(path, target, args.timeout) for path in args.files]
+    return 0 if all(results) else 1
+
+
 def main(argv=None):
     """The ``kent-server`` command; returns the exit status."""
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "run":
-        return _run(args)
-    if args.command == "wait":
-        return _wait(args)
+    commands = {"run": _run, "wait": _wait, "send": _send, "replay": _replay}
+    if args.command in commands:
+        return commands[args.command](args)
     parser.print_help()
     return 2
 

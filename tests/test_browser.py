@@ -134,10 +134,9 @@ def assert_nothing_ran(page):
 def test_hostile_payloads_stay_text_live_and_on_every_page(page, kent_server):
     page.goto(kent_server.url + "/")
     expected = post_hostile(kent_server)
-    page.wait_for_function(
-        f"document.querySelectorAll('#kent-rows tr[data-seq]').length >= {expected}",
-        timeout=20000,
-    )
+    # A locator wait, not wait_for_function: the page's CSP forbids the eval
+    # Playwright polls a string predicate with once it is not true at once.
+    rows(page).nth(expected - 1).wait_for(timeout=20000)
     literal = "<script>window.__pwned=1</script>"
     assert literal in page.inner_text("#kent-rows")  # rows added by the script
     assert_nothing_ran(page)

@@ -334,7 +334,7 @@ class SafeMarkup(html.parser.HTMLParser):
             if name == "src":
                 assert re.match(r"data:image/(png|jpeg|gif|webp);base64,", value)
             if name == "action":
-                assert value in ("/", "/flush", "/faults/clear")
+                assert value in ("/", "/flush", "/faults/clear", "/search", "/diff/")
         if tag in ("script", "style"):
             assert dict(attrs).get("nonce") == self.nonce
             self.scripts += tag == "script"

@@ -1,0 +1,531 @@
+"""Debugging superpowers in the running server (issue 7).
+
+The leak scanner, search and diff through the HTTP API and the pages, the
+canaries (at start and at run time), the envelope download and its curl
+command, the console line's leak flag, and the ``send`` / ``replay``
+commands, all against real sentry-sdk output or real subprocesses.
+"""
+
+import json
+import logging
+import re
+import signal
+import subprocess
+import sys
+import urllib.parse
+
+import pytest
+from helpers import (
+    CLEAN_KEY,
+    envelope,
+    get_json,
+    http_request,
+    post_envelope,
+    require_tool,
+)
+from test_browser import CHROMIUM, CHROMIUM_ARGS, WATCH
+from test_cli import KENT_PY, running_kent
+from test_pages import check_page
+from test_superpowers import (
+    CANARY,
+    CLIENT_CODE,
+    FRAME_VARS,
+    PROJECTS,
+    SCENARIOS,
+    SECRET,
+    _start_client,
+)
+
+import kent
+
+EMAIL = "alice@example.com"
+
+
+@pytest.fixture(scope="module")
+def sdk(tmp_path_factory):
+    """A running Kent holding what real sentry-sdk apps sent, one project each."""
+    script = tmp_path_factory.mktemp("debugging") / "client_app.py"
+    script.write_text(CLIENT_CODE)
+    with kent.KentServer() as server:
+        clients = {name: _start_client(server, script, name) for name in SCENARIOS}
+        for name, client in clients.items():
+            _, stderr = client.communicate(timeout=60)
+            assert client.returncode == 0, f"{name}: {stderr}"
+        yield server
+
+
+def api(server, path):
+    status, value = get_json(server.url, path)
+    assert status == 200, value
+    return value
+
+
+def leaks_of(server, scenario):
+    return api(server, f"/api/leaks/?project={PROJECTS[scenario]}")
+
+
+def only_event(server, scenario, item_type="event"):
+    events = server.events(project=PROJECTS[scenario], type=item_type)
+    assert len(events) == 1, [e.summary for e in events]
+    return events[0]
+
+
+def page_of(server, path):
+    """GET an HTML page and check its markup; returns (html, text)."""
+    status, headers, data = http_request(server.url, "GET", path)
+    assert status == 200, data[:300]
+    page = data.decode()
+    nonce = re.search(r'<style nonce="([0-9a-f]+)"', page).group(1)
+    assert f"'nonce-{nonce}'" in headers["content-security-policy"]
+    return page, check_page(page, nonce)
+
+
+# ---------------------------------------------------------------------------
+# Leak findings in the API
+# ---------------------------------------------------------------------------
+
+
+def test_pii_app_leaks_are_reported_at_their_paths(sdk):
+    report = leaks_of(sdk, "pii")
+    event = only_event(sdk, "pii")
+    assert report["clean"] is False
+    [entry] = [e for e in report["events"] if e["event_id"] == event.id]
+    found = {f["pointer"]: f["kind"] for f in entry["findings"]}
+    assert found[f"{FRAME_VARS}/db_password"] == "secret_key"
+    assert found[f"{FRAME_VARS}/environ/HTTP_COOKIE"] == "cookie"
+    assert found["/user/email"] == "email"
+    assert report["count"] == sum(len(e["findings"]) for e in report["events"])
+    assert report["kinds"]["email"] >= 1 and report["kinds"]["cookie"] >= 1
+    answer = json.dumps(report)
+    assert SECRET not in answer and EMAIL not in answer  # excerpts are masked
+    detail = api(sdk, f"/api/event/{event.id}")
+    assert detail["leaks"] == entry["findings"]
+    listing = api(sdk, f"/api/eventlist/?project={PROJECTS['pii']}&type=event")
+    assert [e["leaks"] for e in listing["events"]] == [len(entry["findings"])]
+
+
+def test_before_send_that_scrubs_gives_a_clean_report(sdk):
+    assert only_event(sdk, "scrubbed").body["exception"]  # the event did arrive
+    report = leaks_of(sdk, "scrubbed")
+    assert report == {"events": [], "count": 0, "kinds": {}, "clean": True}
+
+
+def test_default_sdk_settings_give_no_finding(sdk):
+    listing = api(sdk, f"/api/eventlist/?project={PROJECTS['default']}")
+    types = {e["type"] for e in listing["events"]}
+    assert {"event", "transaction", "session", "log"} <= types
+    assert {e["leaks"] for e in listing["events"]} == {0}
+    assert leaks_of(sdk, "default")["clean"] is True
+
+
+def test_leak_filters_work_like_the_event_list(sdk):
+    report = api(sdk, "/api/leaks/?type=transaction")
+    assert report["clean"] is True  # transactions of every scenario leak nothing
+    everything = api(sdk, "/api/leaks/")
+    projects = {e["project_id"] for e in everything["events"]}
+    assert projects == {PROJECTS["wsgi"], PROJECTS["pii"]}
+
+
+def test_ingest_never_scans_reading_does(kent_server):
+    body = {"message": "hi", "user": {"email": EMAIL}}
+    post_envelope(kent_server.url, envelope(({"type": "event"}, body)))
+    [event] = kent_server.wait_for(1)
+    assert event._findings is None  # nothing scanned on the request path
+    detail = api(kent_server, f"/api/event/{event.id}")
+    assert detail["leaks"] == [
+        {"pointer": "/user/email", "kind": "email", "excerpt": "al***om"}
+    ]
+    assert event._findings == (0, detail["leaks"])
+
+
+# ---------------------------------------------------------------------------
+# Canaries: at start, at run time, cache invalidation
+# ---------------------------------------------------------------------------
+
+
+def canary_findings(report):
+    return {
+        (e["type"], f["pointer"], f["excerpt"])
+        for e in report["events"]
+        for f in e["findings"]
+        if f["kind"] == "canary"
+    }
+
+
+def test_canary_added_at_run_time_is_found_in_a_log_and_an_attachment(sdk):
+    project = PROJECTS["canary"]
+    before = leaks_of(sdk, "canary")  # fills the caches without the canary
+    listing = api(sdk, f"/api/eventlist/?project={project}")
+    assert canary_findings(before) == set()
+    attachment = only_event(sdk, "canary", "attachment")
+    offset = attachment.raw.index(CANARY.encode())
+    status, _, data = http_request(
+        sdk.url, "POST", "/api/canaries/", json.dumps({"canaries": [CANARY]})
+    )
+    assert status == 201 and json.loads(data)["canaries"] == [CANARY]
+    try:
+        after = leaks_of(sdk, "canary")
+        assert canary_findings(after) == {
+            ("log", "/items/0/body", "ke***9a"),
+            ("attachment", "", f"byte {offset}: ke***9a"),
+        }
+        relisted = api(sdk, f"/api/eventlist/?project={project}")
+        counts = {e["type"]: e["leaks"] for e in relisted["events"]}
+        old = {e["type"]: e["leaks"] for e in listing["events"]}
+        assert counts["log"] == old["log"] + 1
+        assert counts["attachment"] == old["attachment"] + 1
+    finally:
+        status, _, data = http_request(sdk.url, "DELETE", "/api/canaries/")
+    assert status == 200 and json.loads(data)["canaries"] == []
+    assert canary_findings(leaks_of(sdk, "canary")) == set()
+
+
+def test_canaries_given_at_start_and_added_in_python():
+    log = {"items": [{"timestamp": 1.7e9, "level": "info", "body": "token t-111"}]}
+    data = envelope(({"type": "log", "item_count": 1}, log))
+    with kent.KentServer(canaries=["t-111"]) as server:
+        post_envelope(server.url, data)
+        [event] = server.wait_for(1)
+        assert [f["kind"] for f in server.leaks()["events"][0]["findings"]] == [
+            "canary"
+        ]
+        server.add_canary("info")
+        assert server.canaries == ["t-111", "info"]
+        pointers = {f["pointer"] for f in server.leaks()["events"][0]["findings"]}
+        assert pointers == {"/items/0/body", "/items/0/level"}
+        server.clear_canaries()
+        assert server.leaks()["clean"] is True
+        assert api(server, "/api/canaries/") == {"canaries": [], "version": 2}
+
+
+@pytest.mark.parametrize(
+    "body", [b'{"canaries": [""]}', b'{"canaries": "x"}x', b"[1]", b'{"canaries": 3}']
+)
+def test_bad_canaries_are_refused(kent_server, body):
+    status, _, data = http_request(kent_server.url, "POST", "/api/canaries/", body)
+    assert status == 400, data
+    assert api(kent_server, "/api/canaries/")["canaries"] == []
+
+
+def test_canary_as_a_single_value_and_bad_cli_canary(kent_server, capsys):
+    status, _, data = http_request(
+        kent_server.url, "POST", "/api/canaries/", b'{"canary": "abc"}'
+    )
+    assert (status, json.loads(data)["canaries"]) == (201, ["abc"])
+    with pytest.raises(SystemExit, match="bad --canary"):
+        kent.main(["run", "-p", "0", "--canary", " "])
+
+
+# ---------------------------------------------------------------------------
+# Search
+# ---------------------------------------------------------------------------
+
+
+def test_search_finds_a_canary_in_a_log_and_an_attachment(sdk):
+    value = api(sdk, f"/api/search/?q={CANARY.upper()}")
+    found = {(e["type"], tuple(e["pointers"])) for e in value["events"]}
+    assert found == {("log", ("/items/0/body",)), ("attachment", ("",))}
+    assert value["q"] == CANARY.upper() and value["count"] == 2
+    assert api(sdk, f"/api/search/?q={CANARY}&type=log")["count"] == 1
+    status, value = get_json(sdk.url, "/api/search/")
+    assert status == 400 and "q=" in value["error"]
+
+
+def test_search_page_shows_pointers_and_the_index_has_a_search_box(sdk):
+    _, text = page_of(sdk, f"/search?q={CANARY}")
+    assert "/items/0/body" in text and "(whole payload)" in text
+    assert "2 items" in text
+    page, _ = page_of(sdk, "/")
+    assert 'action="/search"' in page and 'name="q"' in page
+    _, text = page_of(sdk, "/search?q=no-such-text-anywhere")
+    assert "Nothing stored contains no-such-text-anywhere." in text
+
+
+# ---------------------------------------------------------------------------
+# Diff: before and after a before_send change
+# ---------------------------------------------------------------------------
+
+
+def test_diff_api_of_events_before_and_after_before_send(sdk):
+    before, after = only_event(sdk, "pii"), only_event(sdk, "scrubbed")
+    diff = api(sdk, f"/api/diff/{before.id}/{after.id}")
+    assert (diff["a"]["event_id"], diff["b"]["event_id"]) == (before.id, after.id)
+    changed = {c["pointer"]: c for c in diff["changed"]}
+    db_password = changed[f"{FRAME_VARS}/db_password"]
+    assert SECRET in db_password["old"] and db_password["new"] == "[Filtered]"
+    assert "/user" in {r["pointer"] for r in diff["removed"]}
+    trimmed = [m for m in diff["meta"] if m["pointer"] == "/extra/note"]
+    assert trimmed and trimmed[0]["side"] == "b"
+    assert "trimmed" in trimmed[0]["annotation"]
+    assert not any(p["pointer"].startswith("/_meta") for p in diff["added"])
+    status, value = get_json(sdk.url, f"/api/diff/{before.id}/nope")
+    assert status == 404 and "nope" in value["error"]
+
+
+def test_diff_page_and_the_compare_form(sdk):
+    before, after = only_event(sdk, "pii"), only_event(sdk, "scrubbed")
+    _, text = page_of(sdk, f"/diff/{before.id}/{after.id}")
+    assert f"{FRAME_VARS}/db_password" in text and "[Filtered]" in text
+    assert "Annotations from _meta (not data)" in text and "trimmed" in text
+    query = urllib.parse.urlencode({"a": before.id, "b": after.event_id})
+    status, headers, _ = http_request(sdk.url, "GET", f"/diff/?{query}")
+    assert (status, headers["location"]) == (303, f"/diff/{before.id}/{after.event_id}")
+    status, _, _ = http_request(sdk.url, "GET", f"/diff/?a={before.id}&b=")
+    assert status == 400
+    page, _ = page_of(sdk, f"/event/{before.id}")
+    assert 'action="/diff/"' in page and f'name="a" value="{before.id}"' in page
+
+
+# ---------------------------------------------------------------------------
+# The event page: findings listed and marked in place, downloads, curl
+# ---------------------------------------------------------------------------
+
+
+def test_event_page_lists_and_marks_findings(sdk):
+    event = only_event(sdk, "pii")
+    page, text = page_of(sdk, f"/event/{event.id}")
+    assert "Leak findings" in text and f"{FRAME_VARS}/db_password" in text
+    marked = re.findall(
+        r'<span class="leak" title="leak: ([\w, ]+)">([^<]*)</span>', page
+    )
+    kinds = {kind for kind, _ in marked}
+    assert {"email", "cookie", "secret_key"} <= kinds
+    assert (
+        "email",
+        EMAIL,
+    ) in marked  # the user view, in place
+    assert any(SECRET in value for _, value in marked)  # frame vars
+    assert "\x00" not in page
+
+
+def test_marked_values_stay_escaped_text():
+    hostile = "<script>window.__pwned=1</script>"
+    body = {
+        "user": {"email": f"{hostile}alice@example.com"},
+        "extra": {"password": hostile, "nested": {"api_key": f"k-{hostile}"}},
+        "message": "\x00not-the-nonce:0\x00",
+    }
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, body)))
+    event = kent.StoredEvent(1, items[0])
+    kent.EventStore().add([event])
+    findings = event.findings()
+    assert {f["pointer"] for f in findings} >= {"/user/email", "/extra/password"}
+    page = kent.render_event(event, [], "n0nce", findings, "http://kent")
+    text = check_page(page, "n0nce")  # no markup but Kent's
+    assert text.count(hostile) >= 4  # user view, extra view, raw JSON (twice)
+    assert page.count('<span class="leak"') >= 6
+    assert "\x00n0nce" not in page and "\\u0000n0nce" not in page
+
+
+def test_index_badges_rows_with_findings(sdk):
+    page, _ = page_of(sdk, f"/?project={PROJECTS['pii']}")
+    assert re.search(r'class="badge bad leak-count">\d+ leaks?</span>', page)
+    page, _ = page_of(sdk, f"/?project={PROJECTS['scrubbed']}")
+    assert 'class="badge bad leak-count"' not in page
+
+
+def test_envelope_download_and_curl_rebuild_the_request(sdk):
+    event = only_event(sdk, "canary")
+    attachment = only_event(sdk, "canary", "attachment")
+    status, headers, data = http_request(
+        sdk.url, "GET", f"/api/event/{attachment.id}/envelope"
+    )
+    assert status == 200 and headers["content-type"] == kent.ENVELOPE_CONTENT_TYPE
+    envelope_header, items, warnings = kent.parse_envelope(data)
+    assert envelope_header == event.envelope_header and warnings == []
+    originals = sorted([event, *sdk.store.siblings(event)], key=lambda e: e.seq)
+    assert [(i.type, i.raw) for i in items] == [(e.type, e.raw) for e in originals]
+    detail = api(sdk, f"/api/event/{event.id}")
+    assert detail["downloads"]["envelope"] == f"/api/event/{event.id}/envelope"
+    assert detail["curl"].startswith("curl -sS -X POST ")
+    assert f"{sdk.url}/api/{PROJECTS['canary']}/envelope/" in detail["curl"]
+    assert f"@kent-{event.id}.envelope" in detail["curl"]
+    assert f"sentry_key={CLEAN_KEY}" in detail["curl"]
+    page, text = page_of(sdk, f"/event/{event.id}")
+    assert f'download="kent-{event.id}.envelope"' in page
+    assert "curl -sS -X POST" in text
+
+
+def test_envelope_download_of_an_unreadable_request_is_404(kent_server):
+    status, _, _ = http_request(
+        kent_server.url, "POST", "/api/1/envelope/", b"not an envelope"
+    )
+    assert status == 400
+    [event] = kent_server.wait_for(1)
+    status, value = get_json(kent_server.url, f"/api/event/{event.id}/envelope")
+    assert status == 404 and f"/api/event/{event.id}/raw" in value["error"]
+    assert "curl" not in api(kent_server, f"/api/event/{event.id}")
+
+
+# ---------------------------------------------------------------------------
+# CLI: send, replay, the console line
+# ---------------------------------------------------------------------------
+
+
+def kent_cli(*args, check=True):
+    done = subprocess.run(
+        [sys.executable, KENT_PY, *args], capture_output=True, text=True, timeout=60
+    )
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
+def test_send_every_kind_is_stored_with_a_proper_summary(kent_server):
+    kinds = list(kent.SAMPLE_KINDS)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, KENT_PY, "send", kind, "--url", kent_server.url]
+            + ["--project", str(10 + index)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for index, kind in enumerate(kinds)
+    ]
+    for kind, proc in zip(kinds, procs, strict=True):
+        out, err = proc.communicate(timeout=60)
+        assert proc.returncode == 0, f"{kind}: {out} {err}"
+        assert out.startswith(f"{kind}: 20")
+    for index, kind in enumerate(kinds):
+        events = kent_server.events(project=10 + index)
+        assert events, kind
+        for event in events:
+            assert not re.search(r"item, \d+ bytes", event.summary), (kind, event)
+            assert event.status < 300 and event.error is None, (kind, event)
+
+
+def test_send_list_dsn_and_failures(kent_server):
+    listed = kent_cli("send", "--list").stdout
+    assert [line.split()[0] for line in listed.splitlines()] == list(kent.SAMPLE_KINDS)
+    kent_cli("send", "message", "--dsn", kent_server.dsn(23, key=CLEAN_KEY))
+    [event] = kent_server.wait_for(1, project=23)
+    assert event.auth["sentry_key"] == CLEAN_KEY and event.type == "event"
+    assert not event.warnings  # framed as an SDK frames it
+    done = kent_cli("send", "nope", "--url", kent_server.url, check=False)
+    assert done.returncode != 0 and "unknown kind 'nope'" in done.stderr
+    kent_server.add_fault(status=429, count=1)
+    done = kent_cli("send", "error", "--url", kent_server.url, check=False)
+    assert done.returncode == 1 and done.stdout.startswith("error: 429")
+    done = kent_cli("send", "error", "--dsn", "not a dsn", check=False)
+    assert done.returncode == 1 and "not a DSN" in done.stderr
+
+
+def test_send_to_nobody_exits_1():
+    with kent.KentServer() as server:
+        url = server.url
+    done = kent_cli("send", "message", "--url", url, "--timeout", "5", check=False)
+    assert done.returncode == 1 and "no answer" in done.stdout
+
+
+def test_replay_of_a_downloaded_envelope_stores_identical_items(sdk, tmp_path):
+    event = only_event(sdk, "canary")
+    originals = sorted([event, *sdk.store.siblings(event)], key=lambda e: e.seq)
+    _, _, data = http_request(sdk.url, "GET", f"/api/event/{event.id}/envelope")
+    saved = tmp_path / "event.envelope"
+    saved.write_bytes(data)
+    _, _, log_json = http_request(
+        sdk.url, "GET", f"/api/event/{only_event(sdk, 'canary', 'log').id}"
+    )
+    (tmp_path / "log.json").write_bytes(log_json)
+    files = [str(saved), str(tmp_path / "log.json")]
+    done = kent_cli("replay", *files, "--url", sdk.url, "--project", "98")
+    assert done.stdout.count(": 200") == 2
+    replayed = sdk.wait_for(len(originals) + 1, project=98, timeout=10)
+    by_type = [(e.type, e.header.get("filename"), e.raw) for e in replayed]
+    expected = [(e.type, e.header.get("filename"), e.raw) for e in originals]
+    assert by_type[: len(originals)] == expected
+    log = only_event(sdk, "canary", "log")
+    assert replayed[-1].type == "log" and replayed[-1].body == log.body
+    sdk.flush(98)
+
+
+def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):
+    (tmp_path / "bad.txt").write_text("hello")
+    (tmp_path / "good.json").write_text('{"message": "fine"}')
+    files = [str(tmp_path / name) for name in ("bad.txt", "good.json", "gone.bin")]
+    done = kent_cli("replay", *files, "--url", kent_server.url, check=False)
+    assert done.returncode == 1
+    assert "bad.txt: cannot replay: not an envelope" in done.stderr
+    assert "gone.bin: cannot replay" in done.stderr
+    [event] = kent_server.wait_for(1)  # the good file still went
+    assert event.body == {"message": "fine"} and event.request["endpoint"] == "store"
+
+
+def test_console_line_flags_leaks_without_ansi_when_piped(tmp_path):
+    command = [sys.executable, KENT_PY, "run", "-p", "0", "--canary", CANARY]
+    with running_kent(command, tmp_path) as (url, _, proc):
+        body = {"message": f"order {CANARY}", "user": {"email": EMAIL}}
+        post_envelope(url, envelope(({"type": "event"}, body)))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0  # stopping prints what is queued first
+    stderr = (tmp_path / "stderr.txt").read_text()
+    [line] = [line for line in stderr.splitlines() if "order" in line]
+    assert (
+        "LEAK 2: canary at /message (ke***9a), email at /user/email (al***om)" in line
+    )
+    assert "\x1b[" not in stderr
+    assert CANARY not in line.split("LEAK")[1] and EMAIL not in line
+
+
+def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
+    server = kent.KentServer(console=True)  # not started: nothing is printed yet
+    printer = server.kent.printer
+    printer.max_scan_backlog = 2
+    body = {"message": "hi", "user": {"email": EMAIL}}
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, body)))
+    events = [kent.StoredEvent(1, items[0]) for _ in range(6)]
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(events, 200, "http://kent")
+        assert [e._findings for e in events] == [None] * 6  # not on ingest
+        printer._queue.put(None)  # what stop() sends: the loop ends after it
+        printer._loop()  # in this thread: the backlog each line sees is known
+    lines = [r.getMessage() for r in caplog.records if "project=1" in r.getMessage()]
+    # Backlogs 6, 5, 4, 3 (the stop marker counts), then 2 and 1: scanned.
+    assert ["LEAK 1" in line for line in lines] == [False] * 4 + [True] * 2
+
+
+# ---------------------------------------------------------------------------
+# Browser: a finding highlighted on the event page, the badge on the index
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def browser_page(kent_server):
+    require_tool(CHROMIUM, "the web UI tests drive Debian's Chromium")
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        context = browser.new_context(viewport={"width": 1280, "height": 900})
+        page = context.new_page()
+        page.add_init_script(WATCH)
+        yield page
+        context.close()
+        browser.close()
+
+
+def test_browser_shows_findings_highlighted_and_badged(browser_page, kent_server):
+    page = browser_page
+    page.goto(kent_server.url + "/")
+    assert page.locator(".leak-count").count() == 0
+    body = {
+        "message": "checkout failed",
+        "user": {"email": EMAIL},
+        "extra": {"db_password": SECRET},
+    }
+    post_envelope(kent_server.url, envelope(({"type": "event"}, body)))
+    badge = page.locator("#kent-rows .leak-count")  # added by the live script
+    badge.wait_for(timeout=20000)
+    assert badge.inner_text() == "2 leaks"
+    page.locator("#kent-rows a", has_text="checkout failed").first.click()
+    page.wait_for_url("**/event/**")
+    assert page.locator("#kent-leaks").is_visible()
+    leak = page.locator("span.leak", has_text=EMAIL).first
+    assert leak.is_visible()
+    assert leak.get_attribute("title") == "leak: email"
+    assert page.locator("span.leak", has_text=SECRET).first.is_visible()
+    page.goto(kent_server.url + "/")  # the badge rendered by the server
+    assert page.locator("#kent-rows .leak-count").inner_text() == "2 leaks"
+    assert page.evaluate("window.__violations") == []
