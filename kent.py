@@ -31,13 +31,13 @@ import collections
 import contextlib
 import copy
 import datetime
+import functools
 import html
 import http.server
 import ipaddress
 import json
 import logging
 import os
-import queue
 import re
 import shlex
 import signal
@@ -1494,13 +1494,14 @@ _SECRET_WHOLE_KEYS = frozenset(("session", "user session", "symfony"))
 _CONTEXT_KINDS = frozenset(("cookie", "auth_header", "secret_key"))
 
 
+@functools.lru_cache(maxsize=4096)  # the same keys come in every event
 def _key_words(key):
     """``X-Api-Key`` / ``apiKey`` / ``api_key`` -> ``["api", "key"]``."""
     spaced = re.sub(r"([a-z0-9])([A-Z])", r"\1 \2", str(key))
-    return [
+    return tuple(
         word.rstrip("0123456789") or word
         for word in re.findall(r"[a-z0-9]+", spaced.lower())
-    ]
+    )
 
 
 def _is_secret_key(words):
@@ -1784,8 +1785,19 @@ def _overlaps(span, starts, ends):
     return index < len(starts) and starts[index] < span[1]
 
 
+# Something every pattern above needs; most strings in an event have none of
+# it, and one search is far cheaper than fifteen.
+_LEAK_TRIGGER = re.compile(
+    r"-----BEGIN|://|sentry_secret|eyJ|Bearer|A[KSB]IA|ACCA|gh[pousr]_|github_pat_"
+    r"|[sr]k_(?:live|test)_|xox|=|@|\d(?:[ -]?\d){12}|\d\.\d{1,3}\.\d"
+    r"|[0-9A-Fa-f]{0,4}:[0-9A-Fa-f]{0,4}:"
+)
+
+
 def find_leak_spans(text, limit=LEAK_MAX_FINDINGS):
     """``[(kind, start, end)]`` of the secrets in ``text``, in text order."""
+    if not _LEAK_TRIGGER.search(text):
+        return []
     found, starts, ends = [], [], []
     for kind, pattern, group, is_valid in _LEAK_PATTERNS:
         for match in pattern.finditer(text):
@@ -5951,19 +5963,27 @@ def _canary_values(values):
 class ConsolePrinter:
     """Prints one line per stored item from its own thread (``run``'s console).
 
-    The leak scanner costs milliseconds an item, so it never runs on the
-    request path: the printer scans while its backlog is short and prints
-    plain lines when it falls behind.
+    Requests only append to a deque; the printer wakes a few times a second
+    and writes what came in one logging call, so a flood of events costs the
+    request threads nothing. The leak scanner (about a millisecond an item)
+    runs here while the backlog is short and its time budget (``scan_share``
+    of one core) lasts; under load lines are printed without the leak flag.
     """
 
-    def __init__(self, kent, max_scan_backlog=10):
+    def __init__(self, kent, max_scan_backlog=10, scan_share=0.05, interval=0.02):
         self.kent = kent
         self.max_scan_backlog = max_scan_backlog
-        self._queue = queue.Queue()
+        self.scan_share = scan_share
+        self.interval = interval
+        self._allowance = 2 * scan_share  # seconds of scanning it may spend
+        self._last = time.monotonic()
+        self._pending = collections.deque()
+        self._stopping = threading.Event()
         self._thread = None
 
     def start(self):
         if self._thread is None:
+            self._stopping.clear()
             self._thread = threading.Thread(
                 target=self._loop, name="kent-console", daemon=True
             )
@@ -5971,26 +5991,49 @@ class ConsolePrinter:
         return self
 
     def submit(self, event, base_url):
-        self._queue.put((event, base_url))
+        self._pending.append((event, base_url))
 
     def stop(self, timeout=5.0):
         """Print what is queued, then end the thread."""
         if self._thread is not None:
-            self._queue.put(None)
+            self._stopping.set()
             self._thread.join(timeout)
             self._thread = None
 
+    def _may_scan(self, backlog):
+        now = time.monotonic()
+        self._allowance = min(
+            2 * self.scan_share,
+            self._allowance + (now - self._last) * self.scan_share,
+        )
+        self._last = now
+        return self._allowance > 0 and backlog <= self.max_scan_backlog
+
+    def _scan(self, event):
+        started = time.monotonic()
+        findings = self.kent.findings(event)
+        self._allowance -= time.monotonic() - started
+        return findings
+
     def _loop(self):
-        while True:
-            entry = self._queue.get()
-            if entry is None:
-                return
+        while not self._stopping.wait(self.interval):
+            self._print_pending()
+        self._print_pending()
+
+    def _print_pending(self):
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        lines = []
+        for event, base_url in batch:
             try:
-                scan = self._queue.qsize() <= self.max_scan_backlog
-                findings = self.kent.findings(entry[0]) if scan else None
-                self.kent.log_event(*entry, findings=findings)
+                scan = self._may_scan(len(batch))
+                findings = self._scan(event) if scan else None
+                lines += self.kent.console_lines(event, base_url, findings)
             except Exception:  # a bug in Kent: say so, keep printing
                 logger.exception("Kent could not print an item")
+        if lines:
+            logger.info("%s", "\n".join(lines))
 
 
 class Kent:
@@ -6095,17 +6138,21 @@ class Kent:
                 else:
                     self.log_event(event, base_url)
 
-    def log_event(self, event, base_url, findings=None):
-        """The console line of an item (with its leak flag when scanned)."""
+    def console_lines(self, event, base_url, findings=None):
+        """The console line of an item (leak flag when scanned), payload too."""
         line = render_console_line(event, base_url, self.colour)
         flag = render_leak_flag(findings, self.colour)
-        logger.info("%s", f"{line} {flag}" if flag else line)
+        lines = [f"{line} {flag}" if flag else line]
         if self.print_payloads:
-            logger.info("%s", render_console_payload(event))
-        if self.verbose:
-            logger.debug("headers: %s", json.dumps(event.request.get("headers")))
+            lines.append(render_console_payload(event))
+        if self.verbose:  # --verbose / KENT_DEV=1: everything, untruncated
             body, _ = body_to_json(event)
-            logger.debug("payload: %s", json.dumps(body, indent=2, default=str))
+            lines.append(f"  headers: {json.dumps(event.request.get('headers'))}")
+            lines.append(f"  payload: {json.dumps(body, indent=2, default=str)}")
+        return lines
+
+    def log_event(self, event, base_url, findings=None):
+        logger.info("%s", "\n".join(self.console_lines(event, base_url, findings)))
 
 
 class _HTTPServer(http.server.ThreadingHTTPServer):

@@ -474,15 +474,21 @@ def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
     printer.max_scan_backlog = 2
     body = {"message": "hi", "user": {"email": EMAIL}}
     _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, body)))
-    events = [kent.StoredEvent(1, items[0]) for _ in range(6)]
+    burst = [kent.StoredEvent(1, items[0]) for _ in range(6)]
+    trickle = [kent.StoredEvent(1, items[0]) for _ in range(2)]
     with caplog.at_level(logging.INFO, logger="kent"):
-        server.kent.store_events(events, 200, "http://kent")
-        assert [e._findings for e in events] == [None] * 6  # not on ingest
-        printer._queue.put(None)  # what stop() sends: the loop ends after it
-        printer._loop()  # in this thread: the backlog each line sees is known
-    lines = [r.getMessage() for r in caplog.records if "project=1" in r.getMessage()]
-    # Backlogs 6, 5, 4, 3 (the stop marker counts), then 2 and 1: scanned.
-    assert ["LEAK 1" in line for line in lines] == [False] * 4 + [True] * 2
+        server.kent.store_events(burst, 200, "http://kent")
+        assert [e._findings for e in burst] == [None] * 6  # not on ingest
+        printer._print_pending()  # a backlog of 6: printed without scanning
+        server.kent.store_events(trickle, 200, "http://kent")
+        printer._print_pending()  # a backlog of 2: scanned
+    lines = [
+        line
+        for record in caplog.records
+        for line in record.getMessage().splitlines()
+        if "project=1" in line
+    ]
+    assert ["LEAK 1" in line for line in lines] == [False] * 6 + [True] * 2
 
 
 # ---------------------------------------------------------------------------
