@@ -205,10 +205,13 @@ except ImportError:
     except ImportError:
         _brotli = None
 
-try:  # optional: Python 3.14 has zstd in the standard library
+try:  # optional: Python 3.14 has zstd in the standard library ...
     from compression import zstd as _zstd
 except ImportError:
-    _zstd = None
+    try:  # ... and elsewhere the zstandard package may be installed
+        import zstandard as _zstd
+    except ImportError:
+        _zstd = None
 
 _IDENTITY_ENCODINGS = ("", "identity", "utf-8", "utf8")
 
@@ -284,20 +287,39 @@ def _unbrotli(data, limit):
     return out
 
 
+def _zstd_read(data, limit):
+    """At most ``limit`` bytes of output, and whether the frame ended."""
+    dec = _zstd.ZstdDecompressor()
+    if not hasattr(dec, "stream_reader"):  # compression.zstd
+        out = dec.decompress(data, max_length=limit)
+        return out, dec.eof
+    parts, size = [], 0  # zstandard: read a bounded stream
+    with dec.stream_reader(data) as reader:
+        while size < limit:
+            chunk = reader.read(min(limit - size, 1 << 20))
+            if not chunk:  # the output fits: check that the frame ended
+                ended = dec.decompressobj()
+                ended.decompress(data)
+                return b"".join(parts), ended.eof
+            parts.append(chunk)
+            size += len(chunk)
+        return b"".join(parts), not reader.read(1)
+
+
 def _unzstd(data, limit):
     if _zstd is None:
         raise UnsupportedEncoding(
-            "Content-Encoding 'zstd' needs Python 3.14 or newer "
-            "(compression.zstd); make the SDK use gzip instead"
+            "Content-Encoding 'zstd' needs Python 3.14 (compression.zstd) or "
+            "the zstandard package (pip install kent[zstd]); or make the SDK "
+            "use gzip"
         )
-    dec = _zstd.ZstdDecompressor()
     try:
-        out = dec.decompress(data, max_length=limit + 1)
+        out, finished = _zstd_read(data, limit + 1)
     except _zstd.ZstdError as exc:
         raise BadRequest(f"zstd data is corrupt: {exc}") from None
-    if len(out) > limit:
+    if len(out) > limit or not finished and len(out) == limit + 1:
         raise _too_large("decoded zstd body", limit)
-    if not dec.eof:
+    if not finished:
         raise BadRequest(f"zstd data is truncated after {len(out)} bytes")
     return out
 

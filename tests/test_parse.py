@@ -499,3 +499,42 @@ def test_summarize_never_raises_on_odd_shapes(item_type):
             assert isinstance(summary, str) and summary.strip(), (item_type, body)
             assert "no summary" not in summary
             assert "cannot summarize" not in summary, (item_type, body, summary)
+
+
+# -- zstd: Python 3.14's compression.zstd, else the zstandard package
+
+
+def _zstd_compress(data):
+    if kent._zstd is None:
+        pytest.fail("no zstd module: tests/requirements.txt installs zstandard")
+    compressor = kent._zstd.ZstdCompressor()
+    stream = getattr(compressor, "compressobj", lambda: compressor)()
+    return stream.compress(data) + stream.flush()
+
+
+def test_zstd_body_is_decoded():
+    body = b'{"event_id":"' + b"a" * 32 + b'"}\n' * 50
+    assert kent.decode_body(_zstd_compress(body), "zstd") == body
+    assert "zstd" in kent.supported_encodings()
+
+
+def test_corrupt_zstd_is_400():
+    with pytest.raises(kent.BadRequest, match="zstd data is corrupt"):
+        kent.decode_body(b"\x28\xb5\x2f\xfd" + b"\xff" * 40, "zstd")
+
+
+def test_truncated_zstd_is_400():
+    data = _zstd_compress(bytes(range(256)) * 400)
+    with pytest.raises(kent.BadRequest, match="zstd data is truncated"):
+        kent.decode_body(data[: len(data) // 2], "zstd")
+
+
+def test_zstd_over_the_limit_is_413():
+    with pytest.raises(kent.PayloadTooLarge):
+        kent.decode_body(_zstd_compress(bytes(2_000_000)), "zstd", limit=1_000_000)
+
+
+def test_zstd_without_a_module_is_415_and_says_how_to_fix(monkeypatch):
+    monkeypatch.setattr(kent, "_zstd", None)
+    with pytest.raises(kent.UnsupportedEncoding, match="zstandard"):
+        kent.decode_body(b"\x28\xb5\x2f\xfd", "zstd")
