@@ -1,5 +1,6 @@
 """Helpers shared by Kent's tests: raw HTTP, envelope bytes, tool checks."""
 
+import contextlib
 import http.client
 import json
 import os
@@ -17,6 +18,16 @@ CLEAN_KEY = "e12d836b15bb49d7bbf99e64295d995b"  # 32 chars: no public-key warnin
 AUTH_HEADER = (
     f"Sentry sentry_key={CLEAN_KEY}, sentry_version=7, sentry_client=kent-tests/1.0"
 )
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 
 
 def http_request(url, method, path, body=b"", headers=None, timeout=30):
@@ -130,3 +141,18 @@ def status_of(response):
     """The status code of a raw HTTP response (0 when there is none)."""
     first = response.split(b"\r\n", 1)[0].split()
     return int(first[1]) if len(first) > 1 and first[1].isdigit() else 0
+
+
+@contextlib.contextmanager
+def launch_chromium(reason):
+    """Debian's Chromium through Playwright; skip when missing (fail in CI)."""
+    require_tool(CHROMIUM, reason)
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS
+        )
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -9,19 +9,9 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import envelope, http_request, post_envelope, require_tool
+from helpers import envelope, http_request, launch_chromium, post_envelope
 from test_pages import HOSTILE, hostile_items
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 APP = Path(__file__).parent / "apps" / "ui_app.py"
 OUTPUT = Path(__file__).parent / "output"
 # Runs before any page script: records CSP violations and a payload's effects.
@@ -35,14 +25,8 @@ document.addEventListener("securitypolicyviolation", function (e) {
 
 @pytest.fixture(scope="module")
 def browser():
-    require_tool(CHROMIUM, "the web UI tests drive Debian's Chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
+    with launch_chromium("the web UI tests drive Debian's Chromium") as browser:
         yield browser
-        browser.close()
 
 
 def open_page(browser, **options):

@@ -20,20 +20,18 @@ from helpers import (
     envelope,
     get_json,
     http_request,
+    launch_chromium,
     post_envelope,
-    require_tool,
 )
-from test_browser import CHROMIUM, CHROMIUM_ARGS, WATCH
+from test_browser import WATCH
 from test_cli import KENT_PY, running_kent
 from test_pages import check_page
 from test_superpowers import (
     CANARY,
-    CLIENT_CODE,
     FRAME_VARS,
     PROJECTS,
-    SCENARIOS,
     SECRET,
-    _start_client,
+    run_scenarios,
 )
 
 import kent
@@ -44,13 +42,9 @@ EMAIL = "alice@example.com"
 @pytest.fixture(scope="module")
 def sdk(tmp_path_factory):
     """A running Kent holding what real sentry-sdk apps sent, one project each."""
-    script = tmp_path_factory.mktemp("debugging") / "client_app.py"
-    script.write_text(CLIENT_CODE)
+    directory = tmp_path_factory.mktemp("debugging")
     with kent.KentServer() as server:
-        clients = {name: _start_client(server, script, name) for name in SCENARIOS}
-        for name, client in clients.items():
-            _, stderr = client.communicate(timeout=60)
-            assert client.returncode == 0, f"{name}: {stderr}"
+        run_scenarios(server, directory)
         yield server
 
 
@@ -498,18 +492,12 @@ def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
 
 @pytest.fixture
 def browser_page(kent_server):
-    require_tool(CHROMIUM, "the web UI tests drive Debian's Chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
+    with launch_chromium("the web UI tests drive Debian's Chromium") as browser:
         context = browser.new_context(viewport={"width": 1280, "height": 900})
         page = context.new_page()
         page.add_init_script(WATCH)
         yield page
         context.close()
-        browser.close()
 
 
 def test_browser_shows_findings_highlighted_and_badged(browser_page, kent_server):

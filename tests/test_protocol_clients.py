@@ -30,6 +30,7 @@ from helpers import (
     event_item,
     get_json,
     http_request,
+    launch_chromium,
     require_tool,
 )
 
@@ -39,16 +40,6 @@ TESTS = Path(__file__).resolve().parent
 JS = TESTS / "js"
 BROWSER_DIR = JS / "browser"
 BUNDLE = BROWSER_DIR / "dist" / "sentry.bundle.js"
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 SENTRY_CLI = os.path.join(sysconfig.get_path("scripts"), "sentry-cli")
 QUERY_AUTH = f"sentry_key={CLEAN_KEY}&sentry_version=7"
 FAKE_MINIDUMP = b"MDMP\x93\xa7\x00\x00" + bytes(range(256)) * 4
@@ -204,14 +195,8 @@ def pages():
 
 @pytest.fixture(scope="module")
 def browser():
-    require_tool(CHROMIUM, "the browser tests need Chromium")
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=CHROMIUM_ARGS
-        )
+    with launch_chromium("the browser tests need Chromium") as chromium:
         yield chromium
-        chromium.close()
 
 
 @pytest.fixture

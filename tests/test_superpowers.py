@@ -158,16 +158,22 @@ def _start_client(server, script, scenario):
     )
 
 
+def run_scenarios(server, directory):
+    """Run every scenario's sentry-sdk app against ``server``, all at once."""
+    script = directory / "client_app.py"
+    script.write_text(CLIENT_CODE)
+    clients = {name: _start_client(server, script, name) for name in SCENARIOS}
+    for name, client in clients.items():
+        _, stderr = client.communicate(timeout=60)
+        assert client.returncode == 0, f"{name}: {stderr}"
+
+
 @pytest.fixture(scope="module")
 def captured(tmp_path_factory):
     """``{scenario: [StoredEvent]}`` from real sentry-sdk runs (and the server)."""
-    script = tmp_path_factory.mktemp("superpowers") / "client_app.py"
-    script.write_text(CLIENT_CODE)
+    directory = tmp_path_factory.mktemp("superpowers")
     with kent.KentServer() as server:
-        clients = {name: _start_client(server, script, name) for name in SCENARIOS}
-        for name, client in clients.items():
-            _, stderr = client.communicate(timeout=60)
-            assert client.returncode == 0, f"{name}: {stderr}"
+        run_scenarios(server, directory)
         by_scenario = {
             name: server.events(project=str(PROJECTS[name])) for name in SCENARIOS
         }

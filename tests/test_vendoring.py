@@ -13,7 +13,12 @@ from helpers import EVENT_ID, envelope, event_item, get_json, post_envelope
 from test_cli import running_kent
 
 KENT_PY = Path(__file__).resolve().parent.parent / "kent.py"
-OPTIONAL = {"brotli", "brotlicffi", "compression"}  # guarded by except ImportError
+OPTIONAL = {
+    "brotli",
+    "brotlicffi",
+    "compression",
+    "zstandard",
+}  # guarded by except ImportError
 STDLIB = set(sys.stdlib_module_names)
 
 
