@@ -860,12 +860,24 @@ def to_json(value):
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def parse_nel_reports(data):
+NEL_CONTENT_TYPES = frozenset(("application/json", "application/reports+json"))
+
+
+def parse_nel_reports(data, content_type="application/json"):
     """Network Error Logging: a JSON list of reports, one item each."""
     items = parse_security_reports(data, "application/json")
+    mime = content_type.split(";")[0].strip().lower()
     for item in items:
         item.type, item.header = "nel", {"type": "nel"}
-        item.warnings = []
+        if mime not in NEL_CONTENT_TYPES:
+            item.warnings.append(
+                make_warning(
+                    "content-type",
+                    f"Content-Type {mime or '(none)'!r} is not one Relay "
+                    "accepts for NEL reports; Relay answers 415",
+                    415,
+                )
+            )
     return items
 
 
@@ -3122,8 +3134,8 @@ def _fault_number(spec, key, kind):
         number = kind(value)
     except (TypeError, ValueError):
         raise BadRequest(f"fault {key}={value!r} is not a number") from None
-    if number < 0:
-        raise BadRequest(f"fault {key} must not be negative")
+    if number != number or number in (float("inf"), float("-inf")) or number < 0:
+        raise BadRequest(f"fault {key} must be a finite, non-negative number")
     return number
 
 
@@ -3153,6 +3165,11 @@ def parse_fault(spec):
         "count": _fault_number(spec, "count", int),
         "duration": _fault_number(spec, "duration", float),
     }
+    limits = rule["rate_limits"]
+    if limits is not None and not (
+        isinstance(limits, str) and re.fullmatch(r"[\x20-\x7e]*", limits)
+    ):
+        raise BadRequest("fault rate_limits is printable ASCII in Relay's syntax")
     if rule["delay"] > MAX_WAIT_TIMEOUT:
         raise BadRequest(f"fault delay is at most {MAX_WAIT_TIMEOUT:.0f} seconds")
     if rule["action"] not in ("respond", "drop"):
@@ -5120,6 +5137,14 @@ ROUTES = [
 ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in ROUTES]
 
 
+def _safe_header_value(value):
+    """A response header value with nothing that could end the line."""
+    return re.sub(r"[^\x20-\x7e]", "?", str(value))
+
+
+_MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
+
+
 class RequestHeaders:
     """Request headers, looked up without regard to case.
 
@@ -5263,7 +5288,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"Content-Length: {len(body)}",
         ]
         lines += [f"{k}: {v}" for k, v in CORS_HEADERS]
-        lines += [f"{k}: {v}" for k, v in headers]
+        lines += [f"{k}: {_safe_header_value(v)}" for k, v in headers]
         if self.close_connection:
             lines.append("Connection: close")
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
@@ -5328,6 +5353,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             if self.command in ("GET", "HEAD"):
                 self._done_reading()
             getattr(self, name)(*args)
+            self._discard_body()  # a GET with a body must not desync keep-alive
         except KentError as exc:
             self._discard_body()
             self._respond(exc.status, error_json(exc.status, exc.message))
@@ -5517,7 +5543,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
         events.append(StoredEvent(project_id, item, info, auth))
         self.server.kent.store_events(events, exc.status, self._base_url())
-        self._respond(exc.status, error_json(exc.status, exc.message))
+        headers = ()
+        if isinstance(exc, UnsupportedEncoding):  # as Relay: say what works
+            headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
+        self._respond(exc.status, error_json(exc.status, exc.message), headers=headers)
 
     def _base_url(self):
         host = self.headers.get("Host") or "{}:{}".format(
@@ -5567,7 +5596,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 if isinstance(header.get("dsn"), str)
                 else None
             )
-            if not dsn or not dsn[1]:
+            if not dsn or _wire_int(dsn[1]) is None:
                 raise BadRequest(
                     "a tunnelled envelope needs a 'dsn' envelope header naming "
                     "the project (the JS SDK adds it when 'tunnel' is set)"
@@ -5626,7 +5655,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def ingest_nel(self, project_id):
         def parse(data, auth, auth_warnings):
-            return Accepted(parse_nel_reports(data), auth_warnings, value=b"")
+            content_type = self.headers.get("Content-Type") or ""
+            items = parse_nel_reports(data, content_type)
+            return Accepted(items, auth_warnings, value=b"")
 
         self._ingest(project_id, "nel", parse)
 
@@ -5780,11 +5811,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         content_type = (
             event.header.get("content_type") if isinstance(event.header, dict) else None
         )
-        if not content_type:
+        if not isinstance(content_type, str) or not _MIME_TYPE.fullmatch(content_type):
             content_type = (
                 "application/octet-stream" if event.binary else "application/json"
             )
-        self._respond(200, bytes(event.raw), str(content_type))
+        # The bytes are the sender's: never let them run as a page of Kent's.
+        headers = (
+            ("Content-Security-Policy", "sandbox; default-src 'none'"),
+            ("X-Content-Type-Options", "nosniff"),
+        )
+        self._respond(200, bytes(event.raw), content_type, headers)
 
     def api_flush(self):
         self._read_body(65536)
@@ -5804,6 +5840,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             timeout = float(params.get("timeout", 10))
         except ValueError as exc:
             raise BadRequest(f"bad count or timeout: {exc}") from None
+        if not 0 <= timeout < float("inf"):
+            raise BadRequest(f"timeout must be a number of seconds, not {timeout}")
         match = self._filter(params)
         events, ok = self.server.kent.store.wait_for(count, timeout, match, match.since)
         value = {

@@ -163,3 +163,14 @@ def test_lone_copy_is_a_pytest_plugin(lone_copy):
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "1 passed" in result.stdout
+
+
+def test_no_top_level_name_is_defined_twice():
+    # A later definition silently replaces an earlier one in a single file.
+    tree = ast.parse(KENT_PY.read_text(encoding="utf-8"))
+    names = [
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.ClassDef))
+    ]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
