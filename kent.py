@@ -6717,16 +6717,12 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _run(args):
+def _server_from_args(args):
+    """The ``KentServer`` that ``run``'s options describe (not started)."""
     try:
         canaries = _canary_values(args.canary)
     except KentError as exc:
         raise SystemExit(f"kent: bad --canary: {exc.message}") from None
-    verbose = args.verbose or os.environ.get("KENT_DEV") == "1"
-    logging.basicConfig(
-        level=logging.DEBUG if verbose else logging.INFO,
-        format="[%(asctime)s] %(levelname)s: %(message)s",
-    )
     keys = [k.strip() for k in (args.require_key or "").split(",") if k.strip()]
     server = KentServer(
         args.host,
@@ -6740,7 +6736,7 @@ def _run(args):
         colour=sys.stderr.isatty() and "NO_COLOR" not in os.environ,
         print_payloads=args.print_payloads,
         require_keys=keys or None,
-        verbose=verbose,
+        verbose=args.verbose,
         canaries=canaries,
         console=True,
     )
@@ -6749,6 +6745,16 @@ def _run(args):
             server.add_fault(spec)
     except KentError as exc:
         raise SystemExit(f"kent: bad --fault: {exc.message}") from None
+    return server
+
+
+def _run(args):
+    args.verbose = args.verbose or os.environ.get("KENT_DEV") == "1"
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="[%(asctime)s] %(levelname)s: %(message)s",
+    )
+    server = _server_from_args(args)
     try:
         server.start()
     except OSError as exc:
