@@ -2620,6 +2620,28 @@ def _payload_bytes(payload, sdk):
     return _compact_json(body, ensure_ascii=not javascript)
 
 
+def _replay_endpoint(request):
+    """Where a stored item goes back to, below ``/api/<project>/``.
+
+    Envelope, store, security, NEL and minidump keep their names; items from
+    other routes (OTLP, cron, unreal, attachments) go back to the path they
+    came to, with its query less the auth (``cron/job/?status=ok``).
+    """
+    endpoint = request.get("endpoint") or "envelope"
+    if endpoint == "tunnel":
+        return "envelope"
+    if endpoint in ("envelope", "store", "security", "nel", "minidump"):
+        return endpoint
+    path, _, query = str(request.get("path") or "").partition("?")
+    match = re.fullmatch(r"/api/\d+/(.+?)/?", path)
+    if not match:
+        return endpoint
+    kept = [
+        (k, v) for k, v in urllib.parse.parse_qsl(query) if not k.startswith("sentry_")
+    ]
+    return match.group(1) + ("?" + urllib.parse.urlencode(kept) if kept else "")
+
+
 def _replay_from_kent_json(value):
     """GET /api/event/<id> JSON -> the request that would bring it back.
 
@@ -2632,7 +2654,7 @@ def _replay_from_kent_json(value):
     item_type = header.get("type") or value.get("type") or "event"
     data = _payload_bytes(payload, value.get("sdk"))
     request = value.get("request") if isinstance(value.get("request"), dict) else {}
-    endpoint = request.get("endpoint") or "envelope"
+    endpoint = _replay_endpoint(request)
     if endpoint != "envelope" or item_type == "kent_error":
         return endpoint, request.get("content_type") or "application/json", data
     envelope_header = payload.get("envelope_header")
@@ -6855,15 +6877,18 @@ def _post(target, endpoint, content_type, body, timeout):
     import urllib.request
 
     base, project, key = target
-    url = f"{base}/api/{project}/{endpoint}/"
+    path, _, query = endpoint.partition("?")
+    url = f"{base}/api/{project}/{path}/"
+    params = urllib.parse.parse_qsl(query)
     client = f"kent/{__version__}"
     headers = {"Content-Type": content_type, "User-Agent": client}
     if endpoint in ("security", "minidump"):  # browsers and Crashpad: in the URL
-        url += "?" + urllib.parse.urlencode({"sentry_key": key, "sentry_version": 7})
+        params += [("sentry_key", key), ("sentry_version", "7")]
     else:
         headers["X-Sentry-Auth"] = (
             f"Sentry sentry_version=7, sentry_key={key}, sentry_client={client}"
         )
+    url += "?" + urllib.parse.urlencode(params) if params else ""
     request = urllib.request.Request(url, body, headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout) as answer:

@@ -434,6 +434,32 @@ def test_replay_of_a_downloaded_envelope_stores_identical_items(sdk, tmp_path):
     sdk.flush(98)
 
 
+def test_replay_of_kent_json_goes_back_to_the_route_it_came_from(kent_server, tmp_path):
+    otlp = b'{"resourceSpans":[{"scopeSpans":[{"spans":[{"name":"db.query"}]}]}]}'
+    sent = [
+        ("POST", "/api/1/integration/otlp/v1/traces", otlp, "application/json"),
+        ("GET", "/api/1/cron/nightly/" + "a" * 32 + "/?status=ok", b"", None),
+    ]
+    for method, path, body, content_type in sent:
+        headers = {"Content-Type": content_type} if content_type else {}
+        status, _, _ = http_request(kent_server.url, method, path, body, headers)
+        assert status == 202
+    files = []
+    for event in kent_server.events():
+        _, _, data = http_request(kent_server.url, "GET", f"/api/event/{event.id}")
+        files.append(tmp_path / f"{event.type}.json")
+        files[-1].write_bytes(data)
+    done = kent_cli(
+        "replay", *map(str, files), "--url", kent_server.url, "--project", "7"
+    )
+    assert done.stdout.count(": 202") == 2, done.stdout
+    replayed = kent_server.wait_for(2, project=7, timeout=10)
+    assert [e.type for e in replayed] == ["otel_traces", "check_in"]
+    assert replayed[0].raw == otlp
+    assert replayed[1].body["monitor_slug"] == "nightly"
+    assert replayed[1].body["status"] == "ok"
+
+
 def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):
     (tmp_path / "bad.txt").write_text("hello")
     (tmp_path / "good.json").write_text('{"message": "fine"}')
