@@ -856,8 +856,14 @@ def parse_crash_upload(parts, require_minidump=True):
     return event_id, items
 
 
-def to_json(value):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
+def to_json(value, ensure_ascii=False):
+    """Compact JSON bytes (sentry-python style with ``ensure_ascii=True``)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii).encode()
+
+
+def _iso(timestamp):
+    when = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
+    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 NEL_CONTENT_TYPES = frozenset(("application/json", "application/reports+json"))
@@ -2205,30 +2211,21 @@ SAMPLE_SDK = {"name": "kent.send", "version": "1.0.0"}
 SAMPLE_RELEASE = "kent-sample@1.0.0"
 
 
-def _compact_json(value, ensure_ascii=True):
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii).encode(
-        "utf-8"
-    )
-
-
 def _item_bytes(header, payload):
-    payload = payload if isinstance(payload, bytes) else _compact_json(payload)
+    payload = (
+        payload if isinstance(payload, bytes) else to_json(payload, ensure_ascii=True)
+    )
     header = dict(header, length=len(payload))
-    return _compact_json(header) + b"\n" + payload + b"\n"
+    return to_json(header, ensure_ascii=True) + b"\n" + payload + b"\n"
 
 
 def build_envelope(envelope_header, items):
     """Envelope bytes from a header and ``(item_header, payload)`` pairs."""
     return (
-        _compact_json(envelope_header)
+        to_json(envelope_header, ensure_ascii=True)
         + b"\n"
         + b"".join(_item_bytes(h, p) for h, p in items)
     )
-
-
-def _iso_time(now):
-    when = datetime.datetime.fromtimestamp(now, datetime.timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _hex_id(event_id, salt, length=32):
@@ -2238,7 +2235,7 @@ def _hex_id(event_id, salt, length=32):
 
 def _envelope_header(event_id, now):
     header = {"event_id": event_id} if event_id else {}
-    return dict(header, sent_at=_iso_time(now), sdk=SAMPLE_SDK)
+    return dict(header, sent_at=_iso(now), sdk=SAMPLE_SDK)
 
 
 def _base_event(event_id, now, **fields):
@@ -2390,9 +2387,7 @@ def _sample_event_kind(builder):
 
 
 def _sample_attachment(event_id, now):
-    notes = (
-        f"order 1042 debug notes\ncreated {_iso_time(now)}\nstatus: failed\n".encode()
-    )
+    notes = f"order 1042 debug notes\ncreated {_iso(now)}\nstatus: failed\n".encode()
     attachment = {
         "type": "attachment",
         "filename": "notes.txt",
@@ -2408,8 +2403,8 @@ def _sample_session(event_id, now):
         "sid": str(uuid.UUID(_hex_id(event_id, "session"))),
         "did": "kent-sample-user",
         "init": True,
-        "started": _iso_time(now - 30),
-        "timestamp": _iso_time(now),
+        "started": _iso(now - 30),
+        "timestamp": _iso(now),
         "status": "exited",
         "errors": 0,
         "duration": 30.0,
@@ -2488,7 +2483,7 @@ def _sample_csp(event_id, now):
             "status-code": 200,
         }
     }
-    return "security", "application/csp-report", _compact_json(report)
+    return "security", "application/csp-report", to_json(report, ensure_ascii=True)
 
 
 def _sample_csp_new(event_id, now):
@@ -2506,7 +2501,7 @@ def _sample_csp_new(event_id, now):
             "statusCode": 200,
         },
     }
-    return "security", "application/reports+json", _compact_json([report])
+    return "security", "application/reports+json", to_json([report], ensure_ascii=True)
 
 
 def _minidump_bytes(now):
@@ -2545,7 +2540,7 @@ def _sample_minidump(event_id, now):
             "upload.dmp",
             "application/octet-stream",
         ),
-        ("sentry", _compact_json(event), None, None),
+        ("sentry", to_json(event, ensure_ascii=True), None, None),
     ]
     content_type = f"multipart/form-data; boundary={boundary}"
     return "minidump", content_type, build_multipart(boundary, parts)
@@ -2617,7 +2612,7 @@ def _payload_bytes(payload, sdk):
         return str(body).encode("utf-8")
     # sentry-python escapes non-ASCII (json.dumps default); JavaScript does not.
     javascript = str(_get(sdk, "name") or "").startswith("sentry.javascript")
-    return _compact_json(body, ensure_ascii=not javascript)
+    return to_json(body, ensure_ascii=not javascript)
 
 
 def _replay_endpoint(request):
@@ -3286,11 +3281,6 @@ def _fault_applies(rule, project_id, endpoint, categories):
 # ---------------------------------------------------------------------------
 # Rendering (pure): JSON answers and HTML pages
 # ---------------------------------------------------------------------------
-
-
-def _iso(timestamp):
-    when = datetime.datetime.fromtimestamp(timestamp, datetime.timezone.utc)
-    return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def body_to_json(event):
