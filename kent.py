@@ -6238,6 +6238,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.kent = kent
         self.max_connections = max_connections
         self._connections = {}
+        self._conn_threads = []  # every connection thread not yet joined
         self._reading = {}
         self._conn_lock = threading.Lock()
         if ":" in address[0]:
@@ -6277,6 +6278,9 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         )
         with self._conn_lock:
             self._connections[request] = thread
+            # Reap finished threads here so the list stays as long as the live ones.
+            self._conn_threads = [t for t in self._conn_threads if t.is_alive()]
+            self._conn_threads.append(thread)
         thread.start()
 
     def _refuse(self, request):
@@ -6314,11 +6318,13 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def close_connections(self, timeout=2.0):
         """Hang up on every open connection and wait for their threads."""
         with self._conn_lock:
-            connections = list(self._connections.items())
-        for sock, _ in connections:
+            sockets = list(self._connections)
+            threads, self._conn_threads = self._conn_threads, []
+        for sock in sockets:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        for _, thread in connections:
+        # A thread leaves _connections a moment before it ends, so join them all.
+        for thread in threads:
             thread.join(timeout)
 
 

@@ -321,15 +321,18 @@ def _assert_port_closed(port):
 
 
 def test_stop_leaves_no_thread_and_no_socket():
+    # Repeated because a connection thread that outlives stop() by a moment
+    # shows only now and then (it did, in about one stop in ten).
     threads, fds = _thread_names(), _open_fds()
-    server = kent.KentServer().start()
-    port = server.port
-    status, value = get_json(server.url, "/api/status/")
-    assert status == 200 and value["version"] == kent.__version__
-    server.stop()
-    assert _thread_names() == threads
-    assert _open_fds() == fds
-    _assert_port_closed(port)
+    for _ in range(40):
+        server = kent.KentServer().start()
+        port = server.port
+        status, value = get_json(server.url, "/api/status/")
+        assert status == 200 and value["version"] == kent.__version__
+        server.stop()
+        assert _thread_names() == threads
+        assert _open_fds() == fds
+        _assert_port_closed(port)
 
 
 def test_stop_with_an_open_keep_alive_connection():
