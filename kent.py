@@ -383,6 +383,7 @@ class ParsedItem:
         "header",
         "raw",
         "body",
+        "body_is_raw_json",
         "binary",
         "error",
         "warnings",
@@ -395,6 +396,7 @@ class ParsedItem:
         self.header = header
         self.raw = raw  # the item payload, exactly as sent (decoded transport)
         self.body = None
+        self.body_is_raw_json = False  # body == json_loads(raw): stored lazily
         self.binary = False
         self.error = None
         self.warnings = []
@@ -561,6 +563,7 @@ def parse_envelope(data):
 def _decode_json_payload(item):
     try:
         item.body = json_loads(item.raw)
+        item.body_is_raw_json = True
     except (ValueError, UnicodeDecodeError) as exc:
         detail = _json_error_text(exc)
         item.error = f"item {item.index} ({item.type}): invalid JSON: {detail}"
@@ -597,6 +600,7 @@ def decode_item(item):
         _decode_json_payload(item)  # unknown types: JSON when it is JSON
         if item.error:
             item.error, item.body, item.binary = None, item.raw, True
+            item.body_is_raw_json = False
     else:
         item.body, item.binary = item.raw, True
     return item
@@ -643,7 +647,7 @@ def parse_store_body(data):
         raise BadRequest("invalid JSON data: the event must be a JSON object")
     item_type = _STORE_TYPES.get(body.get("type"), "event")
     item = ParsedItem(item_type, None, {"type": item_type}, raw, 1)
-    item.body = body
+    item.body, item.body_is_raw_json = body, True
     return item
 
 
@@ -677,7 +681,7 @@ def parse_security_reports(data, content_type=""):
     for index, report in enumerate(reports, 1):
         raw = bytes(data) if single else json.dumps(report).encode()
         item = ParsedItem("security", None, {"type": "security"}, raw, index)
-        item.body = report
+        item.body, item.body_is_raw_json = report, single
         items.append(item)
     mime = content_type.split(";")[0].strip().lower()
     if mime not in SECURITY_CONTENT_TYPES:
@@ -2744,6 +2748,9 @@ def _sdk_of(item, auth):
     return None
 
 
+_BODY_IS_RAW_JSON = object()  # StoredEvent._body: parse raw when read
+
+
 class StoredEvent:
     """One received item: what every API, page and feature reads.
 
@@ -2759,7 +2766,7 @@ class StoredEvent:
         "type",
         "envelope_header",
         "header",
-        "body",
+        "_body",
         "raw",
         "binary",
         "received",
@@ -2786,7 +2793,10 @@ class StoredEvent:
         self.type = item.type
         self.envelope_header = item.envelope_header
         self.header = item.header
-        self.body = item.body
+        # A parsed tree kept for every stored event made the garbage collector
+        # walk all of them again and again (it halved ingest speed), and held
+        # each payload twice. Where the body is the raw JSON, keep only bytes.
+        self._body = _BODY_IS_RAW_JSON if item.body_is_raw_json else item.body
         self.raw = item.raw
         self.binary = item.binary
         self.error = item.error
@@ -2801,14 +2811,25 @@ class StoredEvent:
         self.request_id = self.request.get("id")
         self.sdk = _sdk_of(item, self.auth)
         self.summary = summarize(item.type, item.body, item.header, item.error)
-        # JSON bodies are held twice (raw and parsed): count them twice.
-        self.size = len(item.raw) * (1 if item.binary else 2) + 1024
+        # A body held parsed beside its raw bytes is counted twice.
+        twice = not (item.binary or item.body_is_raw_json)
+        self.size = len(item.raw) * (2 if twice else 1) + 1024
         self._search_text = None
         self._findings = None  # (canary version, findings)
         self._summary_json = None  # (canary version, list entry): read often
 
     def __repr__(self):
         return f"<StoredEvent {self.seq} {self.type} {self.summary!r}>"
+
+    @property
+    def body(self):
+        """The decoded payload; a fresh tree on every read of a JSON item."""
+        body = self._body
+        return json_loads(self.raw) if body is _BODY_IS_RAW_JSON else body
+
+    @body.setter
+    def body(self, value):
+        self._body = value
 
     @property
     def accepted(self):
@@ -5222,12 +5243,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     server_version = f"Kent/{__version__}"
     disable_nagle_algorithm = True  # no 40 ms delayed-ACK stalls
 
-    def setup(self):
-        self.timeout = self.server.kent.request_timeout
-        super().setup()
+    # No socket timeout: in timeout mode every recv and send is a poll plus
+    # the call, each letting go of the GIL, which cost a fifth of the
+    # requests per second at 8 connections. The server's watchdog hangs up
+    # on a client that is too slow instead (see _HTTPServer.service_actions).
+    timeout = None
 
     def handle_one_request(self):
-        self.server.reading(self.connection, True)  # the watchdog's clock runs
+        self.server.waiting(self.connection, True)  # the watchdog's clock runs
         self._body_read = False
         super().handle_one_request()
 
@@ -5257,7 +5280,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         return True
 
     def _done_reading(self):
-        self.server.reading(self.connection, False)
+        self.server.waiting(self.connection, False)
 
     # -- plumbing -----------------------------------------------------------
 
@@ -5306,12 +5329,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         if self.command == "HEAD":
             body = b""
+        self._status = status
+        self.server.waiting(self.connection, True)  # a client that never reads
         if len(body) < 65536:
             self.wfile.write(head + body)
         else:
             self.wfile.write(head)
             self.wfile.write(body)
-        self._status = status
+        self.server.waiting(self.connection, False)
 
     def _respond_json(self, status, value, headers=()):
         self._respond(status, to_json_bytes(value), headers=headers)
@@ -5394,14 +5419,15 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         if self._body_read:
             return
         self._body_read = True
-        self._done_reading()
         length = self.headers.get("Content-Length", "0")
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
         size = _wire_int(length)
         if chunked or size is None or size > 65536:
             self.close_connection = True
         elif size:
+            self.server.waiting(self.connection, True)  # after an answer, too
             self.rfile.read(size)
+        self._done_reading()
 
     def _read_body(self, limit):
         data = self._read_body_bytes(limit)
@@ -6239,27 +6265,28 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.max_connections = max_connections
         self._connections = {}
         self._conn_threads = []  # every connection thread not yet joined
-        self._reading = {}
+        self._waiting = {}  # connection -> since when it waits on its client
         self._conn_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, KentHandler)
 
-    def reading(self, connection, started):
-        """Note when a connection starts and stops reading a request."""
+    def waiting(self, connection, started):
+        """Note when a connection starts and stops waiting on its client:
+        reading a request, or writing an answer the client must read."""
         with self._conn_lock:
             if started:
-                self._reading[connection] = time.monotonic()
+                self._waiting[connection] = time.monotonic()
             else:
-                self._reading.pop(connection, None)
+                self._waiting.pop(connection, None)
 
     def service_actions(self):
-        """Hang up on connections that took too long to send a request."""
+        """Hang up on clients too slow to send a request or read an answer."""
         limit = time.monotonic() - self.kent.request_timeout
         with self._conn_lock:
-            late = [c for c, since in self._reading.items() if since < limit]
+            late = [c for c, since in self._waiting.items() if since < limit]
             for connection in late:
-                self._reading.pop(connection, None)
+                self._waiting.pop(connection, None)
         for connection in late:
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
@@ -6306,7 +6333,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._connections.pop(request, None)
-                self._reading.pop(request, None)
+                self._waiting.pop(request, None)
             self.shutdown_request(request)
 
     def handle_error(self, request, client_address):

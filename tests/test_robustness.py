@@ -68,6 +68,16 @@ def read_until_closed(sock, deadline_s=10, limit=1 << 20):
     return b"".join(chunks)
 
 
+def read_all(sock, deadline_s=10):
+    """Every byte until the peer closes, however many (reads in big gulps)."""
+    sock.settimeout(deadline_s)
+    buffer = bytearray()
+    with contextlib.suppress(OSError):
+        while chunk := sock.recv(1 << 20):
+            buffer += chunk
+    return bytes(buffer)
+
+
 def split_response(data):
     head, _, body = data.partition(b"\r\n\r\n")
     return head.decode("latin-1"), body
@@ -281,6 +291,24 @@ def test_idle_keep_alive_connection_is_closed_after_request_timeout(kent_log):
     head, body = split_response(data)
     assert head.startswith("HTTP/1.1 200") and b'"version"' in body
     assert TIMEOUT - 0.3 <= elapsed <= TIMEOUT + 2.0
+
+
+def test_client_that_never_reads_its_answer_is_cut_after_request_timeout(kent_log):
+    size = 24 * MIB  # more than the socket buffers on both ends hold
+    attachment = ({"type": "attachment", "filename": "big.bin"}, b"x" * size)
+    with kent.KentServer(request_timeout=TIMEOUT, max_body=64 * MIB) as server:
+        post_envelope(server.url, envelope(attachment))
+        [stored] = server.wait_for(1, timeout=5, type="attachment")
+        with connect_raw(server) as sock:
+            sock.sendall(f"GET /api/event/{stored.id}/raw HTTP/1.1\r\n\r\n".encode())
+            time.sleep(TIMEOUT + 1.5)  # not reading: Kent's send is stuck
+            assert served_quickly(server, "normal client") < 1.0
+            data = read_all(sock, deadline_s=10)
+        assert_still_serving(server.url)
+    head, body = split_response(data)
+    assert head.startswith("HTTP/1.1 200"), head[:80]
+    assert f"Content-Length: {size}" in head
+    assert 0 < len(body) < size, "the answer went out whole: nobody hung up"
 
 
 def open_idle(server, count):
