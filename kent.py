@@ -2646,7 +2646,8 @@ def _replay_from_kent_json(value):
 
     Items that came to /store/ or /security/ (and rejected requests, stored
     as ``kent_error``) go back to that endpoint as a plain body; envelope
-    items become a one-item envelope.
+    items become a one-item envelope, and so do the parts of a multipart
+    upload (minidump, attachments): one part alone is no upload.
     """
     payload = value["payload"]
     header = dict(payload.get("header") or {})
@@ -2654,6 +2655,8 @@ def _replay_from_kent_json(value):
     data = _payload_bytes(payload, value.get("sdk"))
     request = value.get("request") if isinstance(value.get("request"), dict) else {}
     endpoint = _replay_endpoint(request)
+    if request.get("endpoint") in ("minidump", "attachments"):
+        endpoint = "envelope"
     if endpoint != "envelope" or item_type == "kent_error":
         return endpoint, request.get("content_type") or "application/json", data
     envelope_header = payload.get("envelope_header")
@@ -5093,6 +5096,7 @@ CORS_HEADERS = (
     ),
     ("Cross-Origin-Resource-Policy", "cross-origin"),
 )
+_CORS_LINES = "\r\n".join(f"{k}: {v}" for k, v in CORS_HEADERS)
 PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
     (
@@ -5321,8 +5325,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"Date: {self.date_time_string()}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
+            _CORS_LINES,
         ]
-        lines += [f"{k}: {v}" for k, v in CORS_HEADERS]
         lines += [f"{k}: {_safe_header_value(v)}" for k, v in headers]
         if self.close_connection:
             lines.append("Connection: close")
@@ -5337,6 +5341,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(head)
             self.wfile.write(body)
         self.server.waiting(self.connection, False)
+
+    _date = (0, "")  # (second, Date header): formatting it costs 2 us
+
+    def date_time_string(self, timestamp=None):
+        now = int(time.time() if timestamp is None else timestamp)
+        second, text = KentHandler._date
+        if second != now:
+            text = super().date_time_string(now)
+            KentHandler._date = (now, text)
+        return text
 
     def _respond_json(self, status, value, headers=()):
         self._respond(status, to_json_bytes(value), headers=headers)

@@ -26,6 +26,7 @@ from helpers import (
 from test_browser import WATCH
 from test_cli import KENT_PY, running_kent
 from test_pages import check_page
+from test_protocol_clients import FAKE_MINIDUMP, dump_file, multipart
 from test_superpowers import (
     CANARY,
     FRAME_VARS,
@@ -458,6 +459,39 @@ def test_replay_of_kent_json_goes_back_to_the_route_it_came_from(kent_server, tm
     assert replayed[0].raw == otlp
     assert replayed[1].body["monitor_slug"] == "nightly"
     assert replayed[1].body["status"] == "ok"
+
+
+def test_replay_of_one_part_of_a_minidump_upload_sends_it_as_an_envelope(
+    kent_server, tmp_path
+):
+    body, content_type = multipart(
+        fields=[("sentry[release]", "native@2.0")],
+        files=[dump_file(), ("log", "app.log", "text/plain", b"last words\n")],
+    )
+    status, _, _ = http_request(
+        kent_server.url,
+        "POST",
+        f"/api/3/minidump/?sentry_key={CLEAN_KEY}",
+        body,
+        {"Content-Type": content_type},
+    )
+    assert status == 200
+    _, dump, _ = kent_server.wait_for(3, project=3)
+    _, _, saved = http_request(kent_server.url, "GET", f"/api/event/{dump.id}")
+    (tmp_path / "dump.json").write_bytes(saved)
+    done = kent_cli(
+        "replay",
+        str(tmp_path / "dump.json"),
+        "--url",
+        kent_server.url,
+        "--project",
+        "8",
+    )
+    assert ": 200" in done.stdout, done.stdout
+    [again] = kent_server.wait_for(1, project=8, timeout=10)
+    assert (again.type, again.status, again.raw) == ("attachment", 200, FAKE_MINIDUMP)
+    assert again.header["attachment_type"] == "event.minidump"
+    assert again.event_id == dump.event_id
 
 
 def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):
