@@ -2932,8 +2932,9 @@ class EventFilter:
             return False
         if self.q is not None and self.q not in event.search_text().lower():
             return False
+        body = event.body if self.fields else None  # parsed once, not per field
         for path, expected in self.fields:
-            if not any(_equals(v, expected) for v in _path_values(event.body, path)):
+            if not any(_equals(v, expected) for v in _path_values(body, path)):
                 return False
         return True
 
