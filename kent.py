@@ -6278,7 +6278,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, kent, max_connections):
         self.kent = kent
         self.max_connections = max_connections
-        self._connections = {}
+        self._connections = set()  # open sockets, for the cap and for stop()
         self._conn_threads = []  # every connection thread not yet joined
         self._waiting = {}  # connection -> since when it waits on its client
         self._conn_lock = threading.Lock()
@@ -6319,7 +6319,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             daemon=True,
         )
         with self._conn_lock:
-            self._connections[request] = thread
+            self._connections.add(request)
             # Reap finished threads here so the list stays as long as the live ones.
             self._conn_threads = [t for t in self._conn_threads if t.is_alive()]
             self._conn_threads.append(thread)
@@ -6347,7 +6347,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             self.handle_error(request, client_address)
         finally:
             with self._conn_lock:
-                self._connections.pop(request, None)
+                self._connections.discard(request)
                 self._waiting.pop(request, None)
             self.shutdown_request(request)
 
@@ -6630,8 +6630,8 @@ def _add_run_parser(commands):
         type=float,
         default=DEFAULT_REQUEST_TIMEOUT,
         metavar="SECONDS",
-        help="close connections that take longer to send a request, idle "
-        "keep-alive ones included (default %(default)s)",
+        help="close connections that take longer to send a request or to "
+        "read an answer, idle keep-alive ones included (default %(default)s)",
     )
     run.add_argument(
         "--strict",
