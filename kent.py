@@ -862,7 +862,11 @@ def parse_crash_upload(parts, require_minidump=True):
 
 def to_json(value, ensure_ascii=False):
     """Compact JSON bytes (sentry-python style with ``ensure_ascii=True``)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii).encode()
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate ("\ud800"): only \u escapes hold it
+        return json.dumps(value, separators=(",", ":")).encode("ascii")
 
 
 def _iso(timestamp):
@@ -3544,8 +3548,14 @@ def to_json_bytes(value):
     try:
         text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
     except ValueError:  # Python's json reads NaN and 1e999; it may not write them
-        text = json.dumps(_finite(value), ensure_ascii=False, default=str)
-    return text.encode("utf-8")
+        value = _finite(value)
+        text = json.dumps(value, ensure_ascii=False, default=str)
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        # JSON may carry a lone surrogate ("\ud800", from a cut emoji or an
+        # undecodable file name) that UTF-8 cannot: escape it as JSON does.
+        return json.dumps(value, default=str).encode("ascii")
 
 
 def error_json(status, message, **extra):
@@ -5362,7 +5372,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             ("Content-Security-Policy", csp),
             ("X-Content-Type-Options", "nosniff"),
         )
-        self._respond(status, page.encode("utf-8"), "text/html; charset=utf-8", headers)
+        # A lone surrogate from a payload shows as its escape, \ud800.
+        data = page.encode("utf-8", "backslashreplace")
+        self._respond(status, data, "text/html; charset=utf-8", headers)
 
     def do_GET(self):
         self._dispatch()

@@ -152,6 +152,9 @@ json_scalars = st.one_of(
     st.integers(),
     st.floats(allow_nan=False, allow_infinity=False),
     st.text(max_size=20),
+    # a lone surrogate: a valid JSON escape that UTF-8 cannot hold (one per
+    # string: JSON reads a high and a low one side by side as one character)
+    st.builds("x{}y".format, st.characters(min_codepoint=0xD800, max_codepoint=0xDFFF)),
 )
 json_values = st.recursive(
     json_scalars,
@@ -579,6 +582,14 @@ def test_any_body_over_http_is_answered_2xx_or_4xx(fuzz_server, request):
 def assert_still_serving(url):
     status, value = get_json(url, "/api/status/")
     assert status == 200 and value["version"] == kent.__version__
+    # and whatever was stored can be read back: the list, the page, the newest
+    status, listed = get_json(url, "/api/eventlist/")
+    assert status == 200, listed
+    assert http_request(url, "GET", "/")[0] == 200
+    if listed["events"]:
+        newest = listed["events"][-1]["event_id"]
+        for path in (f"/api/event/{newest}", f"/event/{newest}"):
+            assert http_request(url, "GET", path)[0] == 200, path
 
 
 # -- inputs found by these tests, pinned ---------------------------------------------------------

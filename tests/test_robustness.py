@@ -29,6 +29,7 @@ from helpers import (
     envelope,
     event_item,
     get_json,
+    http_request,
     post_envelope,
     raw_exchange,
     status_of,
@@ -221,6 +222,38 @@ def drip_in_thread(sock, data):
     thread = threading.Thread(target=lambda: result.update(cut=drip(sock, data)))
     thread.start()
     return thread, result
+
+
+# A lone UTF-16 surrogate is legal in JSON text but cannot be UTF-8: it comes
+# from a JS string cut inside an emoji, or sentry-python's \udcXX escapes of
+# undecodable file names. It once turned every read of the store into a 500.
+SURROGATE_EVENT = (
+    b'{"message":"cut \\ud83d here","extra":{"path":"/tmp/\\udcff.txt","n":NaN}}'
+)
+
+
+def test_lone_surrogates_never_break_a_read(kent_log):
+    with kent.KentServer() as server:
+        data = b'{}\n{"type":"event"}\n' + SURROGATE_EVENT + b"\n"
+        status, _, _ = post_envelope(server.url, data)
+        assert status == 200
+        [event] = server.wait_for(1)
+        ident = event.id
+        reads = [
+            "/", f"/event/{ident}", f"/diff/{ident}/{ident}", "/search/?q=cut",
+            "/api/eventlist/", "/api/wait/?count=1", f"/api/event/{ident}",
+            f"/api/event/{ident}/raw", f"/api/event/{ident}/envelope",
+            f"/api/diff/{ident}/{ident}", "/api/search/?q=cut", "/api/leaks/",
+        ]  # fmt: skip
+        answers = {p: http_request(server.url, "GET", p) for p in reads}
+    assert {p: a[0] for p, a in answers.items()} == dict.fromkeys(reads, 200)
+    value = json.loads(answers[f"/api/event/{ident}"][2])
+    assert value["payload"]["body"]["message"] == "cut \ud83d here"
+    assert value["payload"]["body"]["extra"]["path"] == "/tmp/\udcff.txt"
+    [listed] = json.loads(answers["/api/eventlist/"][2])["events"]
+    assert listed["summary"] == "cut \ud83d here"
+    assert answers[f"/api/event/{ident}/raw"][2] == SURROGATE_EVENT
+    assert b"cut \\ud83d here" in answers[f"/event/{ident}"][2]  # the escape, shown
 
 
 def served_quickly(server, message):
