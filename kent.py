@@ -2994,13 +2994,17 @@ class EventStore:
                 self.bytes += event.size
             self.received += len(events)
             self.accepted += sum(1 for e in events if 200 <= e.status < 300)
-            self._evict()
+            self._evict(keep=len(events))
             self._cond.notify_all()
         return events
 
-    def _evict(self):
+    def _evict(self, keep=0):
+        """Drop the oldest until both limits hold; the byte budget never drops
+        the ``keep`` newest (one request over the budget would empty the store
+        and then itself, and a test would see nothing)."""
         while self._events and (
-            len(self._events) > self.max_events or self.bytes > self.max_bytes
+            len(self._events) > self.max_events
+            or (self.bytes > self.max_bytes and len(self._events) > keep)
         ):
             old = self._events.popleft()
             self._by_id.pop(old.id, None)
@@ -3688,7 +3692,8 @@ Any project id works.</p>
 <div class="scroll"><table class="dsns"><thead><tr><th>Project</th><th>DSN</th>
 <th class="wide">Stored</th><th></th></tr></thead><tbody>$dsn_rows</tbody></table></div>
 <div class="bar-row"><span><strong id="kent-kept">$kept</strong> kept,
-<strong id="kent-dropped">$dropped</strong> dropped by the limit of $max_events items,
+<strong id="kent-dropped">$dropped</strong> dropped by the limits ($max_events items,
+$max_bytes),
 <span id="kent-received">$received</span> received</span>
 <span id="kent-live" class="live">live updates need JavaScript</span>
 <form class="inline" method="post" action="/flush">
@@ -4079,6 +4084,16 @@ def _ui_faults(faults):
     )
 
 
+def _size_text(size):
+    """``268435456`` -> ``256 MiB``; what is not a number stays as it is."""
+    if not isinstance(size, int):
+        return str(size)
+    for unit, factor in (("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)):
+        if size >= factor:
+            return f"{size / factor:.4g} {unit}"
+    return f"{size} bytes"
+
+
 def render_index(
     events,
     stats,
@@ -4107,6 +4122,7 @@ def render_index(
         dropped=_e(stats.get("dropped")),
         received=_e(stats.get("received")),
         max_events=_e(stats.get("max_events")),
+        max_bytes=_e(_size_text(stats.get("max_bytes"))),
         project_options=_ui_options(
             (e.project_id for e in events), project, "All projects"
         ),
@@ -6621,7 +6637,8 @@ def _add_run_parser(commands):
         type=_size,
         default=DEFAULT_MAX_BYTES,
         metavar="SIZE",
-        help="memory budget of the kept items, e.g. 256M (default 256M)",
+        help="memory budget of the kept items, e.g. 256M (default 256M); the "
+        "oldest go first, the newest request stays even when it alone is over",
     )
     run.add_argument(
         "--max-body",

@@ -381,13 +381,15 @@ def test_index_lists_newest_first_with_dsns_counts_and_flush_forms():
     events = store.snapshot() + store2.snapshot()
     events[1].seq = 2
     stats = {"kept": 2, "dropped": 5, "received": 7, "max_events": 100}
+    stats["max_bytes"] = 200 * 1024
     page = kent.render_index(events, stats, "http://127.0.0.1:5000", NONCE)
     text = check_page(page)
     assert text.index("second") < text.index("first")
     assert "http://public@127.0.0.1:5000/1" in text
     assert "http://public@127.0.0.1:5000/7" in text
     assert re.search(
-        r"2\s+kept,\s+5\s+dropped by the limit of 100", " ".join(text.split())
+        r"2\s+kept,\s+5\s+dropped by the limits \(100 items,\s+200 KiB\)",
+        " ".join(text.split()),
     )
     assert '<input type="hidden" name="project" value="7">' in page
     assert 'data-cursor="2"' in page

@@ -48,12 +48,26 @@ def test_eviction_by_count_drops_oldest():
 def test_eviction_by_bytes_drops_oldest():
     one = make_event(body={"message": "x" * 1000})
     store = kent.EventStore(max_events=100, max_bytes=one.size * 2 + 10)
-    store.add([make_event(body={"message": f"{i}" + "x" * 999}) for i in range(5)])
+    for i in range(5):  # five requests
+        store.add([make_event(body={"message": f"{i}" + "x" * 999})])
     kept = store.snapshot()
     assert len(kept) == 2
     assert [e.body["message"][0] for e in kept] == ["3", "4"]
     assert store.dropped == 3
     assert store.bytes == sum(e.size for e in kept) <= store.max_bytes
+
+
+def test_a_request_over_the_byte_budget_is_kept_whole_until_the_next():
+    small = make_event(body={"message": "small"})
+    store = kent.EventStore(max_events=100, max_bytes=small.size * 3)
+    fill(store, 3)
+    big = [make_event(body={"message": "big" + "x" * small.size * 2}) for _ in "ab"]
+    store.add(big)  # alone over the budget: the older ones go, not it
+    assert store.snapshot() == big and store.dropped == 3
+    assert store.bytes > store.max_bytes
+    [after] = fill(store, 1)
+    assert store.snapshot() == [after] and store.dropped == 5
+    assert store.bytes <= store.max_bytes
 
 
 def test_evicted_events_cannot_be_found():
