@@ -6108,17 +6108,30 @@ class ConsolePrinter:
     and writes what came in one logging call, so a flood of events costs the
     request threads nothing. The leak scanner (about a millisecond an item)
     runs here while the backlog is short and its time budget (``scan_share``
-    of one core) lasts; under load lines are printed without the leak flag.
+    of one core) lasts; under load lines are printed without the leak flag,
+    and those items are scanned once nothing comes in (``idle_share`` of a
+    core), a line ``... LEAK ... (scanned late)`` for each one that leaks.
     """
 
-    def __init__(self, kent, max_scan_backlog=10, scan_share=0.05, interval=0.02):
+    def __init__(
+        self,
+        kent,
+        max_scan_backlog=10,
+        scan_share=0.05,
+        interval=0.02,
+        idle_share=0.5,
+        max_unscanned=1000,
+    ):
         self.kent = kent
         self.max_scan_backlog = max_scan_backlog
         self.scan_share = scan_share
         self.interval = interval
+        self.idle_share = idle_share
         self._allowance = 2 * scan_share  # seconds of scanning it may spend
         self._last = time.monotonic()
         self._pending = collections.deque()
+        self._unscanned = collections.deque(maxlen=max_unscanned)
+        self._unscanned_lost = 0  # pushed out of _unscanned before their scan
         self._stopping = threading.Event()
         self._thread = None
 
@@ -6165,14 +6178,47 @@ class ConsolePrinter:
         batch = []
         while self._pending:
             batch.append(self._pending.popleft())
+        if not batch:
+            self._scan_late()
+            return
         lines = []
         for event, base_url in batch:
             try:
-                scan = self._may_scan(len(batch))
-                findings = self._scan(event) if scan else None
+                findings = None
+                if self._may_scan(len(batch)):
+                    findings = self._scan(event)
+                else:
+                    self._defer(event, base_url)
                 lines += self.kent.console_lines(event, base_url, findings)
             except Exception:  # a bug in Kent: say so, keep printing
                 logger.exception("Kent could not print an item")
+        if lines:
+            logger.info("%s", "\n".join(lines))
+
+    def _defer(self, event, base_url):
+        if len(self._unscanned) == self._unscanned.maxlen:
+            self._unscanned_lost += 1
+        self._unscanned.append((event, base_url))
+
+    def _scan_late(self):
+        """While nothing comes in, scan what was printed unscanned; flag leaks."""
+        deadline = time.monotonic() + self.interval * self.idle_share
+        lines = []
+        while self._unscanned and time.monotonic() < deadline:
+            event, base_url = self._unscanned.popleft()
+            try:
+                findings = self.kent.findings(event)
+                if findings:
+                    line = self.kent.console_lines(event, base_url, findings)[0]
+                    lines.append(f"{line} (scanned late)")
+            except Exception:  # a bug in Kent: say so, keep printing
+                logger.exception("Kent could not scan an item")
+        if self._unscanned_lost and not self._unscanned:
+            lines.append(
+                f"{self._unscanned_lost} items came too fast to be scanned for "
+                "leaks; GET /api/leaks/ scans every stored item"
+            )
+            self._unscanned_lost = 0
         if lines:
             logger.info("%s", "\n".join(lines))
 
@@ -6557,12 +6603,16 @@ class WaitTimeout(AssertionError):
 
     def __init__(self, count, timeout, matched, stored):
         self.matched = matched
-        lines = [f"{e.project_id} {e.type}: {e.summary}" for e in stored[-10:]]
+        # Only what matched: another project's events are not this test's business.
+        lines = [f"{e.project_id} {e.type}: {e.summary}" for e in matched[-10:]]
+        seen = {id(e) for e in matched}
+        others = sum(1 for e in stored if id(e) not in seen)
         super().__init__(
             f"timed out after {timeout} s waiting for {count} matching events; "
             f"{len(matched)} matched (waits count stored events; raise "
-            "max_events if older ones were dropped). Last stored events:\n  "
+            "max_events if older ones were dropped). Last matching events:\n  "
             + ("\n  ".join(lines) if lines else "(none)")
+            + f"\nStored events that do not match the filters: {others}."
         )
 
 

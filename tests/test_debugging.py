@@ -536,13 +536,34 @@ def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
         printer._print_pending()  # a backlog of 6: printed without scanning
         server.kent.store_events(trickle, 200, "http://kent")
         printer._print_pending()  # a backlog of 2: scanned
+        printer._print_pending()  # nothing came in: the burst is scanned now
     lines = [
         line
         for record in caplog.records
         for line in record.getMessage().splitlines()
         if "project=1" in line
     ]
-    assert ["LEAK 1" in line for line in lines] == [False] * 6 + [True] * 2
+    assert ["LEAK 1" in line for line in lines] == [False] * 6 + [True] * 8
+    assert [line.endswith("(scanned late)") for line in lines[8:]] == [True] * 6
+    late = sorted(line.split()[0] for line in lines[8:])
+    assert late == sorted(line.split()[0] for line in lines[:6])  # the same items
+
+
+def test_console_printer_says_when_items_were_never_scanned(caplog):
+    server = kent.KentServer(console=True)
+    printer = server.kent.printer = kent.ConsolePrinter(
+        server.kent, max_scan_backlog=0, max_unscanned=2
+    )
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(
+            [kent.StoredEvent(1, items[0]) for _ in "abcde"], 200, ""
+        )
+        printer._print_pending()
+        printer._print_pending()
+    text = caplog.text
+    assert "3 items came too fast to be scanned for leaks" in text
+    assert "GET /api/leaks/" in text and "(scanned late)" not in text
 
 
 # ---------------------------------------------------------------------------
