@@ -76,8 +76,9 @@ DEFAULT_MAX_EVENTS = 100
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # memory budget of the store
 DEFAULT_MAX_BODY = 100 * 1024 * 1024  # one request, compressed and decoded
 DEFAULT_MAX_CONNECTIONS = 256
-# Seconds a connection may take from waiting for a request until its body is
-# read: ends idle keep-alive connections and clients that trickle bytes.
+# Seconds a connection may wait on its client, for a request and its body or
+# to read an answer: ends idle keep-alive connections, clients that trickle
+# bytes and clients that never read.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
 DEFAULT_PROJECT_KEY = "public"
@@ -2673,6 +2674,22 @@ def _replay_from_kent_json(value):
         ENVELOPE_CONTENT_TYPE,
         build_envelope(envelope_header, [(header, data)]),
     )
+
+
+def with_envelope_dsn(data, dsn):
+    """The envelope with the ``dsn`` of its header (a tunnel's) set to ``dsn``.
+
+    Relay refuses an envelope whose dsn names another key or project than
+    the request, so a replay to another DSN must carry the new one.
+    """
+    line, newline, rest = bytes(data).partition(b"\n")
+    try:
+        header = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return data
+    if not isinstance(header, dict) or "dsn" not in header:
+        return data
+    return to_json(dict(header, dsn=dsn)) + newline + rest
 
 
 def _first_line_is_json_object(data):
@@ -6988,6 +7005,12 @@ def _send_target(args):
     return f"{parts.scheme}://{host}{prefix}", args.project or int(project), key
 
 
+def _target_dsn(target):
+    base, project, key = target
+    scheme, _, rest = base.partition("://")
+    return f"{scheme}://{key}@{rest}/{project}"
+
+
 def _post(target, endpoint, content_type, body, timeout):
     """POST like an SDK: ``(status, answer text)``; status 0 when unreachable."""
     import urllib.error
@@ -7048,6 +7071,8 @@ def _replay_one(path, target, timeout):
     except (OSError, ValueError, KeyError, TypeError) as exc:
         print(f"{path}: cannot replay: {exc}", file=sys.stderr)
         return False
+    if endpoint == "envelope":
+        body = with_envelope_dsn(body, _target_dsn(target))
     return _report(path, *_post(target, endpoint, content_type, body, timeout))
 
 

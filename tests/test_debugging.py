@@ -17,7 +17,9 @@ import urllib.parse
 import pytest
 from helpers import (
     CLEAN_KEY,
+    EVENT_ID,
     envelope,
+    event_item,
     get_json,
     http_request,
     launch_chromium,
@@ -492,6 +494,22 @@ def test_replay_of_one_part_of_a_minidump_upload_sends_it_as_an_envelope(
     assert (again.type, again.status, again.raw) == ("attachment", 200, FAKE_MINIDUMP)
     assert again.header["attachment_type"] == "event.minidump"
     assert again.event_id == dump.event_id
+
+
+def test_replay_to_another_dsn_rewrites_a_tunnel_envelopes_dsn(kent_server, tmp_path):
+    old_dsn = "https://" + "a" * 32 + "@o1.ingest.sentry.io/1"
+    saved = envelope(
+        event_item({"message": "via tunnel"}),
+        header={"dsn": old_dsn, "event_id": EVENT_ID},
+    )
+    (tmp_path / "tunnel.envelope").write_bytes(saved)
+    new_dsn = kent_server.dsn(6, key=CLEAN_KEY)
+    kent_cli("replay", str(tmp_path / "tunnel.envelope"), "--dsn", new_dsn)
+    [event] = kent_server.wait_for(1, project=6, timeout=10)
+    assert event.envelope_header["dsn"] == new_dsn
+    assert event.body["message"] == "via tunnel"
+    assert [w["code"] for w in event.warnings if w["code"] == "dsn-mismatch"] == []
+    assert event.status == 200
 
 
 def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):
