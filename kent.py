@@ -3290,11 +3290,16 @@ class FaultRules:
             return [self._public(r) for r in self._rules]
 
     def _public(self, rule):
+        """The rule as the API shows it, with whether it still answers."""
+        now = self.clock()
         public = {k: (sorted(v) if isinstance(v, set) else v) for k, v in rule.items()}
         public.pop("created", None)
         if rule["duration"] is not None:
-            left = rule["created"] + rule["duration"] - self.clock()
+            left = rule["created"] + rule["duration"] - now
             public["seconds_left"] = round(max(0.0, left), 3)
+        if rule["count"] is not None:
+            public["remaining"] = max(0, rule["count"] - rule["hits"])
+        public["active"] = self._live(rule, now)
         return public
 
     def _live(self, rule, now):
@@ -4082,20 +4087,55 @@ def _ui_event_row(event, leaks=0):
     )
 
 
+def _ui_words(value):
+    if isinstance(value, set):
+        value = sorted(value, key=str)
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return str(value)
+
+
+def _ui_fault_text(rule):
+    """``wait 5 s, then answer 429 (Retry-After: 60) to envelope; 1 of 2 left``."""
+    if rule.get("action") == "drop":
+        answer = "drop the connection"
+    else:
+        answer = f"answer {rule.get('status') or 'as usual'}"
+    if rule.get("delay"):
+        answer = f"wait {rule['delay']:g} s, then {answer}"
+    headers = [f"{k}: {v}" for k, v in fault_headers(rule)]
+    if headers:
+        answer += f" ({'; '.join(headers)})"
+    scope = [
+        f"{key} {_ui_words(rule[key])}"
+        for key in ("project", "endpoint", "category")
+        if rule.get(key)
+    ]
+    used = [f"{rule.get('hits', 0)} hits"]
+    if rule.get("remaining") is not None:
+        used.append(f"{rule['remaining']} of {rule.get('count')} left")
+    if rule.get("seconds_left") is not None:
+        used.append(f"{rule['seconds_left']:g} s left")
+    return f"{answer} to {' and '.join(scope) or 'every ingest request'}; " + (
+        ", ".join(used)
+    )
+
+
 def _ui_faults(faults):
-    """The active fault rules, one line each, with a form that clears them."""
+    """The fault rules, one line each (used-up ones marked), and a clear form."""
     if not faults:
         return ""
-    shown = ("status", "delay", "action", "project", "endpoint", "category", "count")
+    active = sum(1 for r in faults if r.get("active", True))
     lines = "".join(
-        f"<li>rule {_e(r.get('id'))}: "
-        + _e(", ".join(f"{k}={r[k]}" for k in shown if r.get(k) not in (None, 0.0)))
-        + f" ({_e(r.get('hits'))} hits)</li>"
+        f"<li>rule {_e(r.get('id'))}"
+        + ("" if r.get("active", True) else " <strong>(used up)</strong>")
+        + f": {_e(_ui_fault_text(r))}</li>"
         for r in faults
     )
     return (
-        '<div class="box warn"><strong>Fault rules are active</strong>: Kent answers '
-        f"matching requests with them.<ul>{lines}</ul>"
+        f'<div class="box warn"><strong>{active} of {len(faults)} fault rules '
+        "active</strong>: Kent answers matching requests with the first active "
+        f"one.<ul>{lines}</ul>"
         '<form class="inline" method="post" action="/faults/clear">'
         '<button type="submit">Clear fault rules</button></form></div>'
     )

@@ -616,9 +616,31 @@ def test_kent_error_shows_reason_and_hex_preview():
     assert '{"event_id":.<b>' in text
 
 
-def test_index_lists_active_fault_rules_with_a_clear_form():
-    rule = {"id": 3, "status": 429, "project": H, "hits": 2, "count": None}
-    page = kent.render_index([], kent.EventStore().stats(), "http://h", NONCE, [rule])
-    text = check_page(page)
-    assert "rule 3: status=429, project=" + H + " (2 hits)" in text
+def test_index_lists_fault_rules_readably_with_a_clear_form():
+    rules = [
+        kent.parse_fault({"status": 429, "project": H, "retry_after": 60}),
+        kent.parse_fault("status=503&category=error,transaction&count=2"),
+        kent.parse_fault("delay=5&endpoint=envelope&duration=30"),
+        kent.parse_fault("action=drop"),
+    ]
+    extra = [
+        {"id": 3, "hits": 2, "active": True},
+        {"id": 4, "hits": 2, "active": False, "remaining": 0},
+        {"id": 5, "hits": 0, "active": True, "seconds_left": 12.5},
+        {"id": 6, "hits": 1, "active": True},
+    ]
+    rules = [dict(r, **more) for r, more in zip(rules, extra, strict=True)]
+    page = kent.render_index([], kent.EventStore().stats(), "http://h", NONCE, rules)
+    text = " ".join(check_page(page).split())
+    assert "3 of 4 fault rules active" in text
+    assert f"rule 3: answer 429 (Retry-After: 60) to project {H}; 2 hits" in text
+    assert (
+        "rule 4 (used up): answer 503 to category error, transaction; "
+        "2 hits, 0 of 2 left"
+    ) in text
+    assert (
+        "rule 5: wait 5 s, then answer as usual to endpoint envelope; "
+        "0 hits, 12.5 s left"
+    ) in text
+    assert "rule 6: drop the connection to every ingest request; 1 hits" in text
     assert '<form class="inline" method="post" action="/faults/clear">' in page
