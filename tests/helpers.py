@@ -2,6 +2,7 @@
 
 import contextlib
 import http.client
+import importlib
 import json
 import os
 import shutil
@@ -110,6 +111,23 @@ def require_tool(name_or_path, reason=""):
     pytest.skip(message)
 
 
+def require_module(name, reason_hint=""):
+    """The imported module; skip when missing, but fail in CI (CI=true).
+
+    ``pytest.importorskip`` skips in CI too, and there a missing module is a
+    broken setup, not a reason to skip.
+    """
+    try:
+        return importlib.import_module(name)
+    except ImportError as exc:
+        message = f"cannot import {name} ({exc})" + (
+            f": {reason_hint}" if reason_hint else ""
+        )
+    if CI:
+        pytest.fail(message)
+    pytest.skip(message)
+
+
 def _content_length(head):
     for line in head.split(b"\r\n")[1:]:
         name, _, value = line.partition(b":")
@@ -147,7 +165,9 @@ def status_of(response):
 def launch_chromium(reason):
     """Debian's Chromium through Playwright; skip when missing (fail in CI)."""
     require_tool(CHROMIUM, reason)
-    sync_api = pytest.importorskip("playwright.sync_api")
+    sync_api = require_module(
+        "playwright.sync_api", "tests/requirements.txt installs playwright"
+    )
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(
             executable_path=CHROMIUM, args=CHROMIUM_ARGS

@@ -1,6 +1,7 @@
 """The command line: ``run`` as a real process, ``wait``, argument parsing."""
 
 import contextlib
+import json
 import os
 import re
 import selectors
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    AUTH_HEADER,
     CLEAN_KEY,
     EVENT_ID,
     envelope,
@@ -52,15 +54,20 @@ def _read_lines(stream, count, timeout):
 
 
 @contextlib.contextmanager
-def running_kent(command, tmp_path, cwd=None):
-    """Start ``command``; yield (url, banner lines, process); SIGINT after."""
+def running_kent(command, tmp_path, cwd=None, env=None):
+    """Start ``command``; yield (url, banner lines, process); SIGINT after.
+
+    ``env`` adds variables; an inherited KENT_DEV is dropped so that only
+    ``env`` turns verbose logging on.
+    """
     stderr = (tmp_path / "stderr.txt").open("w")
+    inherited = {k: v for k, v in os.environ.items() if k != "KENT_DEV"}
     proc = subprocess.Popen(
         command,
         stdout=subprocess.PIPE,
         stderr=stderr,
         cwd=cwd or tmp_path,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        env={**inherited, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
         lines = _read_lines(proc.stdout, 2, 20)
@@ -130,6 +137,127 @@ def test_run_options_reach_the_server(tmp_path):
         _, listing = get_json(url, "/api/eventlist/")
         assert [e["status"] for e in listing["events"]] == [403, 400]
         assert listing["max_events"] == 2 and listing["dropped"] == 1
+
+
+# -- what run prints for each stored item -------------------------------------------
+
+
+def console_log(tmp_path, bodies, *options, env=None, headers=None):
+    """Run Kent, store one event per body, stop it: its stderr (the log)."""
+    command = [sys.executable, KENT_PY, "run", "-p", "0", *options]
+    with running_kent(command, tmp_path, env=env) as (url, _, proc):
+        for n, body in enumerate(bodies):
+            data = envelope(event_item(body), header={"event_id": f"{n:032x}"})
+            status, _, value = post_envelope(url, data, headers=headers)
+            assert (status, value) == (200, {"id": f"{n:032x}", "success": True})
+        proc.send_signal(signal.SIGINT)  # stopping prints what is queued
+        assert proc.wait(10) == 0
+    return (tmp_path / "stderr.txt").read_text()
+
+
+def pretty(body):
+    """A body as the console indents it: two spaces before each line."""
+    text = json.dumps(body, indent=2, ensure_ascii=False)
+    return "\n".join("  " + line for line in text.splitlines())
+
+
+BIG_BODY = {
+    "message": "a big one",
+    "level": "error",
+    "extra": {f"key{n:03}": "x" * 60 for n in range(150)},
+}
+
+
+@pytest.mark.parametrize(
+    ("options", "env"),
+    [(["--verbose"], None), ([], {"KENT_DEV": "1"})],
+    ids=["--verbose", "KENT_DEV=1"],
+)
+def test_verbose_logs_request_headers_and_the_whole_payload(tmp_path, options, env):
+    sent = {"X-Kent-Test": "verbose-header"}
+    log = console_log(tmp_path, [BIG_BODY], *options, env=env, headers=sent)
+    lines = log.splitlines()
+    [index] = [i for i, line in enumerate(lines) if " a big one " in line]
+    [headers] = lines[index + 1 : index + 2] or ["(no line after the item's)"]
+    assert headers.startswith("  headers: "), log[-3000:]
+    logged = json.loads(headers.removeprefix("  headers: "))
+    assert logged["X-Kent-Test"] == "verbose-header"
+    assert logged["X-Sentry-Auth"] == AUTH_HEADER
+    # The whole payload (over 10,000 characters), not cut as --print-payloads is.
+    whole = json.dumps(BIG_BODY, indent=2)
+    assert len(whole) > 10_000
+    assert f"\n  payload: {whole}\n" in log
+    assert "characters in all" not in log
+
+
+def test_without_verbose_no_headers_or_payload_are_logged(tmp_path):
+    log = console_log(tmp_path, [BIG_BODY])
+    assert " a big one " in log
+    assert "  headers: " not in log and "  payload: " not in log
+    assert "key000" not in log
+
+
+def test_print_payloads_prints_the_pretty_payload_under_the_line(tmp_path):
+    small = {"message": "a small one", "level": "info", "tags": {"k": "v"}}
+    log = console_log(tmp_path, [small, BIG_BODY], "--print-payloads")
+    lines = log.splitlines()
+    [first] = [i for i, line in enumerate(lines) if " a small one " in line]
+    assert "\n".join(lines[first + 1 : first + 8]) == pretty(small)
+    [second] = [i for i, line in enumerate(lines) if " a big one " in line]
+    assert lines[second + 1 : second + 4] == [
+        "  {",
+        '    "message": "a big one",',
+        '    "level": "error",',
+    ]
+    # Cut at 60 lines, then where the whole is: the page.
+    whole = json.dumps(BIG_BODY, indent=2)
+    end = f"  ... ({len(whole)} characters in all; see the page)"
+    assert lines[second + 61] == end
+    assert lines[second + 60] == pretty(BIG_BODY).splitlines()[59]
+    assert "key055" in log and "key056" not in log  # 4 lines before key000
+    assert log.count("characters in all") == 1  # the small one is whole
+    assert "  headers: " not in log and "  payload: " not in log
+
+
+ANSI = re.compile(r"\x1b\[[0-9;]*m")
+
+
+def test_console_line_and_leak_flag_are_coloured_only_with_colour(kent_server):
+    kent_server.add_canary("s3cret-canary-value")
+    body = {
+        "message": "colour me",
+        "user": {"email": "alice@example.com"},
+        "extra": {"note": "s3cret-canary-value"},
+    }
+    post_envelope(kent_server.url, envelope(event_item(body)))
+    [event] = kent_server.events()
+    findings = kent_server.kent.findings(event)
+    url = kent_server.url
+    line = kent.render_console_line(event, url, colour=True)
+    for painted in (
+        f"\x1b[2m#{event.seq}\x1b[0m",  # dim
+        "\x1b[36mevent\x1b[0m",  # cyan
+        "\x1b[32m200\x1b[0m",  # green: accepted
+        "\x1b[1mcolour me\x1b[0m",  # bold
+        f"\x1b[2m{url}/event/{event.id}\x1b[0m",
+    ):
+        assert painted in line
+    plain = kent.render_console_line(event, url, colour=False)
+    assert not ANSI.search(plain)
+    assert ANSI.sub("", line) == plain
+    assert plain.startswith(f"#{event.seq} project=1 event 200 kent-tests 1.0 ")
+
+    flag = kent.render_leak_flag(findings, colour=True)
+    text = "LEAK 2: email at /user/email (al***om), canary at /extra/note (s3***ue)"
+    assert flag == f"\x1b[31m{text}\x1b[0m"  # red, masked
+    assert kent.render_leak_flag(findings, colour=False) == text
+    assert "s3cret-canary-value" not in flag and "alice@" not in flag
+
+    # What run prints: its colour setting reaches the line and the flag.
+    [coloured] = kent.Kent(colour=True).console_lines(event, url, findings)
+    assert coloured == f"{line} {flag}"
+    [uncoloured] = kent.Kent(colour=False).console_lines(event, url, findings)
+    assert not ANSI.search(uncoloured) and uncoloured.endswith(text)
 
 
 def test_run_on_a_busy_port_exits_with_a_message(kent_server):

@@ -22,6 +22,7 @@ from helpers import (
     js_envelope,
     post_envelope,
     raw_exchange,
+    require_module,
     status_of,
 )
 
@@ -100,7 +101,7 @@ def test_content_encodings(kent_server, encoding, encode):
 
 
 def test_brotli_encoding(kent_server):
-    brotli = pytest.importorskip("brotli")
+    brotli = require_module("brotli", "tests/requirements.txt installs brotli")
     data = envelope(event_item({"message": "via br"}))
     status, _, _ = post_envelope(
         kent_server.url, brotli.compress(data), headers={"Content-Encoding": "br"}

@@ -3,16 +3,30 @@
 import base64
 import gzip
 import json
+import os
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
 import pytest
-from helpers import EVENT_ID, envelope, event_item, js_envelope
+from helpers import (
+    AUTH_HEADER,
+    EVENT_ID,
+    envelope,
+    event_item,
+    js_envelope,
+    require_module,
+    require_tool,
+)
 
 import kent
 
 DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).resolve().parent.parent
+NO_BROTLI = Path(__file__).resolve().parent / ".deps" / "nobrotli"
 CASES = sorted(p.stem for p in DATA.glob("*.envelope"))
+BROTLI_HINT = "tests/requirements.txt installs brotli"
 
 
 def codes(warnings):
@@ -212,8 +226,53 @@ def test_decode_body(encoding, encode):
 
 
 def test_decode_brotli():
-    brotli = pytest.importorskip("brotli")
+    brotli = require_module("brotli", BROTLI_HINT)
     assert kent.decode_body(brotli.compress(BODY), "br", 10**6) == BODY
+
+
+BR_WITHOUT_BROTLI = """
+import http.client, json, sys
+import kent
+
+out = {"brotli": repr(kent._brotli), "encodings": kent.supported_encodings()}
+try:
+    kent.decode_body(b"\\x0b\\x02\\x80hello\\x03", "br", 1000)
+except kent.UnsupportedEncoding as exc:
+    out["raised"] = [type(exc).__name__, exc.status, exc.message]
+with kent.KentServer() as server:
+    connection = http.client.HTTPConnection(server.host, server.port, timeout=10)
+    headers = {"Content-Encoding": "br", "X-Sentry-Auth": sys.argv[1]}
+    connection.request("POST", "/api/1/envelope/", b"brotli bytes", headers)
+    answer = connection.getresponse()
+    out["answered"] = [answer.status, json.loads(answer.read())]
+    connection.close()
+print(json.dumps(out))
+"""
+
+
+def test_brotli_without_a_module_is_415_and_says_how_to_fix():
+    """sentry-python sends "br" whenever it can import brotli; Kent may not."""
+    require_tool(str(NO_BROTLI / "brotli.py"), "bash tests/install.sh creates it")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NO_BROTLI), str(ROOT)])}
+    result = subprocess.run(
+        [sys.executable, "-W", "error", "-c", BR_WITHOUT_BROTLI, AUTH_HEADER],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    assert out["brotli"] == "None", "brotli (or brotlicffi) was not hidden"
+    assert "br" not in out["encodings"] and "gzip" in out["encodings"]
+    name, status, message = out["raised"]
+    assert (name, status) == ("UnsupportedEncoding", 415)
+    assert message.startswith("Content-Encoding 'br' needs a brotli module")
+    for fix in ("pip install brotli", "kent[brotli]", "make the SDK use gzip"):
+        assert fix in message
+    assert '"transport_compression_algo": "gzip"' in message
+    assert out["answered"] == [415, {"error": message, "detail": message}]
 
 
 def test_decode_multi_member_gzip():
@@ -244,7 +303,7 @@ def test_bad_compressed_data_is_400(encoding, data, words):
 
 
 def test_corrupt_brotli_is_400():
-    pytest.importorskip("brotli")
+    require_module("brotli", BROTLI_HINT)
     with pytest.raises(kent.BadRequest) as info:
         kent.decode_body(b"\xff\xff\xff not brotli", "br", 1000)
     assert info.value.status == 400

@@ -31,6 +31,7 @@ from helpers import (
     get_json,
     http_request,
     launch_chromium,
+    require_module,
     require_tool,
 )
 
@@ -583,7 +584,10 @@ def test_otlp_wrong_content_type_is_415(kent_server):
 
 
 def test_opentelemetry_exporter_sends_protobuf(kent_server):
-    pytest.importorskip("opentelemetry.exporter.otlp.proto.http")
+    require_module(
+        "opentelemetry.exporter.otlp.proto.http",
+        "tests/requirements.txt installs opentelemetry-exporter-otlp-proto-http",
+    )
     from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider

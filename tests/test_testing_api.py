@@ -5,6 +5,7 @@ Apps run as subprocesses (tests/apps/); nothing here sleeps to wait for an
 event: it waits with ``server.wait_for`` or ``GET /api/wait/``.
 """
 
+import importlib.metadata
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 import sentry_sdk
-from helpers import CLEAN_KEY, get_json, http_request
+from helpers import CI, CLEAN_KEY, get_json, http_request
 
 import kent
 
@@ -115,6 +116,16 @@ def test_wait_for_timeout_raises_wait_timeout_listing_arrivals(kent_server):
     text = str(caught.value)
     assert "waiting for 2 matching events; 1 matched" in text
     assert "1 event: the only one" in text
+
+
+def test_wait_timeout_names_only_the_events_that_matched(kent_server):
+    message(kent_server, "mine", project=1)
+    message(kent_server, "secret of project 2", project=2)
+    with pytest.raises(kent.WaitTimeout) as caught:
+        kent_server.wait_for(2, timeout=0.3, project=1)
+    text = str(caught.value)
+    assert "1 event: mine" in text and "secret" not in text
+    assert "Stored events that do not match the filters: 1." in text
 
 
 def _wait_in_thread(url, project, results):
@@ -262,6 +273,67 @@ def test_vendored_copy_provides_the_fixture(pytester, monkeypatch, how):
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     result = pytester.runpytest_subprocess(*args)
     result.assert_outcomes(passed=2)
+
+
+ENTRY_POINT_TEST = """
+import json
+import os
+import sys
+import urllib.request
+
+
+def test_kent_server_without_any_setup(kent_server):
+    kent = sys.modules["kent"]
+    assert os.path.samefile(kent.__file__, {kent_py!r}), kent.__file__
+    body = json.dumps({{"message": "through the entry point"}}).encode()
+    request = urllib.request.Request(
+        kent_server.url + "/api/5/store/",
+        data=body,
+        headers={{"X-Sentry-Auth": "Sentry sentry_key={key}, sentry_version=7"}},
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 200
+    [event] = kent_server.wait_for(1, project=5)
+    assert event.body["message"] == "through the entry point"
+"""
+
+
+def _kent_entry_point():
+    entry_points = importlib.metadata.entry_points(group="pytest11")
+    return next((ep for ep in entry_points if ep.name == "kent"), None)
+
+
+def test_installed_kent_gives_the_fixture_with_no_setup(tmp_path):
+    """``pip install kent`` alone: no conftest.py, no pytest_plugins, no -p."""
+    entry_point = _kent_entry_point()
+    if entry_point is None:
+        message = (
+            "Kent is not installed (no pytest11 entry point 'kent'): "
+            "pip install -e . (tests/install.sh does)"
+        )
+        if CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    assert entry_point.value == "kent"
+    project = tmp_path / "user_project"
+    project.mkdir()
+    (project / "test_user.py").write_text(
+        ENTRY_POINT_TEST.format(kent_py=str(KENT_PY), key=CLEAN_KEY)
+    )
+    hidden = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_PLUGINS", "PYTEST_ADDOPTS"}
+    env = {k: v for k, v in os.environ.items() if k not in hidden | {"PYTHONPATH"}}
+    command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
+    result = subprocess.run(
+        [*command, "-W", "error", str(project)],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "1 passed" in result.stdout, output
 
 
 # -- kent.py wait ------------------------------------------------------------------
