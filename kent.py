@@ -2915,7 +2915,8 @@ class EventFilter:
 
     Built from query parameters: ``project``, ``type`` (comma list),
     ``since`` (sequence cursor), ``q`` (text in the payload) and any other
-    ``dotted.path=value`` compared against the body.
+    ``dotted.path=value`` compared against the body; ``body.`` in front
+    makes any path a field, e.g. ``body.type=error`` for the body's "type".
     """
 
     RESERVED = frozenset(
@@ -2939,7 +2940,11 @@ class EventFilter:
                 type=params.get("type"),
                 since=params.get("since") or 0,
                 q=params.get("q"),
-                fields={k: v for k, v in params.items() if k not in cls.RESERVED},
+                fields={
+                    k.removeprefix("body."): v
+                    for k, v in params.items()
+                    if k not in cls.RESERVED
+                },
             )
         except ValueError as exc:
             raise BadRequest(f"bad filter: {exc}") from None
@@ -5980,6 +5985,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             raise BadRequest(f"bad count or timeout: {exc}") from None
         if not 0 <= timeout < float("inf"):
             raise BadRequest(f"timeout must be a number of seconds, not {timeout}")
+        if count < 1:
+            raise BadRequest(f"count must be 1 or more, not {count}")
+        timeout = min(timeout, MAX_WAIT_TIMEOUT)  # what the store will wait
         match = self._filter(params)
         events, ok = self.server.kent.store.wait_for(count, timeout, match, match.since)
         value = {

@@ -223,6 +223,14 @@ def test_filter_from_query_treats_other_keys_as_paths():
     assert not kent.EventFilter.from_query({"tags.env": "dev"})(event)
 
 
+def test_filter_from_query_reaches_a_field_named_like_a_filter_with_body_prefix():
+    store = kent.EventStore()
+    [event] = store.add([make_event(1, EXC_BODY)])
+    assert kent.EventFilter.from_query({"type": "event", "body.count": "3"})(event)
+    assert not kent.EventFilter.from_query({"body.count": "4"})(event)
+    assert kent.EventFilter.from_query({"count": "4"})(event)  # count: the wait's
+
+
 def test_q_searches_binary_and_text_bodies():
     store = kent.EventStore()
     binary, text = store.add(

@@ -107,6 +107,11 @@ def test_wait_api_timeout_is_408_with_what_arrived(kent_server):
     assert "1 of 2" in value["error"]
 
 
+def test_wait_api_count_below_one_is_400(kent_server):
+    status, value = get_json(kent_server.url, "/api/wait/?count=0&timeout=0")
+    assert status == 400 and "count must be 1 or more, not 0" in value["error"]
+
+
 def test_wait_for_timeout_raises_wait_timeout_listing_arrivals(kent_server):
     message(kent_server, "the only one")
     with pytest.raises(kent.WaitTimeout) as caught:
