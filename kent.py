@@ -6329,6 +6329,10 @@ class Kent:
         if broken:
             status = 400
             value = {"error": "; ".join(broken), "detail": "; ".join(broken)}
+        elif self.require_keys is not None and not auth.get("sentry_key"):
+            status = 401  # Relay's answer when no auth is found at all
+            message = "missing authorization information (Kent runs with --require-key)"
+            value = {"error": message, "detail": message}
         elif (
             self.require_keys is not None
             and auth.get("sentry_key") not in self.require_keys

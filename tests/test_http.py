@@ -395,6 +395,21 @@ def test_require_keys_rejects_unknown_key_with_403():
         ]
 
 
+def test_require_keys_answers_401_without_any_auth():
+    with kent.KentServer(require_keys=[CLEAN_KEY]) as server:
+        status, _, value = http_request(
+            server.url, "POST", "/api/1/envelope/", envelope(event_item())
+        )
+        [stored] = server.events()
+    assert status == 401
+    assert value == (
+        b'{"error": "missing authorization information (Kent runs with '
+        b'--require-key)", "detail": "missing authorization information (Kent '
+        b'runs with --require-key)"}'
+    )
+    assert stored.status == 401
+
+
 HOSTILE_REQUESTS = [
     b"GET /%00%ff HTTP/1.1\r\nHost: x\r\n\r\n",
     b"GET /api/event/..%2f..%2fetc%2fpasswd HTTP/1.1\r\nHost: x\r\n\r\n",
