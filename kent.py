@@ -1286,11 +1286,17 @@ def _summarize_transaction(body, header):
     return _text(" ".join(parts))
 
 
+def _or_missing(value, name):
+    """``value``, or ``(no name)`` where the payload left it out."""
+    return f"(no {name})" if value is None or value == "" else value
+
+
 def _summarize_session(body, header):
-    status = _get(body, "status") or "?"
+    status = _or_missing(_get(body, "status"), "status")
     release = _get(body, "attrs", "release") or _get(body, "release")
     errors = _get(body, "errors") or 0
-    return _text(f"session {status}, {errors} errors, release {release}")
+    release = f", release {release}" if release else ""
+    return _text(f"session {status}, {errors} errors{release}")
 
 
 def _summarize_sessions(body, header):
@@ -1305,10 +1311,11 @@ def _summarize_sessions(body, header):
 
 
 def _summarize_check_in(body, header):
-    slug = _get(body, "monitor_slug") or "?"
+    slug = _or_missing(_get(body, "monitor_slug"), "monitor_slug")
+    status = _or_missing(_get(body, "status"), "status")
     duration = _get(body, "duration")
     extra = f" ({duration:.2f} s)" if isinstance(duration, (int, float)) else ""
-    return _text(f"check-in {slug}: {_get(body, 'status') or '?'}{extra}")
+    return _text(f"check-in {slug}: {status}{extra}")
 
 
 def _summarize_container(body, header, noun):
@@ -1349,19 +1356,21 @@ def _summarize_security(body, header):
         directive = report.get("effective-directive") or report.get(
             "violated-directive"
         )
-        return _text(f"csp-report: {directive} blocked {report.get('blocked-uri')}")
+        return _csp_line(directive, report.get("blocked-uri"))
     if _get(body, "type") == "csp-violation":
         inner = _get(body, "body") or {}
-        return _text(
-            f"csp-report: {_get(inner, 'effectiveDirective')} blocked "
-            f"{_get(inner, 'blockedURL')}"
-        )
+        return _csp_line(_get(inner, "effectiveDirective"), _get(inner, "blockedURL"))
     for key in ("expect-ct-report", "expect-staple-report", "known-pins"):
         if _get(body, key) is not None:
-            return _text(
-                f"{key.replace('known-pins', 'hpkp')}: {_get(body, 'hostname') or ''}"
-            )
-    return _text(f"security report {_get(body, 'type') or ''}")
+            host = _get(body, key, "hostname") or _get(body, "hostname")
+            name = key.replace("known-pins", "hpkp")
+            return _text(f"{name}: {_or_missing(host, 'hostname')}")
+    return _text(f"security report {_or_missing(_get(body, 'type'), 'type')}")
+
+
+def _csp_line(directive, blocked):
+    directive = _or_missing(directive, "directive")
+    return _text(f"csp-report: {directive} blocked {_or_missing(blocked, 'URL')}")
 
 
 def _summarize_replay(body, header):
@@ -1370,8 +1379,10 @@ def _summarize_replay(body, header):
         count = len(events) if isinstance(events, list) else "?"
         segment = _get(body, "segment", "segment_id")
         return f"replay recording segment {segment}: {count} rrweb events"
+    replay_id = _or_missing(_get(body, "replay_id"), "replay_id")
+    segment = _or_missing(_get(body, "segment_id"), "segment_id")
     return _text(
-        f"replay {_get(body, 'replay_id')} segment {_get(body, 'segment_id')}"
+        f"replay {replay_id} segment {segment}"
         f" ({_get(body, 'replay_type') or 'session'})"
     )
 
@@ -1457,8 +1468,22 @@ def summarize(item_type, body, header=None, error=None):
             return summarizer(body, header)
     except (TypeError, ValueError, AttributeError, KeyError, ArithmeticError) as exc:
         return f"{item_type} item (cannot summarize: {exc})"
-    size = len(body) if isinstance(body, (bytes, bytearray)) else "?"
-    return f"{item_type} item, {size} bytes"
+    if isinstance(body, (bytes, bytearray)):
+        return f"{item_type} item, {len(body)} bytes"
+    return f"{item_type} item, {_json_shape(body)}"
+
+
+def _json_shape(value):
+    """``JSON object with 3 keys: a, b, c``: what an unknown item holds."""
+    if isinstance(value, dict) and value:
+        keys = ", ".join(_text(str(k), 40) for k in list(value)[:5])
+        more = ", ..." if len(value) > 5 else ""
+        return _text(f"JSON object with {len(value)} keys: {keys}{more}")
+    if isinstance(value, dict):
+        return "empty JSON object"
+    if isinstance(value, list):
+        return f"JSON list of {len(value)}"
+    return _text(f"JSON {type(value).__name__}: {value!r}", 120)
 
 
 # ---------------------------------------------------------------------------

@@ -484,8 +484,22 @@ SUMMARY_CASES = [
         "NEL http.error",
     ),
     ("statsd", "foo:1|c", "statsd: foo:1|c"),
-    ("brand_new", {"a": 1}, "brand_new"),
+    ("brand_new", {"a": 1}, "brand_new item, JSON object with 1 keys: a"),
+    ("brand_new", [1, 2], "brand_new item, JSON list of 2"),
     ("brand_new", b"\x00\x01", "2 bytes"),
+    # what the payload leaves out is said so, never "None" or "?"
+    ("session", {"status": "ok", "errors": 0}, "session ok, 0 errors"),
+    ("session", {}, "session (no status), 0 errors"),
+    ("check_in", {}, "check-in (no monitor_slug): (no status)"),
+    ("security", {"csp-report": {}}, "csp-report: (no directive) blocked (no URL)"),
+    (
+        "security",
+        {"expect-ct-report": {"hostname": "shop.example"}},
+        "expect-ct-report: shop.example",
+    ),
+    ("security", {"expect-staple-report": {}}, "expect-staple-report: (no hostname)"),
+    ("security", {"known-pins": [], "hostname": "h.example"}, "hpkp: h.example"),
+    ("replay_event", {}, "replay (no replay_id) segment (no segment_id)"),
 ]
 
 
@@ -494,6 +508,7 @@ def test_summarize(item_type, body, expected):
     summary = kent.summarize(item_type, body, {})
     assert expected in summary
     assert "no summary" not in summary
+    assert "None" not in summary and "?" not in summary
 
 
 def test_summarize_attachment_uses_header():
