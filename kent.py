@@ -2610,13 +2610,18 @@ SAMPLE_KINDS = {
     "transaction": _sample_event_kind(_transaction_event),
     "attachment": _sample_attachment,
     "session": _sample_session,
-    "check_in": _sample_check_in,
+    "check-in": _sample_check_in,
     "log": _sample_log,
     "csp": _sample_csp,
     "csp-new": _sample_csp_new,
     "minidump": _sample_minidump,
     "user-feedback": _sample_feedback,
 }
+
+
+def sample_kind(kind):
+    """The kind's name in ``SAMPLE_KINDS``: ``check_in`` is ``check-in``."""
+    return str(kind).strip().lower().replace("_", "-")
 
 
 def sample_envelope(kind, event_id, now):
@@ -2626,7 +2631,7 @@ def sample_envelope(kind, event_id, now):
     ``minidump`` (POST it to ``/api/<project>/<endpoint>/``).
     """
     try:
-        build = SAMPLE_KINDS[kind]
+        build = SAMPLE_KINDS[sample_kind(kind)]
     except KeyError:
         raise ValueError(
             f"unknown sample kind {kind!r}; choose from {', '.join(SAMPLE_KINDS)}"
@@ -7129,7 +7134,7 @@ def _send(args):
             endpoint = sample_envelope(kind, "0" * 32, 0)[0]
             print(f"{kind:14} POST /api/<project>/{endpoint}/")
         return 0 if args.list else 2
-    if args.kind not in SAMPLE_KINDS:
+    if sample_kind(args.kind) not in SAMPLE_KINDS:
         raise SystemExit(
             f"kent send: unknown kind {args.kind!r}; choose from "
             + ", ".join(SAMPLE_KINDS)

@@ -415,6 +415,13 @@ def test_send_to_nobody_exits_1():
     assert done.returncode == 1 and "no answer" in done.stdout
 
 
+def test_send_takes_underscores_for_hyphens(kent_server):
+    done = kent_cli("send", "check_in", "--url", kent_server.url)
+    assert ": 200" in done.stdout or ": 202" in done.stdout, done.stdout
+    [event] = kent_server.wait_for(1, type="check_in")
+    assert event.summary == "check-in nightly-report: ok (1.25 s)"
+
+
 def test_replay_of_a_downloaded_envelope_stores_identical_items(sdk, tmp_path):
     event = only_event(sdk, "canary")
     originals = sorted([event, *sdk.store.siblings(event)], key=lambda e: e.seq)

@@ -694,7 +694,7 @@ ENVELOPE_SUMMARIES = {
         "attachment notes.txt (71 bytes, text/plain, event.attachment)",
     ],
     "session": ["session exited, 0 errors, release kent-sample@1.0.0"],
-    "check_in": ["check-in nightly-report: ok (1.25 s)"],
+    "check-in": ["check-in nightly-report: ok (1.25 s)"],
     "log": ["2 log records: cart 1042 loaded with 3 items"],
     "user-feedback": ["feedback: The page froze after I pressed Pay."],
 }
