@@ -389,6 +389,7 @@ class ParsedItem:
         "error",
         "warnings",
         "index",
+        "offset",
     )
 
     def __init__(self, item_type, envelope_header, header, raw, index=0):
@@ -402,6 +403,7 @@ class ParsedItem:
         self.error = None
         self.warnings = []
         self.index = index
+        self.offset = None  # where the payload starts in the envelope, if in one
 
     def __repr__(self):
         return f"<ParsedItem {self.index} {self.type} {len(self.raw)} bytes>"
@@ -520,6 +522,7 @@ def _split_items(data, pos, envelope_header, seen):
             raw, pos, crlf = _read_line(data, start)
             raw = raw + b"\r" if crlf else raw  # Relay keeps the \r in payload
         item = ParsedItem(item_type, envelope_header, header, raw, index)
+        item.offset = start
         yield item, warnings
 
 
@@ -566,10 +569,23 @@ def _decode_json_payload(item):
         item.body = json_loads(item.raw)
         item.body_is_raw_json = True
     except (ValueError, UnicodeDecodeError) as exc:
-        detail = _json_error_text(exc)
-        item.error = f"item {item.index} ({item.type}): invalid JSON: {detail}"
+        item.error = f"item {item.index} ({item.type}): {_payload_error(item, exc)}"
         item.body = item.raw
         item.binary = True
+
+
+def _payload_error(item, exc):
+    """Why a JSON payload is bad, and where in the envelope (in bytes)."""
+    if not item.raw.strip():
+        return "empty payload where JSON was expected"
+    detail = _json_error_text(exc)
+    if item.offset is not None and isinstance(exc, json.JSONDecodeError):
+        at = item.offset + len(exc.doc[: exc.pos].encode("utf-8", "surrogatepass"))
+        detail = (
+            f"{exc.msg} at byte {at} of the envelope (line {exc.lineno} "
+            f"column {exc.colno} of the payload)"
+        )
+    return f"invalid JSON: {detail}"
 
 
 def _decode_replay_recording(item):

@@ -4,6 +4,7 @@ import base64
 import gzip
 import json
 import os
+import re
 import subprocess
 import sys
 import zlib
@@ -182,6 +183,22 @@ def test_invalid_json_in_event_item_sets_item_error():
     assert "item 1 (event): invalid JSON" in bad.error
     assert bad.raw == b'{"message": oops}' and bad.binary
     assert good.error is None and good.body["message"] == "hi"
+    at = int(re.search(r"at byte (\d+) of the envelope", bad.error).group(1))
+    assert data[at:].startswith(b"oops")  # where it went wrong, in bytes
+    assert "(line 1 column 13 of the payload)" in bad.error
+
+
+def test_invalid_json_offset_counts_bytes_not_characters():
+    data = b'{}\n{"type":"event"}\n{"m":"\xc3\xa9\xe2\x82\xac",oops}\n'
+    [bad] = kent.parse_envelope(data)[1]
+    at = int(re.search(r"at byte (\d+) of the envelope", bad.error).group(1))
+    assert data[at:].startswith(b"oops")
+
+
+def test_empty_json_item_says_it_is_empty():
+    data = b'{}\n{"type":"event","length":0}\n\n'
+    [bad] = kent.parse_envelope(data)[1]
+    assert bad.error == "item 1 (event): empty payload where JSON was expected"
 
 
 def test_missing_item_type_warns():
