@@ -81,6 +81,7 @@ DEFAULT_MAX_CONNECTIONS = 256
 # bytes and clients that never read.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
+KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 DEFAULT_PROJECT_KEY = "public"
 
 # Relay's default limits (relay-config Limits::default), used for warnings.
@@ -5391,6 +5392,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def handle_one_request(self):
         self.server.waiting(self.connection, True)  # the watchdog's clock runs
         self._body_read = False
+        self._partial_body = b""  # what arrived of a body Kent refused
         super().handle_one_request()
 
     def parse_request(self):
@@ -5598,8 +5600,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         length = _wire_int(length)
         if length > limit:
             self.close_connection = True
+            self._partial_body = self.rfile.read(min(length, KEPT_OF_TOO_LARGE))
             raise PayloadTooLarge(
-                f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body)"
+                f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body); its first {len(self._partial_body)} bytes are kept"
             )
         data = self.rfile.read(length)
         if len(data) < length:
@@ -5628,8 +5631,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             size += chunk_size
             if size > limit:
                 self.close_connection = True
+                self._partial_body = b"".join(parts)[:KEPT_OF_TOO_LARGE]
                 raise PayloadTooLarge(
-                    f"chunked body is over the limit of {limit} bytes (raise it with --max-body)"
+                    f"chunked body is over the limit of {limit} bytes (raise it with --max-body); its first {len(self._partial_body)} bytes are kept"
                 )
             chunk = self.rfile.read(chunk_size)
             if len(chunk) < chunk_size or self.rfile.read(2) != b"\r\n":
@@ -5678,7 +5682,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             info["decoded_size"] = len(data)
             accepted = parse(data, auth, auth_warnings)
         except KentError as exc:
-            raw = raw or getattr(self, "_partial_body", b"")
+            raw = raw or self._partial_body
             self._reject(project_id, info, auth, data or raw, exc)
             return
         project_id = accepted.project_id or project_id
@@ -6538,7 +6542,27 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             with self._conn_lock:
                 self._connections.discard(request)
                 self._waiting.pop(request, None)
-            self.shutdown_request(request)
+            self._close_gently(request)
+
+    def _close_gently(self, request, seconds=2.0, most=64 * MIB):
+        """Half-close, then read what the client still sends until it closes.
+
+        Closing a socket with unread bytes (the rest of a body Kent refused)
+        sends a reset, which can wipe out the answer, a 413 say, before the
+        client reads it.
+        """
+        deadline = time.monotonic() + seconds
+        try:
+            request.shutdown(socket.SHUT_WR)
+            request.settimeout(seconds)
+            while most > 0 and time.monotonic() < deadline:
+                chunk = request.recv(65536)
+                if not chunk:
+                    break
+                most -= len(chunk)
+        except OSError:
+            pass
+        self.close_request(request)
 
     def handle_error(self, request, client_address):
         exc = sys.exc_info()[1]
