@@ -2751,9 +2751,19 @@ def parse_replay_file(data):
     """``(endpoint, content_type, body)`` to re-send a saved file.
 
     Accepts a raw envelope, the JSON of Kent's ``GET /api/event/<id>``, a
-    plain JSON event (sent to ``store``) or a list of Reporting API reports.
+    plain JSON event (sent to ``store``) or a list of Reporting API reports,
+    any of them gzip'd, and a minidump (uploaded as Crashpad does).
     """
     data = bytes(data)
+    if data[:2] == b"\x1f\x8b":  # a saved .gz
+        data = decode_body(data, "gzip")
+    if data[:4] == b"MDMP":
+        boundary = f"------------------------kent{uuid.uuid4().hex[:16]}"
+        parts = [
+            ("upload_file_minidump", data, "upload.dmp", "application/octet-stream")
+        ]
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return "minidump", content_type, build_multipart(boundary, parts)
     try:
         value = json.loads(data)
     except ValueError:
@@ -2767,7 +2777,8 @@ def parse_replay_file(data):
     if _first_line_is_json_object(data):
         return "envelope", ENVELOPE_CONTENT_TYPE, data
     raise ValueError(
-        "not an envelope, a Kent event (GET /api/event/<id>) or a JSON event"
+        "not an envelope, a Kent event (GET /api/event/<id>), a JSON event "
+        "or a minidump (gzip'd or not)"
     )
 
 
@@ -6968,8 +6979,10 @@ def _add_replay_parser(commands):
         "replay",
         help="re-send saved envelopes, raw bodies or Kent's event JSON",
         description="Re-send each FILE: an envelope (e.g. GET /api/event/<id>/"
-        "envelope), a JSON event (sent to /store/), a Reporting API list or "
-        "the JSON of GET /api/event/<id>. Exit 1 if any is not answered 2xx.",
+        "envelope), a JSON event (sent to /store/), a Reporting API list, "
+        "the JSON of GET /api/event/<id>, or a minidump (as a Crashpad "
+        "upload); any of them may be gzip'd. A tunnel envelope's dsn header "
+        "is set to the target. Exit 1 if any is not answered 2xx.",
     )
     replay.add_argument("files", nargs="+", metavar="FILE")
     _add_target_arguments(replay)
@@ -7190,7 +7203,7 @@ def _replay_one(path, target, timeout):
     try:
         with open(path, "rb") as file:
             endpoint, content_type, body = parse_replay_file(file.read())
-    except (OSError, ValueError, KeyError, TypeError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, KentError) as exc:
         print(f"{path}: cannot replay: {exc}", file=sys.stderr)
         return False
     if endpoint == "envelope":

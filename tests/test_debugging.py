@@ -6,6 +6,7 @@ command, the console line's leak flag, and the ``send`` / ``replay``
 commands, all against real sentry-sdk output or real subprocesses.
 """
 
+import gzip
 import json
 import logging
 import re
@@ -517,6 +518,21 @@ def test_replay_to_another_dsn_rewrites_a_tunnel_envelopes_dsn(kent_server, tmp_
     assert event.body["message"] == "via tunnel"
     assert [w["code"] for w in event.warnings if w["code"] == "dsn-mismatch"] == []
     assert event.status == 200
+
+
+def test_replay_of_a_gzipped_envelope_and_a_raw_minidump(kent_server, tmp_path):
+    saved = envelope(event_item({"message": "zipped"}))
+    (tmp_path / "saved.envelope.gz").write_bytes(gzip.compress(saved))
+    (tmp_path / "crash.dmp").write_bytes(FAKE_MINIDUMP)
+    files = [str(tmp_path / name) for name in ("saved.envelope.gz", "crash.dmp")]
+    done = kent_cli("replay", *files, "--url", kent_server.url, "--project", "9")
+    assert done.stdout.count(": 200") == 2, done.stdout
+    event, crash, dump = kent_server.wait_for(3, project=9, timeout=10)
+    assert (event.type, event.body["message"]) == ("event", "zipped")
+    assert crash.type == "event" and crash.event_id == dump.event_id
+    assert (dump.type, dump.raw) == ("attachment", FAKE_MINIDUMP)
+    assert dump.header["attachment_type"] == "event.minidump"
+    assert dump.request["endpoint"] == "minidump"
 
 
 def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):
