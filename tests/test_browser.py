@@ -50,7 +50,8 @@ def page(browser, kent_server):
 
 def run_app(server, scenario):
     result = subprocess.run(
-        [sys.executable, str(APP), server.dsn(1), scenario],
+        # a key that is not 32 characters: its rows carry a warning badge
+        [sys.executable, str(APP), server.dsn(1, key="ui-key"), scenario],
         capture_output=True,
         text=True,
         timeout=60,
@@ -74,7 +75,7 @@ def test_sdk_exception_shows_up_live_and_in_detail(page, kent_server):
     )
     assert page.evaluate("window.__same_page") is True  # no reload happened
     assert rows(page).count() == 2
-    badge = page.locator("#kent-rows .badge.warn").first  # the "public" key
+    badge = page.locator("#kent-rows .badge.warn").first  # the short key
     assert "public-key" in badge.get_attribute("title")
     page.locator("#kent-rows a", has_text="ValueError").click()
     page.wait_for_url("**/event/**")

@@ -101,7 +101,7 @@ CASES = {
     "public-key": (
         ENVELOPE_PATH,
         clean_envelope(),
-        auth("Sentry sentry_key=public, sentry_version=7"),
+        auth("Sentry sentry_key=abc123, sentry_version=7"),
         "Relay answers 400",
     ),
     "protocol-version": (
@@ -235,10 +235,12 @@ def test_several_events_stores_every_item(kent_server):
         assert "several-events" in [w["code"] for w in event.warnings]
 
 
-def test_clean_sdk_payload_has_no_warning(kent_server):
-    """Real sentry-sdk with a 32-char key sends sent_at and no surprises."""
+@pytest.mark.parametrize("key", [CLEAN_KEY, "public"])
+def test_clean_sdk_payload_has_no_warning(kent_server, key):
+    """Real sentry-sdk sends sent_at and no surprises, with a 32-char key or
+    the key of the DSN Kent prints (it reaches no Relay)."""
     env = {**os.environ, "PYTHONPATH": str(TESTS / ".deps" / "nobrotli")}
-    dsn = kent_server.dsn(1, key=CLEAN_KEY)
+    dsn = kent_server.dsn(1, key=key)
     result = subprocess.run(
         [
             sys.executable,
