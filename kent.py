@@ -3853,7 +3853,11 @@ INDEX_SCRIPT = string.Template(
   function makeRow(ev) {
     var tr = el("tr", ev.status >= 300 ? "rejected" : null);
     tr.setAttribute("data-seq", ev.seq);
-    cell(tr, "time", link(ev, String(ev.received).slice(11, 23)));
+    var time = cell(tr, "time", link(ev, String(ev.received).slice(11, 23)));
+    var json = el("a", "small mut", "JSON");
+    json.href = "/api/event/" + encodeURIComponent(ev.event_id);
+    time.appendChild(document.createTextNode(" "));
+    time.appendChild(json);
     cell(tr, "wide", document.createTextNode(ev.project_id));
     var type = cell(tr, null, document.createTextNode(ev.type));
     if (ev.status >= 300) {
@@ -4144,7 +4148,8 @@ def _ui_event_row(event, leaks=0):
     sdk_text = " ".join(str(v) for v in (sdk.get("name"), sdk.get("version")) if v)
     return (
         f'<tr data-seq="{_e(event.seq)}"{"" if event.accepted else " class=rejected"}>'
-        f'<td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a></td>'
+        f'<td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a> '
+        f'<a class="small mut" href="/api/event/{_e(event.id)}">JSON</a></td>'
         f'<td class="wide">{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>'
         f'<td class="wide small mut">{_e(sdk_text)}</td>'
         f'<td class="sum"><a {link}>{_e(event.summary)}</a>{warn}{error}</td></tr>'

@@ -75,6 +75,8 @@ def test_sdk_exception_shows_up_live_and_in_detail(page, kent_server):
     )
     assert page.evaluate("window.__same_page") is True  # no reload happened
     assert rows(page).count() == 2
+    json_link = rows(page).first.locator("a", has_text="JSON")  # a live row
+    assert json_link.get_attribute("href").startswith("/api/event/")
     badge = page.locator("#kent-rows .badge.warn").first  # the short key
     assert "public-key" in badge.get_attribute("title")
     page.locator("#kent-rows a", has_text="ValueError").click()

@@ -393,6 +393,9 @@ def test_index_lists_newest_first_with_dsns_counts_and_flush_forms():
     )
     assert '<input type="hidden" name="project" value="7">' in page
     assert 'data-cursor="2"' in page
+    for event in events:  # each row links its event page and its JSON
+        assert f'href="/event/{event.id}"' in page
+        assert f'href="/api/event/{event.id}">JSON</a>' in page
 
 
 def test_index_filters_by_project_and_type():
