@@ -6328,16 +6328,21 @@ class ConsolePrinter:
             logger.info("%s", "\n".join(lines))
 
     def _defer(self, event, base_url):
+        # Its id, not the event: an item the store drops must not stay in memory.
         if len(self._unscanned) == self._unscanned.maxlen:
             self._unscanned_lost += 1
-        self._unscanned.append((event, base_url))
+        self._unscanned.append((event.id, base_url))
 
     def _scan_late(self):
         """While nothing comes in, scan what was printed unscanned; flag leaks."""
         deadline = time.monotonic() + self.interval * self.idle_share
         lines = []
         while self._unscanned and time.monotonic() < deadline:
-            event, base_url = self._unscanned.popleft()
+            ident, base_url = self._unscanned.popleft()
+            event = self.kent.store.get(ident)
+            if event is None:  # dropped by the limits or flushed meanwhile
+                self._unscanned_lost += 1
+                continue
             try:
                 findings = self.kent.findings(event)
                 if findings:
@@ -6348,7 +6353,8 @@ class ConsolePrinter:
         if self._unscanned_lost and not self._unscanned:
             lines.append(
                 f"{self._unscanned_lost} items came too fast to be scanned for "
-                "leaks; GET /api/leaks/ scans every stored item"
+                "leaks before they were dropped; GET /api/leaks/ scans every "
+                "stored item"
             )
             self._unscanned_lost = 0
         if lines:
