@@ -4081,11 +4081,11 @@ def _ui_plural(count, noun):
 # -- the index page
 
 
-def _ui_dsn(base_url, project_id):
-    return base_url.replace("://", "://public@", 1) + f"/{project_id}"
+def _ui_dsn(base_url, project_id, key=DEFAULT_PROJECT_KEY):
+    return base_url.replace("://", f"://{key}@", 1) + f"/{project_id}"
 
 
-def _ui_dsn_rows(events, base_url):
+def _ui_dsn_rows(events, base_url, key=DEFAULT_PROJECT_KEY):
     counts = {}
     for event in events:
         counts[event.project_id] = counts.get(event.project_id, 0) + 1
@@ -4100,7 +4100,7 @@ def _ui_dsn_rows(events, base_url):
             else ""
         )
         rows.append(
-            f"<tr><td>{_e(project)}</td><td><code>{_e(_ui_dsn(base_url, project))}"
+            f"<tr><td>{_e(project)}</td><td><code>{_e(_ui_dsn(base_url, project, key))}"
             f'</code></td><td class="wide">{_e(counts.get(project, 0))}</td>'
             f"<td>{flush}</td></tr>"
         )
@@ -4229,13 +4229,15 @@ def render_index(
     project=None,
     type=None,
     count_leaks=None,
+    dsn_key=DEFAULT_PROJECT_KEY,
 ):
     """The index: DSNs, counts, filters and the stored items, newest first.
 
     ``events`` is every stored item (for the DSN and filter lists);
     ``project`` and ``type`` (comma lists, from the query) pick the rows;
     ``faults`` is the list of active fault rules; ``count_leaks(event)``
-    gives the number of leak findings of a row.
+    gives the number of leak findings of a row; ``dsn_key`` is the key the
+    shown DSNs carry.
     """
     shown = [e for e in events if _ui_matches(e, project, type)]
     count_leaks = count_leaks or (lambda event: 0)
@@ -4243,7 +4245,7 @@ def render_index(
     empty = "No events yet." if not events else "No events match this filter."
     cursor = max((e.seq for e in events), default=0)
     content = INDEX_TEMPLATE.substitute(
-        dsn_rows=_ui_dsn_rows(events, base_url),
+        dsn_rows=_ui_dsn_rows(events, base_url, dsn_key),
         kept=_e(stats.get("kept")),
         dropped=_e(stats.get("dropped")),
         received=_e(stats.get("received")),
@@ -6171,6 +6173,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             project=params.get("project") or None,
             type=params.get("type") or None,
             count_leaks=kent.leak_count,
+            dsn_key=kent.dsn_key,
         )
         self._respond_html(page, nonce)
 
@@ -6387,6 +6390,8 @@ class Kent:
         self.max_body = max_body
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
+        # The key of the DSNs Kent shows: one it accepts.
+        self.dsn_key = list(require_keys)[0] if require_keys else DEFAULT_PROJECT_KEY
         self.request_timeout = request_timeout
         self.verbose = verbose
         self.faults = FaultRules()
@@ -6697,8 +6702,10 @@ class KentServer:
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
 
-    def dsn(self, project_id=1, key=DEFAULT_PROJECT_KEY):
-        """The DSN an SDK should use to send to this server's project."""
+    def dsn(self, project_id=1, key=None):
+        """The DSN an SDK should use to send to this server's project
+        (with the first ``require_keys`` key, if any, else ``public``)."""
+        key = key or self.kent.dsn_key
         return self.url.replace("://", f"://{key}@", 1) + f"/{project_id}"
 
     def events(self, **filters):
@@ -7068,8 +7075,10 @@ def _run(args):
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop: exit as on Ctrl-C
     try:  # Ctrl-C right after the banner must still exit 0
         print(f"Kent {__version__} listening on {shown}/", flush=True)
-        dsn = f"{shown.replace('://', '://public@', 1)}/1"
-        print(f"DSN: {dsn}   (any project id)", flush=True)
+        print(
+            f"DSN: {server.dsn(1).replace('0.0.0.0', '127.0.0.1')}   (any project id)",
+            flush=True,
+        )
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:

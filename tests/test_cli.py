@@ -19,6 +19,7 @@ from helpers import (
     envelope,
     event_item,
     get_json,
+    http_request,
     post_envelope,
     require_tool,
 )
@@ -127,7 +128,11 @@ def test_short_h_is_host(tmp_path):
 def test_run_options_reach_the_server(tmp_path):
     command = [sys.executable, KENT_PY, "run", "-p", "0", "--max-body", "1k"]
     command += ["--require-key", f"{CLEAN_KEY},other", "--strict", "--max-events", "2"]
-    with running_kent(command, tmp_path) as (url, _, _):
+    with running_kent(command, tmp_path) as (url, lines, _):
+        # the DSN it prints carries a key it accepts
+        assert lines[1].split()[1] == url.replace("://", f"://{CLEAN_KEY}@") + "/1"
+        _, _, page = http_request(url, "GET", "/")
+        assert url.replace("://", f"://{CLEAN_KEY}@").encode() in page
         big = envelope(event_item({"message": "x" * 2000}))
         assert post_envelope(url, big)[0] == 413
         other = {"X-Sentry-Auth": "Sentry sentry_key=" + "f" * 32}
