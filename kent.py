@@ -2993,6 +2993,13 @@ class EventFilter:
     @classmethod
     def from_query(cls, params):
         """From ``{name: value}``; raises ``BadRequest`` for bad numbers."""
+        for name in ("project", "project_id", "since"):
+            value = params.get(name) or "0"
+            if not all(part.strip().isdigit() for part in value.split(",")):
+                raise BadRequest(
+                    f"bad filter {name}={value!r}: expected a number"
+                    + (" or a comma list of numbers" if name != "since" else "")
+                )
         try:
             return cls(
                 project=params.get("project") or params.get("project_id"),
@@ -3007,6 +3014,14 @@ class EventFilter:
             )
         except ValueError as exc:
             raise BadRequest(f"bad filter: {exc}") from None
+
+    def missing_fields(self, events):
+        """The field paths no event in ``events`` has: a typo for a filter?"""
+        missing = []
+        for path, _ in self.fields:
+            if not any(_path_values(e.body, path) for e in events):
+                missing.append(".".join(path))
+        return missing
 
     def __call__(self, event):
         if event.seq <= self.since:
@@ -5984,10 +5999,22 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         limit = params.get("limit")
         if _wire_int(limit) is not None:
             events = events[-_wire_int(limit) :] if _wire_int(limit) else []
-        answer = event_list_json(
-            events, kent.store.stats(), kent.leak_count, kent.canary_version
-        )
+        extra = kent.store.stats()
+        if not events and params:
+            extra.update(self._filter_hint(self._filter(params)))
+        answer = event_list_json(events, extra, kent.leak_count, kent.canary_version)
         self._respond(200, answer)
+
+    def _filter_hint(self, match):
+        """``{"hint": ...}`` when a field filter names what no event has."""
+        missing = match.missing_fields(self.server.kent.store.snapshot())
+        if not missing:
+            return {}
+        names = ", ".join(repr(m) for m in missing)
+        return {
+            "hint": f"no stored event has a field {names}; the filters are "
+            "project, type, since, q and limit, and body.<path> for a field"
+        }
 
     def _find_event(self, ident):
         event = self.server.kent.store.get(ident)
@@ -6075,6 +6102,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 f"timed out after {timeout} s: {len(events)} of {count} matching "
                 f"events arrived ({value['dropped']} dropped by the limits so far)"
             )
+            value.update(self._filter_hint(match))
             self._respond_json(408, value)
 
     def _read_json(self):

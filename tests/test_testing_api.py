@@ -107,6 +107,22 @@ def test_wait_api_timeout_is_408_with_what_arrived(kent_server):
     assert "1 of 2" in value["error"]
 
 
+def test_a_filter_no_event_can_match_gets_a_hint(kent_server):
+    message(kent_server, "one", project=1)
+    status, value = get_json(kent_server.url, "/api/eventlist/?projects=1")
+    assert status == 200 and value["events"] == []
+    assert "no stored event has a field 'projects'" in value["hint"]
+    status, value = get_json(kent_server.url, "/api/wait/?projects=1&timeout=0")
+    assert status == 408 and "'projects'" in value["hint"]
+    status, value = get_json(kent_server.url, "/api/eventlist/?level=warning")
+    assert value["events"] == [] and "hint" not in value  # a real field
+    status, value = get_json(kent_server.url, "/api/eventlist/?project=one")
+    assert status == 400
+    assert value["error"] == (
+        "bad filter project='one': expected a number or a comma list of numbers"
+    )
+
+
 def test_wait_api_count_below_one_is_400(kent_server):
     status, value = get_json(kent_server.url, "/api/wait/?count=0&timeout=0")
     assert status == 400 and "count must be 1 or more, not 0" in value["error"]
