@@ -2708,7 +2708,10 @@ def _replay_from_kent_json(value):
     data = _payload_bytes(payload, value.get("sdk"))
     request = value.get("request") if isinstance(value.get("request"), dict) else {}
     endpoint = _replay_endpoint(request)
-    if request.get("endpoint") in ("minidump", "attachments"):
+    if item_type != "kent_error" and request.get("endpoint") in (
+        "minidump",
+        "attachments",
+    ):
         endpoint = "envelope"
     if endpoint != "envelope" or item_type == "kent_error":
         return endpoint, request.get("content_type") or "application/json", data
@@ -2834,6 +2837,11 @@ def _sdk_of(item, auth):
 _BODY_IS_RAW_JSON = object()  # StoredEvent._body: parse raw when read
 
 
+def _few_brackets(raw, most=400):
+    """No deeper than ``most``: a JSON document cannot nest deeper than it has brackets."""
+    return raw.count(b"{") + raw.count(b"[") < most
+
+
 class StoredEvent:
     """One received item: what every API, page and feature reads.
 
@@ -2879,7 +2887,10 @@ class StoredEvent:
         # A parsed tree kept for every stored event made the garbage collector
         # walk all of them again and again (it halved ingest speed), and held
         # each payload twice. Where the body is the raw JSON, keep only bytes.
-        self._body = _BODY_IS_RAW_JSON if item.body_is_raw_json else item.body
+        # Only a shallow one: JSON nested near the recursion limit parses at
+        # ingest but may not from a deeper stack later.
+        lazy = item.body_is_raw_json and _few_brackets(item.raw)
+        self._body = _BODY_IS_RAW_JSON if lazy else item.body
         self.raw = item.raw
         self.binary = item.binary
         self.error = item.error
@@ -2895,7 +2906,7 @@ class StoredEvent:
         self.sdk = _sdk_of(item, self.auth)
         self.summary = summarize(item.type, item.body, item.header, item.error)
         # A body held parsed beside its raw bytes is counted twice.
-        twice = not (item.binary or item.body_is_raw_json)
+        twice = not (item.binary or lazy)
         self.size = len(item.raw) * (2 if twice else 1) + 1024
         self._search_text = None
         self._findings = None  # (canary version, findings)
@@ -2906,9 +2917,19 @@ class StoredEvent:
 
     @property
     def body(self):
-        """The decoded payload; a fresh tree on every read of a JSON item."""
+        """The decoded payload. A JSON item is kept as its bytes and parsed on
+        every read: each read gives a fresh copy, and changes to it are not
+        kept. Read it once per use (or use ``parsed()``)."""
         body = self._body
         return json_loads(self.raw) if body is _BODY_IS_RAW_JSON else body
+
+    def parsed(self):
+        """This event with its body parsed once: for readers that look often."""
+        if self._body is not _BODY_IS_RAW_JSON:
+            return self
+        view = copy.copy(self)
+        view._body = json_loads(self.raw)
+        return view
 
     @body.setter
     def body(self, value):
@@ -2969,6 +2990,13 @@ def _equals(value, expected):
     return json.dumps(value) == expected
 
 
+def _field_paths(key):
+    """``a.b`` -> [[a, b]]; ``body.x`` -> [[body, x], [x]]: a report's own
+    ``body`` key, or a field named like a filter (``body.type``)."""
+    path = key.split(".")
+    return [path, path[1:]] if path[0] == "body" and len(path) > 1 else [path]
+
+
 class EventFilter:
     """Which stored events a listing or a wait is about.
 
@@ -2988,7 +3016,7 @@ class EventFilter:
         self.types = {t.strip() for t in types if t.strip()} if types else None
         self.since = int(since or 0)
         self.q = q.lower() if q else None
-        self.fields = [(k.split("."), str(v)) for k, v in (fields or {}).items()]
+        self.fields = [(_field_paths(k), str(v)) for k, v in (fields or {}).items()]
 
     @classmethod
     def from_query(cls, params):
@@ -3006,22 +3034,19 @@ class EventFilter:
                 type=params.get("type"),
                 since=params.get("since") or 0,
                 q=params.get("q"),
-                fields={
-                    k.removeprefix("body."): v
-                    for k, v in params.items()
-                    if k not in cls.RESERVED
-                },
+                fields={k: v for k, v in params.items() if k not in cls.RESERVED},
             )
         except ValueError as exc:
             raise BadRequest(f"bad filter: {exc}") from None
 
     def missing_fields(self, events):
         """The field paths no event in ``events`` has: a typo for a filter?"""
-        missing = []
-        for path, _ in self.fields:
-            if not any(_path_values(e.body, path) for e in events):
-                missing.append(".".join(path))
-        return missing
+        bodies = [e.body for e in events]
+        return [
+            ".".join(paths[0])
+            for paths, _ in self.fields
+            if not any(_path_values(b, p) for b in bodies for p in paths)
+        ]
 
     def __call__(self, event):
         if event.seq <= self.since:
@@ -3033,8 +3058,9 @@ class EventFilter:
         if self.q is not None and self.q not in event.search_text().lower():
             return False
         body = event.body if self.fields else None  # parsed once, not per field
-        for path, expected in self.fields:
-            if not any(_equals(v, expected) for v in _path_values(body, path)):
+        for paths, expected in self.fields:
+            values = [v for path in paths for v in _path_values(body, path)]
+            if not any(_equals(v, expected) for v in values):
                 return False
         return True
 
@@ -3421,9 +3447,8 @@ def body_to_json(event):
     """The body as JSON plus how it is encoded: json, text or base64."""
     if event.binary:
         return base64.b64encode(event.raw).decode("ascii"), "base64"
-    if isinstance(event.body, str):
-        return event.body, "text"
-    return event.body, "json"
+    body = event.body
+    return body, "text" if isinstance(body, str) else "json"
 
 
 def event_to_summary(event, leaks=None):
@@ -5623,6 +5648,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def _read_body_bytes(self, limit):
         self._body_read = True
+        self.server.waiting(self.connection, True)  # GET routes read bodies too
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
             return self._read_chunked(limit)
         length = self.headers.get("Content-Length")
@@ -5727,7 +5753,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         ]
         fault = kent.faults.match(project_id, endpoint, [e.type for e in events])
         if fault is not None:
-            self._answer_fault(fault, events, accepted)
+            self._answer_fault(fault, events, accepted, auth)
             return
         status, value = kent.judge(events, auth, (accepted.status, accepted.value))
         kent.store_events(events, status, self._base_url())
@@ -5739,7 +5765,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         else:
             self._respond_json(status, value)
 
-    def _answer_fault(self, fault, events, accepted):
+    def _answer_fault(self, fault, events, accepted, auth):
         """Answer as the fault rule says; the items are kept, marked."""
         kent = self.server.kent
         if fault["delay"]:
@@ -5753,7 +5779,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault["status"] is None:  # only slow: answer normally afterwards
-            status, value = kent.judge(events, {}, (accepted.status, accepted.value))
+            status, value = kent.judge(events, auth, (accepted.status, accepted.value))
             kent.store_events(events, status, self._base_url())
             self._respond_accepted(status, value, accepted)
             return
@@ -6028,7 +6054,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         siblings = kent.store.siblings(event)
         replayable = any(e.type != "kent_error" for e in [event, *siblings])
         curl = replay_curl(event, self._base_url()) if replayable else None
-        self._respond_json(200, event_to_dict(event, kent.findings(event), curl))
+        findings = kent.findings(event)
+        self._respond_json(200, event_to_dict(event.parsed(), findings, curl))
 
     def api_event_envelope(self, ident):
         event = self._find_event(ident)
@@ -6222,7 +6249,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         kent = self.server.kent
         siblings = kent.store.siblings(event)
         findings = kent.findings(event)
-        page = render_event(event, siblings, nonce, findings, self._base_url())
+        page = render_event(event.parsed(), siblings, nonce, findings, self._base_url())
         self._respond_html(page, nonce)
 
     def page_search(self):
@@ -6262,6 +6289,20 @@ def _canary_values(values):
     ):
         raise BadRequest('canaries are non-empty strings: {"canaries": ["VALUE", ...]}')
     return list(values)
+
+
+STRICT_DSN_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as Relay wants
+
+
+def _strict_key_refusal(auth):
+    """What Relay says to ``public``, the key that gets no warning (strict)."""
+    if auth.get("sentry_key") != DEFAULT_PROJECT_KEY:
+        return []
+    message = (
+        f"public key {DEFAULT_PROJECT_KEY!r} is not 32 characters; Relay answers "
+        "400 'bad sentry DSN public key'"
+    )
+    return [make_warning("public-key", message, 400)]
 
 
 class ConsolePrinter:
@@ -6383,9 +6424,9 @@ class ConsolePrinter:
                 logger.exception("Kent could not scan an item")
         if self._unscanned_lost and not self._unscanned:
             lines.append(
-                f"{self._unscanned_lost} items came too fast to be scanned for "
-                "leaks before they were dropped; GET /api/leaks/ scans every "
-                "stored item"
+                f"{self._unscanned_lost} items were printed without a leak scan "
+                "(too many at once, or dropped by the limits first); GET "
+                "/api/leaks/ scans every stored item"
             )
             self._unscanned_lost = 0
         if lines:
@@ -6420,6 +6461,8 @@ class Kent:
         self.require_keys = set(require_keys) if require_keys else None
         # The key of the DSNs Kent shows: one it accepts.
         self.dsn_key = list(require_keys)[0] if require_keys else DEFAULT_PROJECT_KEY
+        if strict and len(self.dsn_key) != 32:
+            self.dsn_key = STRICT_DSN_KEY
         self.request_timeout = request_timeout
         self.verbose = verbose
         self.faults = FaultRules()
@@ -6451,6 +6494,7 @@ class Kent:
             value = {"error": message, "detail": message}
         elif self.strict:
             relay = [w for e in events for w in e.warnings if w.get("relay_status")]
+            relay += _strict_key_refusal(auth)
             if relay:
                 status = relay[0]["relay_status"]
                 message = f"--strict: {relay[0]['message']}"
@@ -6596,9 +6640,10 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             self.handle_error(request, client_address)
         finally:
             with self._conn_lock:
-                self._connections.discard(request)
                 self._waiting.pop(request, None)
-            self._close_gently(request)
+            self._close_gently(request)  # still in the table: stop() ends it
+            with self._conn_lock:
+                self._connections.discard(request)
 
     def _close_gently(self, request, seconds=2.0, most=64 * MIB):
         """Half-close, then read what the client still sends until it closes.
@@ -6610,8 +6655,8 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         deadline = time.monotonic() + seconds
         try:
             request.shutdown(socket.SHUT_WR)
-            request.settimeout(seconds)
-            while most > 0 and time.monotonic() < deadline:
+            while most > 0 and (left := deadline - time.monotonic()) > 0:
+                request.settimeout(left)
                 chunk = request.recv(65536)
                 if not chunk:
                     break
@@ -6749,7 +6794,9 @@ class KentServer:
         match = EventFilter(**filters)
         events, ok = self.store.wait_for(count, timeout, match, match.since)
         if not ok:
-            raise WaitTimeout(count, timeout, events, self.store.snapshot())
+            stored = self.store.snapshot()
+            missing = match.missing_fields(stored) if not events else []
+            raise WaitTimeout(count, timeout, events, stored, missing)
         return events
 
     def get(self, ident):
@@ -6798,7 +6845,7 @@ class KentServer:
 class WaitTimeout(AssertionError):
     """Fewer events than wanted arrived in time; says what did arrive."""
 
-    def __init__(self, count, timeout, matched, stored):
+    def __init__(self, count, timeout, matched, stored, missing_fields=()):
         self.matched = matched
         # Only what matched: another project's events are not this test's business.
         lines = [f"{e.project_id} {e.type}: {e.summary}" for e in matched[-10:]]
@@ -6810,6 +6857,10 @@ class WaitTimeout(AssertionError):
             "max_events if older ones were dropped). Last matching events:\n  "
             + ("\n  ".join(lines) if lines else "(none)")
             + f"\nStored events that do not match the filters: {others}."
+            + "".join(
+                f"\nNo stored event has a field {name!r}: a typo?"
+                for name in missing_fields
+            )
         )
 
 

@@ -504,6 +504,17 @@ def test_replay_of_one_part_of_a_minidump_upload_sends_it_as_an_envelope(
     assert again.event_id == dump.event_id
 
 
+def test_replay_of_a_refused_upload_goes_back_to_its_route(kent_server, tmp_path):
+    body, content_type = multipart(files=[dump_file(data=b"not a minidump")])
+    path = f"/api/3/minidump/?sentry_key={CLEAN_KEY}"
+    headers = {"Content-Type": content_type}
+    assert http_request(kent_server.url, "POST", path, body, headers)[0] == 400
+    [refused] = kent_server.wait_for(1, type="kent_error")
+    _, _, saved = http_request(kent_server.url, "GET", f"/api/event/{refused.id}")
+    endpoint, sent_type, data = kent.parse_replay_file(saved)
+    assert (endpoint, sent_type, data) == ("minidump", content_type, body)
+
+
 def test_replay_to_another_dsn_rewrites_a_tunnel_envelopes_dsn(kent_server, tmp_path):
     old_dsn = "https://" + "a" * 32 + "@o1.ingest.sentry.io/1"
     saved = envelope(
@@ -603,7 +614,7 @@ def test_console_printer_says_when_items_were_never_scanned(caplog):
         printer._print_pending()
         printer._print_pending()
     text = caplog.text
-    assert "3 items came too fast to be scanned for leaks" in text
+    assert "3 items were printed without a leak scan" in text
     assert "GET /api/leaks/" in text and "(scanned late)" not in text
 
 

@@ -367,6 +367,21 @@ def test_count_expires_after_n_hits(kent_server):
     assert kent_server.store.stats()["accepted"] == 1
 
 
+def test_faults_api_says_which_rules_still_answer(kent_server):
+    kent_server.add_fault(status=503, count=1)
+    send_event(kent_server)
+    [rule] = list_rules(kent_server)
+    assert (rule["hits"], rule["remaining"], rule["active"]) == (1, 0, False)
+
+
+def test_delay_rule_keeps_the_requests_auth_for_require_key():
+    with kent.KentServer(require_keys=[CLEAN_KEY]) as server:
+        server.add_fault(delay=0.1)
+        status, _, _ = post_envelope(server.url, envelope(event_item()))
+        [event] = server.wait_for(1)
+    assert (status, event.status, event.fault) == (200, 200, 1)
+
+
 def test_duration_window_expires(kent_server):
     rule = kent_server.add_fault(status=500, duration=1)
     [listed] = list_rules(kent_server)

@@ -231,6 +231,20 @@ def test_filter_from_query_reaches_a_field_named_like_a_filter_with_body_prefix(
     assert kent.EventFilter.from_query({"count": "4"})(event)  # count: the wait's
 
 
+def test_body_prefix_also_reaches_a_reports_own_body_key():
+    nel = {"type": "network-error", "body": {"type": "http.error", "status_code": 500}}
+    store = kent.EventStore()
+    [event] = store.add([make_event(1, nel, item_type="nel")])
+    for query, expected in [
+        ({"body.type": "http.error"}, True),  # the report's body.type
+        ({"body.type": "network-error"}, True),  # its own "type"
+        ({"body.status_code": "500"}, True),
+        ({"body.type": "dns.error"}, False),
+    ]:
+        assert kent.EventFilter.from_query(query)(event) is expected, query
+        assert kent.EventFilter(fields=query)(event) is expected, query  # Python API
+
+
 def test_q_searches_binary_and_text_bodies():
     store = kent.EventStore()
     binary, text = store.add(

@@ -428,6 +428,20 @@ def test_stop_leaves_no_thread_and_no_socket():
         _assert_port_closed(port)
 
 
+def test_stop_ends_a_connection_kent_is_closing_gently():
+    # After "Connection: close" Kent drains the socket until the client closes;
+    # a client that never does must not hold stop() up.
+    threads = _thread_names()
+    server = kent.KentServer().start()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"GET /api/status/ HTTP/1.1\r\nConnection: close\r\n\r\n")
+        assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        started = time.monotonic()
+        server.stop()
+        assert time.monotonic() - started < 1.0
+        assert _thread_names() == threads
+
+
 def test_stop_with_an_open_keep_alive_connection():
     import http.client
 

@@ -288,6 +288,19 @@ def test_strict_answers_relays_status_and_still_stores(code):
     assert event.raw  # the item itself is kept
 
 
+def test_strict_refuses_the_public_key_as_relay_does_and_shows_another_dsn():
+    with kent.KentServer(strict=True) as server:
+        data, headers = clean_envelope(), auth("Sentry sentry_key=public")
+        status, _, answer = http_request(
+            server.url, "POST", ENVELOPE_PATH, data, headers
+        )
+        [event] = server.wait_for(1)
+        dsn_key = server.dsn(1).split("//")[1].split("@")[0]
+    assert status == 400 and "bad sentry DSN public key" in json.loads(answer)["error"]
+    assert event.status == 400 and event.warnings == []  # no badge outside strict
+    assert len(dsn_key) == 32
+
+
 @pytest.mark.parametrize("code", ["no-sent-at", "future-sent-at", "event-id-mismatch"])
 def test_strict_accepts_what_relay_only_adjusts(code):
     path, body, headers, _ = CASES[code]
