@@ -2727,6 +2727,18 @@ def _replay_from_kent_json(value):
     )
 
 
+def replay_project(data):
+    """The project of a saved ``GET /api/event/<id>`` JSON, else None."""
+    try:
+        value = json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("payload"), dict):
+        return None
+    project = value.get("project_id")
+    return project if isinstance(project, int) and project > 0 else None
+
+
 def with_envelope_dsn(data, dsn):
     """The envelope with the ``dsn`` of its header (a tunnel's) set to ``dsn``.
 
@@ -3312,13 +3324,18 @@ def _fault_number(spec, key, kind):
 
 
 def parse_fault(spec):
-    """A fault rule from a dict or ``status=429&category=error&count=1``.
+    """A fault rule from a dict, its JSON, or ``status=429&category=error``.
 
     Keys: status, retry_after, rate_limits (Relay's X-Sentry-Rate-Limits
     syntax), delay (seconds), action (respond or drop), project, endpoint
     and category (comma lists), count (next N requests), duration (seconds).
     """
-    if isinstance(spec, str):
+    if isinstance(spec, str) and spec.strip()[:1] in ("{", "["):
+        try:
+            spec = json_loads(spec)
+        except ValueError as exc:
+            raise BadRequest(f"the fault rule is not valid JSON: {exc}") from None
+    elif isinstance(spec, str):
         spec = {k: v[-1] for k, v in urllib.parse.parse_qs(spec.strip()).items()}
     if not isinstance(spec, dict):
         raise BadRequest("a fault rule is a JSON object or key=value&... text")
@@ -5407,6 +5424,12 @@ class RequestHeaders:
         return [v for k, v in self._pairs if k.lower() == name] or default
 
 
+def _kept_text(kept, total):
+    if kept == total:
+        return "it is kept to look at"
+    return f"its first {kept} bytes are kept to look at"
+
+
 class HeaderError(KentError):
     status = 431
 
@@ -5662,7 +5685,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.close_connection = True
             self._partial_body = self.rfile.read(min(length, KEPT_OF_TOO_LARGE))
             raise PayloadTooLarge(
-                f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body); its first {len(self._partial_body)} bytes are kept"
+                f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body); "
+                + _kept_text(len(self._partial_body), length)
             )
         data = self.rfile.read(length)
         if len(data) < length:
@@ -5693,7 +5717,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 self._partial_body = b"".join(parts)[:KEPT_OF_TOO_LARGE]
                 raise PayloadTooLarge(
-                    f"chunked body is over the limit of {limit} bytes (raise it with --max-body); its first {len(self._partial_body)} bytes are kept"
+                    f"chunked body is over the limit of {limit} bytes (raise it with --max-body); "
+                    + _kept_text(len(self._partial_body), None)
                 )
             chunk = self.rfile.read(chunk_size)
             if len(chunk) < chunk_size or self.rfile.read(2) != b"\r\n":
@@ -6143,7 +6168,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._respond_json(200, {"faults": self.server.kent.faults.list()})
 
     def api_fault_add(self):
-        rule = self.server.kent.faults.add(self._read_json())
+        text = self._read_body(1024 * 1024).decode("utf-8", "replace")
+        rule = self.server.kent.faults.add(text or "{}")  # JSON or k=v&k=v
         self._respond_json(
             201, {"fault": self.server.kent.faults.list()[-1], "id": rule["id"]}
         )
@@ -6153,6 +6179,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         if rule_id and _wire_int(rule_id) is None:
             raise NotFound(f"no fault rule {rule_id[:40]!r}")
         gone = self.server.kent.faults.clear(int(rule_id) if rule_id else None)
+        if rule_id and not gone:
+            raise NotFound(f"no fault rule {rule_id}")
         self._respond_json(200, {"success": True, "cleared": gone})
 
     def page_faults_clear(self):
@@ -6280,6 +6308,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 # ---------------------------------------------------------------------------
 
 
+MIN_CANARY = 4  # characters: a shorter canary would be found everywhere
+
+
 def _canary_values(values):
     """Canaries as a list of non-blank strings; ``BadRequest`` otherwise."""
     if isinstance(values, str):
@@ -6288,6 +6319,12 @@ def _canary_values(values):
         isinstance(v, str) and v.strip() for v in values
     ):
         raise BadRequest('canaries are non-empty strings: {"canaries": ["VALUE", ...]}')
+    short = [v for v in values if len(v.strip()) < MIN_CANARY]
+    if short:
+        raise BadRequest(
+            f"canary {short[0]!r} is shorter than {MIN_CANARY} characters: it "
+            "would be found everywhere"
+        )
     return list(values)
 
 
@@ -6808,8 +6845,9 @@ class KentServer:
 
     def add_fault(self, spec=None, **rule):
         """Add a fault rule (see ``parse_fault``); returns its id."""
-        if isinstance(spec, str):
-            spec = {k: v[-1] for k, v in urllib.parse.parse_qs(spec).items()}
+        if isinstance(spec, str):  # JSON or status=429&count=1
+            spec = parse_fault(spec)
+            spec = {k: spec[k] for k in _FAULT_KEYS}
         return self.kent.faults.add(dict(spec or {}, **rule))["id"]
 
     def clear_faults(self, rule_id=None):
@@ -7052,7 +7090,10 @@ def _add_target_arguments(parser):
         "host and project are used",
     )
     parser.add_argument(
-        "--project", type=int, help="project id (default: the DSN's, else 1)"
+        "--project",
+        type=int,
+        help="project id (default: the DSN's; for replay, a saved event JSON's; "
+        "else 1)",
     )
     parser.add_argument(
         "--timeout", type=float, default=10.0, help="seconds (default %(default)s)"
@@ -7299,13 +7340,17 @@ def _send(args):
     return 0 if _report(args.kind, status, text) else 1
 
 
-def _replay_one(path, target, timeout):
+def _replay_one(path, target, timeout, keep_project=False):
     try:
         with open(path, "rb") as file:
-            endpoint, content_type, body = parse_replay_file(file.read())
+            data = file.read()
+        endpoint, content_type, body = parse_replay_file(data)
     except (OSError, ValueError, KeyError, TypeError, KentError) as exc:
         print(f"{path}: cannot replay: {exc}", file=sys.stderr)
         return False
+    project = replay_project(data) if keep_project else None
+    if project is not None:  # Kent's event JSON knows where it came to
+        target = (target[0], project, target[2])
     if endpoint == "envelope":
         body = with_envelope_dsn(body, _target_dsn(target))
     return _report(path, *_post(target, endpoint, content_type, body, timeout))
@@ -7313,12 +7358,16 @@ def _replay_one(path, target, timeout):
 
 def _replay(args):
     target = _send_target(args)
-    results = [_replay_one(path, target, args.timeout) for path in args.files]
+    keep = args.project is None and not args.dsn
+    results = [_replay_one(path, target, args.timeout, keep) for path in args.files]
     return 0 if all(results) else 1
 
 
 def main(argv=None):
     """The ``kent-server`` command; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["run"] and argv[-1:] == ["-h"]:  # -h is --host, as in Kent 2.x,
+        argv[-1] = "--help"  # but alone it can only mean help
     parser = build_parser()
     args = parser.parse_args(argv)
     commands = {"run": _run, "wait": _wait, "send": _send, "replay": _replay}

@@ -286,9 +286,10 @@ def test_help_works_although_h_is_host():
     assert "--host" in result.stdout or "--ready" in result.stdout
 
 
-def test_run_help_lists_host_option(capsys):
+@pytest.mark.parametrize("flag", ["--help", "-h"])  # -h with no HOST: help
+def test_run_help_lists_host_option(capsys, flag):
     with pytest.raises(SystemExit) as info:
-        kent.main(["run", "--help"])
+        kent.main(["run", flag])
     assert info.value.code == 0
     out = capsys.readouterr().out
     assert "-h HOST, --host HOST" in out and "--max-body" in out

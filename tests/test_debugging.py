@@ -207,11 +207,16 @@ def test_bad_canaries_are_refused(kent_server, body):
 
 def test_canary_as_a_single_value_and_bad_cli_canary(kent_server, capsys):
     status, _, data = http_request(
-        kent_server.url, "POST", "/api/canaries/", b'{"canary": "abc"}'
+        kent_server.url, "POST", "/api/canaries/", b'{"canary": "abcd"}'
     )
-    assert (status, json.loads(data)["canaries"]) == (201, ["abc"])
+    assert (status, json.loads(data)["canaries"]) == (201, ["abcd"])
     with pytest.raises(SystemExit, match="bad --canary"):
         kent.main(["run", "-p", "0", "--canary", " "])
+    # shorter than 4 characters it would be found everywhere
+    status, _, data = http_request(
+        kent_server.url, "POST", "/api/canaries/", b'{"canary": "x"}'
+    )
+    assert status == 400 and b"shorter than 4 characters" in data
 
 
 # ---------------------------------------------------------------------------
@@ -544,6 +549,26 @@ def test_replay_of_a_gzipped_envelope_and_a_raw_minidump(kent_server, tmp_path):
     assert (dump.type, dump.raw) == ("attachment", FAKE_MINIDUMP)
     assert dump.header["attachment_type"] == "event.minidump"
     assert dump.request["endpoint"] == "minidump"
+
+
+def test_replay_of_kent_json_keeps_its_project_unless_told(kent_server, tmp_path):
+    post_envelope(kent_server.url, envelope(event_item({"message": "p4"})), project=4)
+    [event] = kent_server.wait_for(1, project=4)
+    _, _, saved = http_request(kent_server.url, "GET", f"/api/event/{event.id}")
+    (tmp_path / "event.json").write_bytes(saved)
+    kent_server.flush()
+    kent_cli("replay", str(tmp_path / "event.json"), "--url", kent_server.url)
+    [again] = kent_server.wait_for(1, timeout=10)
+    assert (again.project_id, again.body["message"]) == (4, "p4")
+    kent_cli(
+        "replay",
+        str(tmp_path / "event.json"),
+        "--url",
+        kent_server.url,
+        "--project",
+        "5",
+    )
+    assert kent_server.wait_for(1, project=5, timeout=10)[0].body["message"] == "p4"
 
 
 def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):

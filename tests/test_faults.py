@@ -382,6 +382,18 @@ def test_delay_rule_keeps_the_requests_auth_for_require_key():
     assert (status, event.status, event.fault) == (200, 200, 1)
 
 
+def test_rules_take_json_or_query_syntax_alike(kent_server):
+    # the API reads --fault's syntax, and --fault (parse_fault) reads JSON
+    answer = http_request(
+        kent_server.url, "POST", "/api/faults/", b"status=503&count=1"
+    )
+    assert answer[0] == 201
+    assert kent.parse_fault('{"status": 500, "count": 2}')["count"] == 2
+    assert send_event(kent_server)[0] == 503
+    status, _, text = http_request(kent_server.url, "DELETE", "/api/faults/99")
+    assert status == 404 and b"no fault rule 99" in text
+
+
 def test_duration_window_expires(kent_server):
     rule = kent_server.add_fault(status=500, duration=1)
     [listed] = list_rules(kent_server)
@@ -531,8 +543,16 @@ def stop_cli(proc):
     return out
 
 
-def test_cli_fault_applies_from_the_start(kent_server):
-    proc, url = start_cli("--fault", "status=503&retry_after=9&count=1")
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "status=503&retry_after=9&count=1",
+        '{"status": 503, "retry_after": 9, "count": 1}',
+    ],
+    ids=["query", "json"],
+)
+def test_cli_fault_applies_from_the_start(kent_server, rule):
+    proc, url = start_cli("--fault", rule)
     try:
         data = envelope(event_item())
         status, headers, answer = post_envelope(url, data)
