@@ -3160,14 +3160,15 @@ class EventStore:
             return [e for e in self._events if e.seq > seq]
 
     def get(self, ident):
-        """By Kent's id, or by the SDK's event id (the event item first)."""
+        """By Kent's id, or by the SDK's event id: the newest event item with
+        it (an SDK's retry or a replay sends an id again), else any item."""
         with self._cond:
             event = self._by_id.get(ident)
             events = list(self._events) if event is None else None
         if event is not None:
             return event
         sdk_id = normalize_event_id(ident)
-        matches = [e for e in events if sdk_id and e.event_id == sdk_id]
+        matches = [e for e in reversed(events) if sdk_id and e.event_id == sdk_id]
         matches.sort(key=lambda e: e.type not in EVENT_LIKE_TYPES)
         return matches[0] if matches else None
 

@@ -114,6 +114,15 @@ def test_get_by_sdk_id_prefers_the_event_over_its_attachment():
     assert store.get(DASHED_EVENT_ID) is event
 
 
+def test_get_by_sdk_id_gives_the_newest_of_a_resent_event():
+    store = kent.EventStore()
+    first = make_event(body={"message": "first"}, event_id=EVENT_ID)
+    again = make_event(body={"message": "again"}, event_id=EVENT_ID)
+    store.add([first])
+    store.add([again, make_event(body=b"x", item_type="attachment", event_id=EVENT_ID)])
+    assert store.get(EVENT_ID) is again
+
+
 def test_wait_for_returns_events_already_present():
     store = kent.EventStore()
     fill(store, 2)
