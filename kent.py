@@ -2730,8 +2730,10 @@ def _replay_from_kent_json(value):
 def replay_project(data):
     """The project of a saved ``GET /api/event/<id>`` JSON, else None."""
     try:
+        if data[:2] == b"\x1f\x8b":  # a saved .gz
+            data = decode_body(data, "gzip")
         value = json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, KentError):
         return None
     if not isinstance(value, dict) or not isinstance(value.get("payload"), dict):
         return None
@@ -2849,9 +2851,22 @@ def _sdk_of(item, auth):
 _BODY_IS_RAW_JSON = object()  # StoredEvent._body: parse raw when read
 
 
-def _few_brackets(raw, most=400):
-    """No deeper than ``most``: a JSON document cannot nest deeper than it has brackets."""
-    return raw.count(b"{") + raw.count(b"[") < most
+def _parse_kept_json(raw):
+    """``json.loads`` of a body that parsed at ingest.
+
+    JSON nested near the recursion limit parsed then, from a shallow stack,
+    and may not from a deeper one: parse it again on a fresh thread.
+    """
+    try:
+        return json.loads(raw)
+    except RecursionError:
+        box = []
+        worker = threading.Thread(target=lambda: box.append(json_loads(raw)))
+        worker.start()
+        worker.join()
+        if not box:
+            raise ValueError("JSON is nested too deeply to decode") from None
+        return box[0]
 
 
 class StoredEvent:
@@ -2899,9 +2914,7 @@ class StoredEvent:
         # A parsed tree kept for every stored event made the garbage collector
         # walk all of them again and again (it halved ingest speed), and held
         # each payload twice. Where the body is the raw JSON, keep only bytes.
-        # Only a shallow one: JSON nested near the recursion limit parses at
-        # ingest but may not from a deeper stack later.
-        lazy = item.body_is_raw_json and _few_brackets(item.raw)
+        lazy = item.body_is_raw_json
         self._body = _BODY_IS_RAW_JSON if lazy else item.body
         self.raw = item.raw
         self.binary = item.binary
@@ -2933,14 +2946,14 @@ class StoredEvent:
         every read: each read gives a fresh copy, and changes to it are not
         kept. Read it once per use (or use ``parsed()``)."""
         body = self._body
-        return json_loads(self.raw) if body is _BODY_IS_RAW_JSON else body
+        return _parse_kept_json(self.raw) if body is _BODY_IS_RAW_JSON else body
 
     def parsed(self):
         """This event with its body parsed once: for readers that look often."""
         if self._body is not _BODY_IS_RAW_JSON:
             return self
         view = copy.copy(self)
-        view._body = json_loads(self.raw)
+        view._body = _parse_kept_json(self.raw)
         return view
 
     @body.setter
@@ -3035,7 +3048,8 @@ class EventFilter:
         """From ``{name: value}``; raises ``BadRequest`` for bad numbers."""
         for name in ("project", "project_id", "since"):
             value = params.get(name) or "0"
-            if not all(part.strip().isdigit() for part in value.split(",")):
+            digits = [part.strip().removeprefix("-") for part in value.split(",")]
+            if not all(part.isdigit() for part in digits):
                 raise BadRequest(
                     f"bad filter {name}={value!r}: expected a number"
                     + (" or a comma list of numbers" if name != "since" else "")
@@ -3051,14 +3065,26 @@ class EventFilter:
         except ValueError as exc:
             raise BadRequest(f"bad filter: {exc}") from None
 
-    def missing_fields(self, events):
-        """The field paths no event in ``events`` has: a typo for a filter?"""
-        bodies = [e.body for e in events]
-        return [
-            ".".join(paths[0])
-            for paths, _ in self.fields
-            if not any(_path_values(b, p) for b in bodies for p in paths)
-        ]
+    def missing_fields(self, events, look=200):
+        """The field paths no event in ``events`` has: a typo for a filter?
+
+        Nothing when there are no events to tell (or no field filters); the
+        newest ``look`` bodies are parsed, newest first, until every path
+        has been seen.
+        """
+        missing = {".".join(paths[0]): paths for paths, _ in self.fields}
+        if not events:
+            return []
+        for event in events[: -look - 1 : -1]:
+            if not missing:
+                break
+            if event.binary:
+                continue
+            body = event.body
+            for name, paths in list(missing.items()):
+                if any(_path_values(body, p) for p in paths):
+                    del missing[name]
+        return list(missing)
 
     def __call__(self, event):
         if event.seq <= self.since:
@@ -3317,11 +3343,21 @@ def _fault_number(spec, key, kind):
         return None
     try:
         number = kind(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # int(inf) overflows
         raise BadRequest(f"fault {key}={value!r} is not a number") from None
     if number != number or number in (float("inf"), float("-inf")) or number < 0:
         raise BadRequest(f"fault {key} must be a finite, non-negative number")
     return number
+
+
+def fault_spec(text):
+    """A rule's text, JSON or ``status=429&count=1``, as it says (unchecked)."""
+    if text.strip()[:1] in ("{", "["):
+        try:
+            return json_loads(text)
+        except ValueError as exc:
+            raise BadRequest(f"the fault rule is not valid JSON: {exc}") from None
+    return {k: v[-1] for k, v in urllib.parse.parse_qs(text.strip()).items()}
 
 
 def parse_fault(spec):
@@ -3331,13 +3367,8 @@ def parse_fault(spec):
     syntax), delay (seconds), action (respond or drop), project, endpoint
     and category (comma lists), count (next N requests), duration (seconds).
     """
-    if isinstance(spec, str) and spec.strip()[:1] in ("{", "["):
-        try:
-            spec = json_loads(spec)
-        except ValueError as exc:
-            raise BadRequest(f"the fault rule is not valid JSON: {exc}") from None
-    elif isinstance(spec, str):
-        spec = {k: v[-1] for k, v in urllib.parse.parse_qs(spec.strip()).items()}
+    if isinstance(spec, str):
+        spec = fault_spec(spec)
     if not isinstance(spec, dict):
         raise BadRequest("a fault rule is a JSON object or key=value&... text")
     unknown = set(spec) - _FAULT_KEYS
@@ -6064,8 +6095,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             return {}
         names = ", ".join(repr(m) for m in missing)
         return {
-            "hint": f"no stored event has a field {names}; the filters are "
-            "project, type, since, q and limit, and body.<path> for a field"
+            "hint": f"no stored event (of the newest 200) has a field {names}; the filters are "
+            "project (or project_id), type, since, q and limit, and "
+            "body.<path> for a field"
         }
 
     def _find_event(self, ident):
@@ -6191,6 +6223,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def api_status(self):
         value = {"version": __version__, "encodings": supported_encodings()}
+        value["dsn"] = (
+            self._base_url().replace("://", f"://{self.server.kent.dsn_key}@", 1) + "/1"
+        )  # the DSN the page shows: its key is one Kent accepts
         value.update(self.server.kent.store.stats())
         self._respond_json(200, value)
 
@@ -6498,9 +6533,10 @@ class Kent:
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
         # The key of the DSNs Kent shows: one it accepts.
-        self.dsn_key = list(require_keys)[0] if require_keys else DEFAULT_PROJECT_KEY
-        if strict and len(self.dsn_key) != 32:
-            self.dsn_key = STRICT_DSN_KEY
+        keys = list(require_keys or ())
+        if strict:  # Relay wants 32 characters
+            keys = [k for k in keys if len(k) == 32] or keys or [STRICT_DSN_KEY]
+        self.dsn_key = keys[0] if keys else DEFAULT_PROJECT_KEY
         self.request_timeout = request_timeout
         self.verbose = verbose
         self.faults = FaultRules()
@@ -6532,7 +6568,10 @@ class Kent:
             value = {"error": message, "detail": message}
         elif self.strict:
             relay = [w for e in events for w in e.warnings if w.get("relay_status")]
-            relay += _strict_key_refusal(auth)
+            refused_key = _strict_key_refusal(auth)
+            for event in events:  # the reason shows on the item, as any warning
+                event.warnings += refused_key
+            relay += refused_key
             if relay:
                 status = relay[0]["relay_status"]
                 message = f"--strict: {relay[0]['message']}"
@@ -6610,6 +6649,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self.kent = kent
         self.max_connections = max_connections
         self._connections = set()  # open sockets, for the cap and for stop()
+        self._closing = set()  # sockets being closed gently, for stop()
         self._conn_threads = []  # every connection thread not yet joined
         self._waiting = {}  # connection -> since when it waits on its client
         self._conn_lock = threading.Lock()
@@ -6679,9 +6719,11 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._waiting.pop(request, None)
-            self._close_gently(request)  # still in the table: stop() ends it
-            with self._conn_lock:
                 self._connections.discard(request)
+                self._closing.add(request)  # not counted, but stop() ends it
+            self._close_gently(request)
+            with self._conn_lock:
+                self._closing.discard(request)
 
     def _close_gently(self, request, seconds=2.0, most=64 * MIB):
         """Half-close, then read what the client still sends until it closes.
@@ -6712,7 +6754,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def close_connections(self, timeout=2.0):
         """Hang up on every open connection and wait for their threads."""
         with self._conn_lock:
-            sockets = list(self._connections)
+            sockets = list(self._connections | self._closing)
             threads, self._conn_threads = self._conn_threads, []
         for sock in sockets:
             with contextlib.suppress(OSError):
@@ -6847,8 +6889,9 @@ class KentServer:
     def add_fault(self, spec=None, **rule):
         """Add a fault rule (see ``parse_fault``); returns its id."""
         if isinstance(spec, str):  # JSON or status=429&count=1
-            spec = parse_fault(spec)
-            spec = {k: spec[k] for k in _FAULT_KEYS}
+            spec = fault_spec(spec)
+        if not isinstance(spec, (dict, type(None))):
+            raise BadRequest("a fault rule is a JSON object or key=value&... text")
         return self.kent.faults.add(dict(spec or {}, **rule))["id"]
 
     def clear_faults(self, rule_id=None):
@@ -7271,8 +7314,8 @@ def _wait(args):
 def _send_target(args):
     """``(base URL, project id, public key)`` from ``--dsn`` or ``--url``."""
     if not args.dsn:
-        base = args.url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}"
-        return base.rstrip("/"), args.project or 1, DEFAULT_PROJECT_KEY
+        base = (args.url or f"http://{DEFAULT_HOST}:{DEFAULT_PORT}").rstrip("/")
+        return base, args.project or 1, _kent_dsn_key(base)
     parts = urllib.parse.urlsplit(args.dsn)
     key, project = parse_dsn(args.dsn) or ("", "")
     if not (parts.scheme and parts.hostname and key and project):
@@ -7280,6 +7323,16 @@ def _send_target(args):
     host = parts.netloc.rpartition("@")[2]
     prefix = parts.path.rstrip("/").rpartition("/")[0]  # Sentry behind a path
     return f"{parts.scheme}://{host}{prefix}", args.project or int(project), key
+
+
+def _kent_dsn_key(base):
+    """The key of the DSN Kent at ``base`` shows (``--require-key``,
+    ``--strict``), or ``public`` when it cannot say."""
+    try:
+        dsn = _http_get_json(base + "/api/status/", 5)[1].get("dsn") or ""
+    except (OSError, ValueError, AttributeError):
+        return DEFAULT_PROJECT_KEY
+    return (parse_dsn(dsn) or (DEFAULT_PROJECT_KEY,))[0] or DEFAULT_PROJECT_KEY
 
 
 def _target_dsn(target):

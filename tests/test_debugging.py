@@ -571,6 +571,26 @@ def test_replay_of_kent_json_keeps_its_project_unless_told(kent_server, tmp_path
     assert kent_server.wait_for(1, project=5, timeout=10)[0].body["message"] == "p4"
 
 
+def test_replay_of_gzipped_kent_json_keeps_its_project(kent_server, tmp_path):
+    post_envelope(kent_server.url, envelope(event_item({"message": "p7"})), project=7)
+    [event] = kent_server.wait_for(1, project=7)
+    _, _, saved = http_request(kent_server.url, "GET", f"/api/event/{event.id}")
+    (tmp_path / "event.json.gz").write_bytes(gzip.compress(saved))
+    kent_cli("replay", str(tmp_path / "event.json.gz"), "--url", kent_server.url)
+    assert len(kent_server.wait_for(2, project=7, timeout=10)) == 2
+
+
+@pytest.mark.parametrize(
+    "settings", [{"strict": True}, {"require_keys": [CLEAN_KEY, "other"]}]
+)
+def test_send_with_url_uses_a_key_kent_accepts(settings):
+    with kent.KentServer(**settings) as server:
+        done = kent_cli("send", "message", "--url", server.url)
+        assert ": 200" in done.stdout, done.stdout
+        [event] = server.wait_for(1)
+    assert event.auth["sentry_key"] == server.kent.dsn_key != "public"
+
+
 def test_replay_of_a_bad_file_exits_1(kent_server, tmp_path):
     (tmp_path / "bad.txt").write_text("hello")
     (tmp_path / "good.json").write_text('{"message": "fine"}')

@@ -394,6 +394,19 @@ def test_rules_take_json_or_query_syntax_alike(kent_server):
     assert status == 404 and b"no fault rule 99" in text
 
 
+def test_add_fault_merges_text_and_keywords(kent_server):
+    rule = kent_server.add_fault("category=error", status=429)
+    assert [(r["id"], r["status"], r["category"]) for r in kent_server.faults] == [
+        (rule, 429, ["error"])
+    ]
+
+
+@pytest.mark.parametrize("body", [b'{"status": Infinity}', b'{"count": 1e999}'])
+def test_an_infinite_number_in_a_rule_is_a_400(kent_server, body):
+    status, _, answer = http_request(kent_server.url, "POST", "/api/faults/", body)
+    assert status == 400 and b"is not a number" in answer
+
+
 def test_duration_window_expires(kent_server):
     rule = kent_server.add_fault(status=500, duration=1)
     [listed] = list_rules(kent_server)

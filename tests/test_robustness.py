@@ -392,6 +392,18 @@ def test_client_that_never_reads_its_answer_is_cut_after_request_timeout(kent_lo
     assert 0 < len(body) < size, "the answer went out whole: nobody hung up"
 
 
+def test_connections_being_closed_do_not_count_against_the_cap(kent_log):
+    request = b"GET /api/status/ HTTP/1.1\r\nConnection: close\r\n\r\n"
+    with kent.KentServer(max_connections=2) as server:
+        lingering = [connect_raw(server) for _ in range(2)]
+        for sock in lingering:  # answered, but never closed by the client
+            sock.sendall(request)
+            assert sock.recv(65536).startswith(b"HTTP/1.1 200")
+        assert_still_serving(server.url)  # a third client is still served
+        for sock in lingering:
+            sock.close()
+
+
 def open_idle(server, count):
     return [connect_raw(server) for _ in range(count)]
 

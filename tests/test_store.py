@@ -254,6 +254,18 @@ def test_body_prefix_also_reaches_a_reports_own_body_key():
         assert kent.EventFilter(fields=query)(event) is expected, query  # Python API
 
 
+def test_json_items_are_kept_as_bytes_and_parsed_on_each_read():
+    # a busy breadcrumb list has hundreds of brackets but little depth
+    body = {"breadcrumbs": {"values": [{"data": {"i": i}} for i in range(300)]}}
+    data = b'{}\n{"type":"event"}\n' + json.dumps(body).encode() + b"\n"
+    [item] = kent.parse_envelope(data)[1]
+    event = kent.StoredEvent(1, item)
+    assert event.body == body and event.body is not event.body
+    assert event.size == len(item.raw) + 1024  # counted once: no tree is held
+    view = event.parsed()
+    assert view.body is view.body and view.body == body
+
+
 def test_q_searches_binary_and_text_bodies():
     store = kent.EventStore()
     binary, text = store.add(

@@ -111,7 +111,7 @@ def test_a_filter_no_event_can_match_gets_a_hint(kent_server):
     message(kent_server, "one", project=1)
     status, value = get_json(kent_server.url, "/api/eventlist/?projects=1")
     assert status == 200 and value["events"] == []
-    assert "no stored event has a field 'projects'" in value["hint"]
+    assert "no stored event (of the newest 200) has a field 'projects'" in value["hint"]
     status, value = get_json(kent_server.url, "/api/wait/?projects=1&timeout=0")
     assert status == 408 and "'projects'" in value["hint"]
     status, value = get_json(kent_server.url, "/api/eventlist/?level=warning")
@@ -121,6 +121,25 @@ def test_a_filter_no_event_can_match_gets_a_hint(kent_server):
     assert value["error"] == (
         "bad filter project='one': expected a number or a comma list of numbers"
     )
+
+
+def test_no_hint_while_nothing_is_stored(kent_server):
+    status, value = get_json(kent_server.url, "/api/eventlist/?level=error")
+    assert (status, value["events"]) == (200, []) and "hint" not in value
+    with pytest.raises(kent.WaitTimeout) as caught:
+        kent_server.wait_for(1, timeout=0.1, fields={"level": "error"})
+    assert "a typo?" not in str(caught.value)
+    message(kent_server, "one", project=1)
+    with pytest.raises(kent.WaitTimeout) as caught:
+        kent_server.wait_for(2, timeout=0.1, fields={"levle": "error"})
+    assert "No stored event has a field 'levle': a typo?" in str(caught.value)
+
+
+def test_strict_dsn_key_is_a_required_one_of_32_characters():
+    server = kent.KentServer(strict=True, require_keys=["short", CLEAN_KEY])
+    assert server.kent.dsn_key == CLEAN_KEY
+    assert kent.KentServer(strict=True).kent.dsn_key == kent.STRICT_DSN_KEY
+    assert kent.KentServer().kent.dsn_key == "public"
 
 
 def test_wait_api_count_below_one_is_400(kent_server):

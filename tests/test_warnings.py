@@ -297,7 +297,8 @@ def test_strict_refuses_the_public_key_as_relay_does_and_shows_another_dsn():
         [event] = server.wait_for(1)
         dsn_key = server.dsn(1).split("//")[1].split("@")[0]
     assert status == 400 and "bad sentry DSN public key" in json.loads(answer)["error"]
-    assert event.status == 400 and event.warnings == []  # no badge outside strict
+    assert event.status == 400
+    assert [w["code"] for w in event.warnings] == ["public-key"]  # the reason
     assert len(dsn_key) == 32
 
 
