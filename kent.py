@@ -33,6 +33,7 @@ import copy
 import datetime
 import functools
 import html
+import http.client
 import http.server
 import ipaddress
 import json
@@ -2732,7 +2733,7 @@ def replay_project(data):
     try:
         if data[:2] == b"\x1f\x8b":  # a saved .gz
             data = decode_body(data, "gzip")
-        value = json.loads(data)
+        value = json_loads(data)
     except (ValueError, UnicodeDecodeError, KentError):
         return None
     if not isinstance(value, dict) or not isinstance(value.get("payload"), dict):
@@ -2760,8 +2761,8 @@ def with_envelope_dsn(data, dsn):
 def _first_line_is_json_object(data):
     first = data.split(b"\n", 1)[0].strip()
     try:
-        return isinstance(json.loads(first), dict)
-    except ValueError:
+        return isinstance(json_loads(first), dict)
+    except (ValueError, UnicodeDecodeError):
         return False
 
 
@@ -2783,8 +2784,8 @@ def parse_replay_file(data):
         content_type = f"multipart/form-data; boundary={boundary}"
         return "minidump", content_type, build_multipart(boundary, parts)
     try:
-        value = json.loads(data)
-    except ValueError:
+        value = json_loads(data)
+    except (ValueError, UnicodeDecodeError):
         value = None
     if isinstance(value, dict) and isinstance(value.get("payload"), dict):
         return _replay_from_kent_json(value)
@@ -2861,11 +2862,18 @@ def _parse_kept_json(raw):
         return json.loads(raw)
     except RecursionError:
         box = []
-        worker = threading.Thread(target=lambda: box.append(json_loads(raw)))
+
+        def parse():
+            try:
+                box.append(json_loads(raw))
+            except ValueError as exc:  # said in the caller, not by excepthook
+                box.append(exc)
+
+        worker = threading.Thread(target=parse)
         worker.start()
         worker.join()
-        if not box:
-            raise ValueError("JSON is nested too deeply to decode") from None
+        if isinstance(box[0], ValueError):
+            raise box[0] from None
         return box[0]
 
 
@@ -2947,6 +2955,12 @@ class StoredEvent:
         kept. Read it once per use (or use ``parsed()``)."""
         body = self._body
         return _parse_kept_json(self.raw) if body is _BODY_IS_RAW_JSON else body
+
+    def as_text(self):
+        """This event with its payload as text (a body too deep to draw)."""
+        view = copy.copy(self)
+        view._body = bytes(self.raw).decode("utf-8", "replace")
+        return view
 
     def parsed(self):
         """This event with its body parsed once: for readers that look often."""
@@ -6113,7 +6127,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         replayable = any(e.type != "kent_error" for e in [event, *siblings])
         curl = replay_curl(event, self._base_url()) if replayable else None
         findings = kent.findings(event)
-        self._respond_json(200, event_to_dict(event.parsed(), findings, curl))
+        try:
+            answer = to_json_bytes(event_to_dict(event.parsed(), findings, curl))
+        except RecursionError:  # too deep to write as JSON here: as text
+            answer = to_json_bytes(event_to_dict(event.as_text(), findings, curl))
+        self._respond(200, answer)
 
     def api_event_envelope(self, ident):
         event = self._find_event(ident)
@@ -6313,7 +6331,12 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         kent = self.server.kent
         siblings = kent.store.siblings(event)
         findings = kent.findings(event)
-        page = render_event(event.parsed(), siblings, nonce, findings, self._base_url())
+        try:
+            view = event.parsed()
+            page = render_event(view, siblings, nonce, findings, self._base_url())
+        except RecursionError:  # Python 3.12+ parses deeper than a page can draw
+            view = event.as_text()
+            page = render_event(view, siblings, nonce, findings, self._base_url())
         self._respond_html(page, nonce)
 
     def page_search(self):
@@ -6720,8 +6743,14 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             with self._conn_lock:
                 self._waiting.pop(request, None)
                 self._connections.discard(request)
-                self._closing.add(request)  # not counted, but stop() ends it
-            self._close_gently(request)
+                # Not counted by the cap, but bounded too; stop() ends them.
+                gently = len(self._closing) < self.max_connections
+                if gently:
+                    self._closing.add(request)
+            if gently:
+                self._close_gently(request)
+            else:
+                self.shutdown_request(request)
             with self._conn_lock:
                 self._closing.discard(request)
 
@@ -6940,7 +6969,7 @@ class WaitTimeout(AssertionError):
             + ("\n  ".join(lines) if lines else "(none)")
             + f"\nStored events that do not match the filters: {others}."
             + "".join(
-                f"\nNo stored event has a field {name!r}: a typo?"
+                f"\nNo stored event (of the newest 200) has a field {name!r}: a typo?"
                 for name in missing_fields
             )
         )
@@ -7198,6 +7227,11 @@ def _server_from_args(args):
     except KentError as exc:
         raise SystemExit(f"kent: bad --canary: {exc.message}") from None
     keys = [k.strip() for k in (args.require_key or "").split(",") if k.strip()]
+    if args.strict and keys and not any(len(k) == 32 for k in keys):
+        raise SystemExit(
+            "kent: --strict refuses keys that are not 32 characters, as Relay "
+            "does: give --require-key a 32-character key"
+        )
     server = KentServer(
         args.host,
         args.port,
@@ -7330,7 +7364,7 @@ def _kent_dsn_key(base):
     ``--strict``), or ``public`` when it cannot say."""
     try:
         dsn = _http_get_json(base + "/api/status/", 5)[1].get("dsn") or ""
-    except (OSError, ValueError, AttributeError):
+    except (OSError, ValueError, AttributeError, http.client.HTTPException):
         return DEFAULT_PROJECT_KEY
     return (parse_dsn(dsn) or (DEFAULT_PROJECT_KEY,))[0] or DEFAULT_PROJECT_KEY
 
@@ -7365,7 +7399,7 @@ def _post(target, endpoint, content_type, body, timeout):
             return answer.status, answer.read().decode("utf-8", "replace")
     except urllib.error.HTTPError as exc:
         return exc.code, exc.read().decode("utf-8", "replace")
-    except OSError as exc:
+    except (OSError, http.client.HTTPException) as exc:
         return 0, f"cannot reach {url}: {exc}"
 
 

@@ -295,6 +295,11 @@ def test_run_help_lists_host_option(capsys, flag):
     assert "-h HOST, --host HOST" in out and "--max-body" in out
 
 
+def test_strict_with_only_short_required_keys_is_refused_at_start():
+    with pytest.raises(SystemExit, match="--strict refuses keys that are not 32"):
+        kent.main(["run", "-p", "0", "--strict", "--require-key", "shortkey"])
+
+
 def test_version(capsys):
     with pytest.raises(SystemExit) as info:
         kent.main(["--version"])

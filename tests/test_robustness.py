@@ -404,6 +404,42 @@ def test_connections_being_closed_do_not_count_against_the_cap(kent_log):
             sock.close()
 
 
+def test_a_body_too_deep_to_draw_is_shown_as_text(kent_log):
+    # Python 3.12+ parses JSON deeper than a page can recurse: fake one here.
+    deep = []
+    for _ in range(3000):
+        deep = [deep]
+    item = kent.ParsedItem("event", {}, {"type": "event"}, b"[" * 3000 + b"]" * 3000)
+    item.body = deep
+    with kent.KentServer() as server:
+        [event] = server.store.add([kent.StoredEvent(1, item)])
+        page = http_request(server.url, "GET", f"/event/{event.id}")
+        status, value = get_json(server.url, f"/api/event/{event.id}")
+    assert page[0] == 200 and b"[[[[[[[[" in page[2]  # the raw text is there
+    assert status == 200 and value["payload"]["body_encoding"] == "text"
+    assert value["payload"]["body"].startswith("[[[[")
+
+
+def test_connections_being_closed_are_bounded_too(kent_log):
+    request = b"GET /api/status/ HTTP/1.1\r\nConnection: close\r\n\r\n"
+    with kent.KentServer(max_connections=2) as server:
+        lingering = []
+        for _ in range(6):  # one after the other: answered, never closed
+            lingering.append(connect_raw(server))
+            lingering[-1].sendall(request)
+            assert lingering[-1].recv(65536).startswith(b"HTTP/1.1 200")
+        deadline = time.monotonic() + 1  # before the 2 s a gentle close may take
+        while time.monotonic() < deadline and connection_threads() > 2:
+            time.sleep(0.05)
+        assert connection_threads() <= 2  # two draining, the rest closed at once
+        for sock in lingering:
+            sock.close()
+
+
+def connection_threads():
+    return sum(1 for t in threading.enumerate() if t.name == "kent-connection")
+
+
 def open_idle(server, count):
     return [connect_raw(server) for _ in range(count)]
 

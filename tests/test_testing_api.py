@@ -132,7 +132,9 @@ def test_no_hint_while_nothing_is_stored(kent_server):
     message(kent_server, "one", project=1)
     with pytest.raises(kent.WaitTimeout) as caught:
         kent_server.wait_for(2, timeout=0.1, fields={"levle": "error"})
-    assert "No stored event has a field 'levle': a typo?" in str(caught.value)
+    assert "No stored event (of the newest 200) has a field 'levle': a typo?" in str(
+        caught.value
+    )
 
 
 def test_strict_dsn_key_is_a_required_one_of_32_characters():
