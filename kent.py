@@ -1087,6 +1087,21 @@ def parse_auth(headers, query="", path_key=None, envelope_dsn=None):
 # -- Envelope-level checks, shown as warnings (Relay would reject or alter)
 
 
+_FRACTION = re.compile(r"\.(\d+)")
+
+
+def parse_rfc3339(text):
+    """An RFC 3339 time (``Z``, any number of fraction digits) as an aware
+    datetime, UTC when it names no zone; ``ValueError`` otherwise. Python
+    3.10's ``fromisoformat`` takes only 3 or 6 fraction digits: Go sends 9."""
+    text = text.strip().replace("Z", "+00:00").replace("z", "+00:00")
+    text = _FRACTION.sub(lambda m: "." + (m.group(1) + "000000")[:6], text, count=1)
+    when = datetime.datetime.fromisoformat(text)
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=datetime.timezone.utc)
+    return when
+
+
 def _sent_at_warnings(envelope_header, items, now):
     sent_at = envelope_header.get("sent_at")
     if sent_at is None:
@@ -1102,10 +1117,7 @@ def _sent_at_warnings(envelope_header, items, now):
             )
         ]
     try:
-        when = datetime.datetime.fromisoformat(str(sent_at).replace("Z", "+00:00"))
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        ahead = when.timestamp() - now
+        ahead = parse_rfc3339(str(sent_at)).timestamp() - now
     except ValueError:
         return [
             make_warning(
@@ -4110,13 +4122,9 @@ def _ui_seconds(value):
         return float(value)
     if isinstance(value, str):
         try:
-            text = value.strip().replace("Z", "+00:00").replace("z", "+00:00")
-            when = datetime.datetime.fromisoformat(text)
+            return parse_rfc3339(value).timestamp()
         except ValueError:
             return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=datetime.timezone.utc)
-        return when.timestamp()
     return None
 
 

@@ -429,6 +429,26 @@ def test_bad_security_report_is_bad_request(data):
         kent.parse_security_reports(data, "application/json")
 
 
+@pytest.mark.parametrize(
+    ("text", "iso"),
+    [
+        ("2026-11-27T05:00:00.123456789Z", "2026-11-27T05:00:00.123456+00:00"),  # Go
+        ("2026-11-27T05:00:00.12345Z", "2026-11-27T05:00:00.123450+00:00"),
+        ("2026-11-27T05:00:00.123Z", "2026-11-27T05:00:00.123000+00:00"),  # JS
+        ("2026-11-27T05:00:00+01:00", "2026-11-27T05:00:00+01:00"),
+        ("2026-11-27T05:00:00", "2026-11-27T05:00:00+00:00"),  # no zone: UTC
+    ],
+)
+def test_rfc3339_times_with_any_fraction_on_every_python(text, iso):
+    assert kent.parse_rfc3339(text).isoformat() == iso
+
+
+@pytest.mark.parametrize("text", ["", "yesterday", "2026-13-01T00:00:00Z"])
+def test_what_is_not_an_rfc3339_time_is_a_value_error(text):
+    with pytest.raises(ValueError):
+        kent.parse_rfc3339(text)
+
+
 # -- summarize --------------------------------------------------------------------
 
 SUMMARY_CASES = [
