@@ -311,16 +311,19 @@ def test_slow_request_body_is_cut_and_kept_as_a_kent_error(kent_log):
     assert f"after {len(partial.raw)} of 1000 bytes" in partial.error
 
 
-def test_idle_keep_alive_connection_is_closed_after_request_timeout(kent_log):
-    request = b"GET /api/status/ HTTP/1.1\r\nHost: x\r\n\r\n"
-    with (
-        kent.KentServer(request_timeout=TIMEOUT) as server,
-        connect_raw(server) as sock,
-    ):
+def sent_until_cut(server, request):
+    """Send ``request`` and read until Kent hangs up: (bytes, seconds)."""
+    with connect_raw(server) as sock:
         sock.sendall(request)
         started = time.monotonic()
         data = read_until_closed(sock, deadline_s=TIMEOUT + 5)
-        elapsed = time.monotonic() - started
+        return data, time.monotonic() - started
+
+
+def test_idle_keep_alive_connection_is_closed_after_request_timeout(kent_log):
+    request = b"GET /api/status/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    with kent.KentServer(request_timeout=TIMEOUT) as server:
+        data, elapsed = sent_until_cut(server, request)
         assert_still_serving(server.url)
     head, body = split_response(data)
     assert head.startswith("HTTP/1.1 200") and b'"version"' in body
@@ -333,14 +336,8 @@ def test_get_whose_body_never_comes_is_cut_after_request_timeout(kent_log):
         f"GET /api/1/cron/nightly/?status=ok&sentry_key={CLEAN_KEY} HTTP/1.1\r\n"
         "Host: x\r\nContent-Length: 10\r\n\r\n"
     ).encode()
-    with (
-        kent.KentServer(request_timeout=TIMEOUT) as server,
-        connect_raw(server) as sock,
-    ):
-        sock.sendall(request)
-        started = time.monotonic()
-        data = read_until_closed(sock, deadline_s=TIMEOUT + 5)
-        elapsed = time.monotonic() - started
+    with kent.KentServer(request_timeout=TIMEOUT) as server:
+        data, elapsed = sent_until_cut(server, request)
         assert_still_serving(server.url)
         [error] = server.wait_for(1, timeout=5, type="kent_error")
     assert TIMEOUT - 0.3 <= elapsed <= TIMEOUT + 2.0, elapsed
