@@ -1013,6 +1013,11 @@ def _auth_sources(headers, query, path_key):
     return sources
 
 
+def build_dsn(base_url, project_id, key):
+    """``http://127.0.0.1:5000``, 1, ``public`` -> ``http://public@127.0.0.1:5000/1``."""
+    return base_url.replace("://", f"://{key}@", 1) + f"/{project_id}"
+
+
 def parse_dsn(dsn):
     """``https://key@host/prefix/42`` -> (public key, project id) or None."""
     try:
@@ -4192,10 +4197,6 @@ def _ui_plural(count, noun):
 # -- the index page
 
 
-def _ui_dsn(base_url, project_id, key=DEFAULT_PROJECT_KEY):
-    return base_url.replace("://", f"://{key}@", 1) + f"/{project_id}"
-
-
 def _ui_dsn_rows(events, base_url, key=DEFAULT_PROJECT_KEY):
     counts = {}
     for event in events:
@@ -4211,7 +4212,7 @@ def _ui_dsn_rows(events, base_url, key=DEFAULT_PROJECT_KEY):
             else ""
         )
         rows.append(
-            f"<tr><td>{_e(project)}</td><td><code>{_e(_ui_dsn(base_url, project, key))}"
+            f"<tr><td>{_e(project)}</td><td><code>{_e(build_dsn(base_url, project, key))}"
             f'</code></td><td class="wide">{_e(counts.get(project, 0))}</td>'
             f"<td>{flush}</td></tr>"
         )
@@ -6249,9 +6250,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def api_status(self):
         value = {"version": __version__, "encodings": supported_encodings()}
-        value["dsn"] = (
-            self._base_url().replace("://", f"://{self.server.kent.dsn_key}@", 1) + "/1"
-        )  # the DSN the page shows: its key is one Kent accepts
+        # the DSN the page shows: its key is one Kent accepts
+        value["dsn"] = build_dsn(self._base_url(), 1, self.server.kent.dsn_key)
         value.update(self.server.kent.store.stats())
         self._respond_json(200, value)
 
@@ -6896,7 +6896,7 @@ class KentServer:
         """The DSN an SDK should use to send to this server's project
         (with the first ``require_keys`` key, if any, else ``public``)."""
         key = key or self.kent.dsn_key
-        return self.url.replace("://", f"://{key}@", 1) + f"/{project_id}"
+        return build_dsn(self.url, project_id, key)
 
     def events(self, **filters):
         """Stored events, oldest first; filters as in ``GET /api/eventlist/``."""
@@ -7379,8 +7379,7 @@ def _kent_dsn_key(base):
 
 def _target_dsn(target):
     base, project, key = target
-    scheme, _, rest = base.partition("://")
-    return f"{scheme}://{key}@{rest}/{project}"
+    return build_dsn(base, project, key)
 
 
 def _post(target, endpoint, content_type, body, timeout):
