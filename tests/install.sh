@@ -32,8 +32,13 @@ else
 fi
 
 # 1b. Kent itself, editable: the kent-server script and the pytest11 entry point.
-if "$PY" -c 'import importlib.metadata as m, sys; sys.exit(0 if m.version("kent") else 1)' 2>/dev/null \
-  && command -v kent-server >/dev/null; then
+# "Present" means installed from THIS clone: an editable install of another
+# checkout (or of a clone since deleted) would give the tests another kent.py.
+installed_here() {
+  (cd / && "$PY" -c 'import os, sys, kent; sys.exit(0 if os.path.samefile(kent.__file__, sys.argv[1]) else 1)' \
+    "$TESTS/../kent.py") 2>/dev/null
+}
+if installed_here && command -v kent-server >/dev/null; then
   say "kent (editable): present"
 else
   say "kent (editable): pip install -e ."
