@@ -364,6 +364,18 @@ def test_installed_kent_gives_the_fixture_with_no_setup(tmp_path):
     )
     hidden = {"PYTEST_DISABLE_PLUGIN_AUTOLOAD", "PYTEST_PLUGINS", "PYTEST_ADDOPTS"}
     env = {k: v for k, v in os.environ.items() if k not in hidden | {"PYTHONPATH"}}
+    installed = subprocess.run(
+        [sys.executable, "-c", "import kent; print(kent.__file__)"],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    ).stdout.strip()
+    assert installed and os.path.samefile(installed, KENT_PY), (
+        f"the installed kent is {installed or 'not importable'}, not this clone's "
+        f"{KENT_PY}: run bash tests/install.sh"
+    )
     command = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"]
     result = subprocess.run(
         [*command, "-W", "error", str(project)],
