@@ -1,5 +1,6 @@
 """Shared test setup: Kent's own pytest plugin and the repo root on sys.path."""
 
+import os
 import sys
 from pathlib import Path
 
@@ -10,3 +11,17 @@ for path in (ROOT, TESTS):
         sys.path.insert(0, str(path))
 
 pytest_plugins = ["kent"]
+
+# The tests talk to 127.0.0.1 only, never through a proxy a CI runner sets.
+LOOPBACK = "127.0.0.1,localhost,::1"
+for name in ("NO_PROXY", "no_proxy"):
+    os.environ[name] = ",".join(filter(None, [LOOPBACK, os.environ.get(name)]))
+
+# Inherited settings would change what the SDKs under test send (SENTRY_DEBUG
+# writes to stderr, SENTRY_ENVIRONMENT adds a field), what the OpenTelemetry
+# exporter does, how verbose Kent is (KENT_DEV), or how the nested pytest runs
+# behave.
+for name in list(os.environ):
+    inherited = name.startswith(("SENTRY_", "OTEL_"))
+    if inherited or name in ("KENT_DEV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
+        del os.environ[name]

@@ -23,6 +23,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
+    "--disable-dev-shm-usage",  # a container's 64 MB /dev/shm crashes tabs
     "--disable-quic",
     "--no-first-run",
     "--disable-background-networking",

@@ -38,11 +38,14 @@ installed_here() {
   (cd / && "$PY" -c 'import os, sys, kent; sys.exit(0 if os.path.samefile(kent.__file__, sys.argv[1]) else 1)' \
     "$TESTS/../kent.py") 2>/dev/null
 }
-if installed_here && command -v kent-server >/dev/null; then
+scripts="$("$PY" -c 'import sysconfig; print(sysconfig.get_path("scripts"))')"
+if installed_here && [ -x "$scripts/kent-server" ]; then
   say "kent (editable): present"
 else
   say "kent (editable): pip install -e ."
   pip_install -e "$TESTS/.."
+  # pyenv's shims (kent-server on PATH) are made anew only for a bare `pip`
+  if command -v pyenv >/dev/null; then pyenv rehash || true; fi
 fi
 
 # 2. sentry-sdk 1.x in its own folder (use with PYTHONPATH=tests/.deps/sdk1).
@@ -50,7 +53,7 @@ if [ -d "$DEPS/sdk1/sentry_sdk" ]; then
   say "sentry-sdk 1.x: present"
 else
   say "sentry-sdk 1.x: installing into tests/.deps/sdk1"
-  pip_install --target "$DEPS/sdk1" 'sentry-sdk<2'
+  pip_install --target "$DEPS/sdk1" 'sentry-sdk==1.45.1'
 fi
 
 # 3. brotli in its own folder, and a stub that hides any globally installed

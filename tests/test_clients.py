@@ -6,6 +6,7 @@ asserts on what Kent stored, not only on the answer the SDK got.
 """
 
 import base64
+import importlib.metadata
 import json
 import os
 import subprocess
@@ -44,7 +45,10 @@ def run_scenario(server, scenario, arg=None, project=1, pythonpath=NO_BROTLI):
     return run_app("sdk_app.py", *args, pythonpath=pythonpath)
 
 
-def assert_clean(event, sdk_version="2.75.0"):
+SDK_VERSION = importlib.metadata.version("sentry-sdk")
+
+
+def assert_clean(event, sdk_version=SDK_VERSION):
     """Stored as accepted, without warnings, with the SDK's name and version."""
     assert event.status == 200, event.error
     assert event.error is None

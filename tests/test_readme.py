@@ -91,7 +91,9 @@ def test_node_snippet(tmp_path):
     try:
         with kent.KentServer() as server:
             done = run(
-                ["node", "--test", str(script)], script.parent, {"KENT_URL": server.url}
+                ["node", "--test", "--test-reporter=tap", str(script)],
+                script.parent,
+                {"KENT_URL": server.url},
             )
             assert server.events(project=3, type="event")
     finally:

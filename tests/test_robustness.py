@@ -502,12 +502,15 @@ def test_connections_past_max_connections_get_503_and_close(kent_log):
 
 def test_a_new_client_is_served_once_idle_connections_time_out(kent_log):
     with kent.KentServer(max_connections=20, request_timeout=TIMEOUT) as server:
+        started = time.monotonic()  # before the first idle connection's clock
         sockets = open_idle(server, 20)
         try:
             assert not answered(sockets, 1, 0.3)
             assert_refused_with_503(connect_raw(server))
-            waited = served_within(server, TIMEOUT + 5)
-            assert waited is not None and waited >= TIMEOUT - 0.8
+            assert served_within(server, TIMEOUT + 5) is not None
+            # the cap held until an idle connection timed out (however slow
+            # the setup above was)
+            assert time.monotonic() - started >= TIMEOUT - 0.1
             assert all(read_until_closed(s, 2) == b"" for s in sockets)
         finally:
             close_all(sockets)
