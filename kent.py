@@ -1531,14 +1531,17 @@ def _json_shape(value):
 # ---------------------------------------------------------------------------
 
 LEAK_SCAN_LIMIT = 4 * 1024 * 1024  # bytes of a binary item scanned for patterns
+LEAK_TEXT_LIMIT = 256 * 1024  # characters of one string value scanned for patterns
 LEAK_MAX_FINDINGS = 200  # per item: a dump full of e-mails stays readable
 CANARY_MAX_HITS = 20  # raw-byte occurrences reported per canary and item
 
 # Values that show a field was already scrubbed: "[Filtered]", "***", "",
 # None, "{{auto}}" (ask Relay to fill in the IP), also as a Python repr.
+# Matched against stripped text: "\s*" on both ends of an optional middle
+# would be quadratic on a long run of spaces.
 _FILTER_MARKER = re.compile(
-    r"""^\s*['"]?(?:\[[A-Za-z][\w .:!-]*\]|%5B\w+%5D|\*+|x{3,}|<[\w .-]*>"""
-    r"""|\{\{auto\}\}|none|null|undefined|)['"]?\s*$""",
+    r"""^['"]?(?:\[[A-Za-z][\w .:!-]*\]|%5B\w+%5D|\*+|x{3,}|<[\w .-]*>"""
+    r"""|\{\{auto\}\}|none|null|undefined|)['"]?$""",
     re.IGNORECASE,
 )
 _BOOLEAN_TEXT = frozenset(("true", "false", "'true'", "'false'"))
@@ -1783,11 +1786,11 @@ def _is_secret_query(match, text):
     value = urllib.parse.unquote_plus(match.group(2))
     return _key_kind(
         urllib.parse.unquote_plus(match.group(1))
-    ) in _CONTEXT_KINDS and not _FILTER_MARKER.match(value)
+    ) in _CONTEXT_KINDS and not _FILTER_MARKER.match(value.strip())
 
 
 def _is_not_marker(match, text):
-    return not _FILTER_MARKER.match(urllib.parse.unquote(match.group(1)))
+    return not _FILTER_MARKER.match(urllib.parse.unquote(match.group(1)).strip())
 
 
 def _is_plausible_email(match, text):
@@ -1802,13 +1805,24 @@ def _bearer_looks_random(match, text):
 
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+# Linear time on any input (the scanner holds the GIL: one slow value stalls
+# every request). Each pattern may only start where the run of characters it
+# accepts begins (a lookbehind, not \b, which matches inside "a.a.a."), and
+# every repeat is bounded, so no start reads more than a few hundred
+# characters. tests/test_limits.py scans 1 MB adversarial strings per pattern.
+_SCHEME = r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://"
 # Priority order: a span claimed by an earlier pattern is not reported again
 # (a JWT in a Bearer header is one "jwt", not also a "bearer_token").
 _LEAK_PATTERNS = (
-    ("private_key", re.compile(r"-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY-----"), 0, None),
+    (
+        "private_key",
+        re.compile(r"-----BEGIN (?:[A-Z0-9]{1,16} ){0,4}PRIVATE KEY-----"),
+        0,
+        None,
+    ),
     (
         "sentry_dsn_secret",
-        re.compile(r"\b[a-z][a-z0-9+.-]*://[0-9a-f]{32}:([0-9a-f]{32})@", re.I),
+        re.compile(_SCHEME + r"[0-9a-f]{32}:([0-9a-f]{32})@", re.I),
         1,
         None,
     ),
@@ -1820,41 +1834,47 @@ _LEAK_PATTERNS = (
     ),
     (
         "url_password",
-        re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/?#@]+:([^\s/?#@]+)@", re.I),
+        re.compile(_SCHEME + r"[^\s:/?#@]{1,256}:([^\s/?#@]{1,256})@", re.I),
         1,
         _is_not_marker,
     ),
-    ("jwt", re.compile(r"\beyJ[\w-]{5,}\.eyJ[\w-]{5,}\.[\w-]*"), 0, None),
+    (
+        "jwt",
+        re.compile(r"(?<![\w-])eyJ[\w-]{5,8192}\.eyJ[\w-]{5,8192}\.[\w-]{0,8192}"),
+        0,
+        None,
+    ),
     (
         "bearer_token",
-        re.compile(r"\bBearer\s+([\w.~+/-]{8,}=*)"),
+        re.compile(r"\bBearer\s{1,16}([\w.~+/-]{8,4096}={0,3})"),
         1,
         _bearer_looks_random,
     ),
     ("aws_key", re.compile(r"\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b"), 0, None),
     (
         "github_token",
-        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,}|github_pat_\w{22,})\b"),
+        re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36,255}|github_pat_\w{22,255})\b"),
         0,
         None,
     ),
     (
         "stripe_key",
-        re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,}\b"),
+        re.compile(r"\b(?:sk|rk)_(?:live|test)_[A-Za-z0-9]{16,255}\b"),
         0,
         None,
     ),
     (
         "slack_token",
         re.compile(
-            r"\bxox[abposr]-[A-Za-z0-9-]{10,}|https://hooks\.slack\.com/services/[\w/]+"
+            r"(?<![\w-])xox[abposr]-[A-Za-z0-9-]{10,255}"
+            r"|https://hooks\.slack\.com/services/[\w/]{1,255}"
         ),
         0,
         None,
     ),
     (
-        "query_secret",
-        re.compile(r"(?:^|(?<=[?&;]))([^=&?;#\s]+)=([^&#\s;]+)"),
+        "query_secret",  # a value ends at the next separator, "?" included
+        re.compile(r"(?:^|(?<=[?&;]))([^=&?;#\s]{1,128})=([^&?#\s;]{1,4096})"),
         2,
         _is_secret_query,
     ),
@@ -1866,7 +1886,10 @@ _LEAK_PATTERNS = (
     ),
     (
         "email",
-        re.compile(r"\b[\w.%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b"),
+        re.compile(
+            r"(?<![\w.%+-])[\w.%+-]{1,64}@[A-Za-z0-9-]{1,63}"
+            r"(?:\.[A-Za-z0-9-]{1,63}){0,8}\.[A-Za-z]{2,24}\b"
+        ),
         0,
         _is_plausible_email,
     ),
@@ -1964,7 +1987,7 @@ def _leaf_findings(pointer, text, context):
         address = _ip_in_field(text)
         if address:
             return [_finding(pointer, "ip_address", address)]
-    spans = find_leak_spans(text)
+    spans = find_leak_spans(text[:LEAK_TEXT_LIMIT])
     if context == "source":
         spans = [span for span in spans if span[0] not in _SOURCE_QUIET_KINDS]
     return [_finding(pointer, kind, text[start:end]) for kind, start, end in spans]
@@ -2083,7 +2106,7 @@ def scan_text(text, canaries=()):
     findings = _canaries_in("", text, canaries)
     findings += [
         _finding("", kind, text[start:end])
-        for kind, start, end in find_leak_spans(text)
+        for kind, start, end in find_leak_spans(text[:LEAK_TEXT_LIMIT])
     ]
     return _unique(findings)
 
