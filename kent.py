@@ -83,6 +83,7 @@ DEFAULT_MAX_CONNECTIONS = 256
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
+PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
 DEFAULT_PROJECT_KEY = "public"
 
 # Relay's default limits (relay-config Limits::default), used for warnings.
@@ -216,6 +217,22 @@ except ImportError:
     except ImportError:
         _zstd = None
 
+try:  # optional in a Python built without liblzma / libbz2
+    import lzma as _lzma
+except ImportError:
+    _lzma = None
+try:
+    import bz2 as _bz2
+except ImportError:
+    _bz2 = None
+
+# What decompressors raise on bad data (bz2 raises OSError, lzma LZMAError).
+_CORRUPT_ERRORS = (zlib.error, OSError, EOFError, ValueError) + tuple(
+    getattr(module, name)
+    for module, name in ((_lzma, "LZMAError"), (_brotli, "error"), (_zstd, "ZstdError"))
+    if module is not None and hasattr(module, name)
+)
+
 _IDENTITY_ENCODINGS = ("", "identity", "utf-8", "utf8")
 
 
@@ -233,25 +250,101 @@ def _too_large(what, limit):
     )
 
 
+# Compressed bytes fed to a decompressor at a time: what is left over after
+# one gzip member is at most this much, so many members decode in linear time.
+_DECODE_CHUNK = 64 * 1024
+MAX_MEMBERS = 1000  # gzip members (or xz, bz2, zstd streams) in one body
+
+
+class _BoundedOutput:
+    """Decoded bytes, refused (413) past ``limit``; keeps the first 64 KiB."""
+
+    def __init__(self, limit, name):
+        self.limit, self.name, self.parts, self.size = limit, name, [], 0
+
+    def room(self):
+        return self.limit + 1 - self.size  # one more byte says "too large"
+
+    def add(self, piece):
+        self.parts.append(piece)
+        self.size += len(piece)
+        if self.size > self.limit:
+            exc = _too_large(f"decoded {self.name} body", self.limit)
+            exc.kept = b"".join(self.parts[:64])[:KEPT_OF_TOO_LARGE]
+            raise exc
+
+
+class _ZlibStream:
+    """``zlib.decompressobj`` with the API of lzma/bz2/zstd decompressors."""
+
+    def __init__(self, wbits):
+        self._dec, self._tail = zlib.decompressobj(wbits), b""
+
+    def decompress(self, data, max_length):
+        out = self._dec.decompress(self._tail or data, max_length)
+        self._tail = self._dec.unconsumed_tail
+        return out
+
+    needs_input = property(lambda self: not self._tail)
+    eof = property(lambda self: self._dec.eof)
+    unused_data = property(lambda self: self._dec.unused_data)
+
+
+def _decode_member(dec, view, pos, pending, out, name):
+    """Feed one member to ``dec``; returns (position, bytes left over)."""
+    while not dec.eof:
+        chunk = b""
+        if dec.needs_input:
+            if pending:
+                chunk, pending = pending, b""
+            elif pos < len(view):
+                chunk = view[pos : pos + _DECODE_CHUNK]
+                pos += len(chunk)
+            else:
+                raise BadRequest(f"{name} data is truncated after {out.size} bytes")
+        out.add(dec.decompress(chunk, out.room()))
+    return pos, dec.unused_data
+
+
+def _decode_stream(data, limit, name, start, members=True):
+    """The one bounded streaming decompressor every decoder in Kent uses.
+
+    ``start()`` makes a decompressor (zlib, lzma, bz2, zstd style); output
+    stops at ``limit`` (413, the first 64 KiB kept on the error); with
+    ``members`` concatenated members are decoded, at most ``MAX_MEMBERS``.
+    """
+    out, view = _BoundedOutput(limit, name), memoryview(data)
+    pos, pending, count = 0, b"", 0
+    while True:
+        count += 1
+        if count > MAX_MEMBERS:
+            raise BadRequest(f"{name} data has more than {MAX_MEMBERS} members")
+        try:
+            pos, pending = _decode_member(start(), view, pos, pending, out, name)
+        except _CORRUPT_ERRORS as exc:
+            raise BadRequest(f"{name} data is corrupt: {exc}") from None
+        if not members or (not pending and pos >= len(view)):
+            return b"".join(out.parts)
+
+
 def _inflate(data, wbits, limit, name):
     """zlib/gzip/raw deflate with a bound on the output (bomb-safe)."""
-    out = []
-    size = 0
-    while True:
-        dec = zlib.decompressobj(wbits)
-        try:
-            chunk = dec.decompress(data, limit + 1 - size)
-        except zlib.error as exc:
-            raise BadRequest(f"{name} data is corrupt: {exc}") from None
-        size += len(chunk)
-        out.append(chunk)
-        if size > limit or dec.unconsumed_tail:
-            raise _too_large(f"decoded {name} body", limit)
-        if not dec.eof:
-            raise BadRequest(f"{name} data is truncated after {size} bytes")
-        data = dec.unused_data
-        if wbits != 31 + 16 or not data:  # gzip may hold several members
-            return b"".join(out)
+    members = wbits == 47  # gzip may hold several members
+    return _decode_stream(data, limit, name, lambda: _ZlibStream(wbits), members)
+
+
+class DecodeBudget:
+    """What one request may still inflate: its body and everything decoded
+    from inside it (replay recordings, compressed minidumps) stay within
+    --max-body together."""
+
+    def __init__(self, limit, used=0):
+        self.left = max(0, limit - used)
+
+    def inflate(self, decode, data):
+        out = decode(data, self.left)
+        self.left -= len(out)
+        return out
 
 
 def _gunzip(data, limit):
@@ -268,6 +361,27 @@ def _undeflate(data, limit):
         return _inflate(data, -15, limit, "deflate")
 
 
+class _BrotliStream:
+    """A brotli decompressor with the API of lzma/bz2/zstd decompressors."""
+
+    def __init__(self):
+        self._dec = _brotli.Decompressor()
+
+    def decompress(self, data, max_length):
+        try:
+            return self._dec.process(data, output_buffer_limit=max_length)
+        except TypeError:  # brotlicffi / older brotli: no output limit
+            return self._dec.process(data)
+
+    @property
+    def needs_input(self):
+        more = getattr(self._dec, "can_accept_more_data", None)
+        return more() if more else True
+
+    eof = property(lambda self: self._dec.is_finished())
+    unused_data = b""
+
+
 def _unbrotli(data, limit):
     if _brotli is None:
         raise UnsupportedEncoding(
@@ -275,38 +389,41 @@ def _unbrotli(data, limit):
             "(or kent[brotli]), or make the SDK use gzip, e.g. sentry-python "
             '_experiments={"transport_compression_algo": "gzip"}'
         )
-    dec = _brotli.Decompressor()
-    try:
-        try:
-            out = dec.process(data, output_buffer_limit=limit + 1)
-        except TypeError:  # brotlicffi / older brotli: no output limit
-            out = dec.process(data)
-    except _brotli.error as exc:
-        raise BadRequest(f"brotli data is corrupt: {exc}") from None
-    if len(out) > limit:
-        raise _too_large("decoded br body", limit)
-    if not dec.is_finished():
-        raise BadRequest(f"brotli data is truncated after {len(out)} bytes")
-    return out
+    return _decode_stream(data, limit, "br", _BrotliStream, members=False)
 
 
-def _zstd_read(data, limit):
-    """At most ``limit`` bytes of output, and whether the frame ended."""
-    dec = _zstd.ZstdDecompressor()
-    if not hasattr(dec, "stream_reader"):  # compression.zstd
-        out = dec.decompress(data, max_length=limit)
-        return out, dec.eof
-    parts, size = [], 0  # zstandard: read a bounded stream
-    with dec.stream_reader(data) as reader:
-        while size < limit:
-            chunk = reader.read(min(limit - size, 1 << 20))
-            if not chunk:  # the output fits: check that the frame ended
-                ended = dec.decompressobj()
-                ended.decompress(data)
-                return b"".join(parts), ended.eof
-            parts.append(chunk)
-            size += len(chunk)
-        return b"".join(parts), not reader.read(1)
+class _ZstandardStream:
+    """The zstandard package's decompressor with the API of compression.zstd's.
+
+    It has no output limit: input goes in 64-byte slices (at most a few MiB
+    out each), and what is not fed yet waits as the tail.
+    """
+
+    def __init__(self):
+        self._dec, self._tail = _zstd.ZstdDecompressor().decompressobj(), b""
+        self.unused_data = b""
+
+    def decompress(self, data, max_length):
+        data, parts, size, pos = self._tail or data, [], 0, 0
+        while pos < len(data) and size < max_length and not self._dec.eof:
+            parts.append(self._dec.decompress(data[pos : pos + 64]))
+            size, pos = size + len(parts[-1]), pos + 64
+        self._tail = data[pos:]
+        if self._dec.eof:  # the next frame's bytes: the slice's rest and the tail
+            self.unused_data = self._dec.unused_data + bytes(self._tail)
+            self._tail = b""
+        return b"".join(parts)
+
+    needs_input = property(lambda self: not self._tail)
+    eof = property(lambda self: self._dec.eof)
+
+
+def _zstd_decompressor():
+    if hasattr(_zstd, "ZstdDecompressor") and not hasattr(
+        _zstd.ZstdDecompressor(), "stream_reader"
+    ):
+        return _zstd.ZstdDecompressor()  # compression.zstd: bounded output
+    return _ZstandardStream()
 
 
 def _unzstd(data, limit):
@@ -316,15 +433,7 @@ def _unzstd(data, limit):
             "the zstandard package (pip install kent[zstd]); or make the SDK "
             "use gzip"
         )
-    try:
-        out, finished = _zstd_read(data, limit + 1)
-    except _zstd.ZstdError as exc:
-        raise BadRequest(f"zstd data is corrupt: {exc}") from None
-    if len(out) > limit or not finished and len(out) == limit + 1:
-        raise _too_large("decoded zstd body", limit)
-    if not finished:
-        raise BadRequest(f"zstd data is truncated after {len(out)} bytes")
-    return out
+    return _decode_stream(data, limit, "zstd", _zstd_decompressor)
 
 
 DECODERS = {
@@ -392,6 +501,7 @@ class ParsedItem:
         "warnings",
         "index",
         "offset",
+        "decoded_size",
     )
 
     def __init__(self, item_type, envelope_header, header, raw, index=0):
@@ -406,6 +516,7 @@ class ParsedItem:
         self.warnings = []
         self.index = index
         self.offset = None  # where the payload starts in the envelope, if in one
+        self.decoded_size = 0  # bytes inflated from raw (a replay recording)
 
     def __repr__(self):
         return f"<ParsedItem {self.index} {self.type} {len(self.raw)} bytes>"
@@ -541,7 +652,7 @@ def _trailing_warning(seen):
     return []
 
 
-def parse_envelope(data):
+def parse_envelope(data, limit=DEFAULT_MAX_BODY):
     """Split envelope bytes into ``(envelope_header, items, warnings)``.
 
     Lenient where the meaning is still clear (``\\r\\n``, extra newlines, a
@@ -553,16 +664,16 @@ def parse_envelope(data):
         raise BadRequest("empty request body")
     data = bytes(data)
     envelope_header, pos, warnings = _parse_header(data, 0, "envelope header")
-    items, seen = [], {}
+    items, seen, budget = [], {}, DecodeBudget(limit, len(data))
     try:
         for item, item_warnings in _split_items(data, pos, envelope_header, seen):
             item.warnings = item_warnings
             items.append(item)
     except EnvelopeError as exc:
-        exc.partial = [decode_item(item) for item in items]
+        exc.partial = [decode_item(item, budget) for item in items]
         raise
     for item in items:
-        decode_item(item)
+        decode_item(item, budget)
     return envelope_header, items, warnings + _trailing_warning(seen)
 
 
@@ -590,16 +701,20 @@ def _payload_error(item, exc):
     return f"invalid JSON: {detail}"
 
 
-def _decode_replay_recording(item):
+def _decode_replay_recording(item, budget):
     """``{"segment_id":N}\\n`` then rrweb JSON, raw or zlib-compressed."""
     line, nxt, _ = _read_line(item.raw, 0)
     try:
         segment = json_loads(line)
         rest = item.raw[nxt:]
         compressed = not rest.lstrip().startswith(b"[")
-        if compressed:  # Relay's limit for an uncompressed recording
-            rest = _inflate(rest, 15, 100 * MIB, "replay recording")
+        if compressed:  # within what the request may still decode
+            inflate = lambda d, limit: _inflate(d, 15, limit, "replay recording")  # noqa: E731
+            rest = budget.inflate(inflate, rest)
+            item.decoded_size = len(rest)
         events = json_loads(rest)
+    except PayloadTooLarge:
+        raise  # the whole request is refused: 413
     except (ValueError, UnicodeDecodeError, KentError) as exc:
         item.error = f"item {item.index} (replay_recording): cannot decode: {exc}"
         item.body, item.binary = item.raw, True
@@ -607,12 +722,12 @@ def _decode_replay_recording(item):
     item.body = {"segment": segment, "compressed": compressed, "events": events}
 
 
-def decode_item(item):
+def decode_item(item, budget=None):
     """Fill ``item.body`` from ``item.raw`` by item type; errors go on the item."""
     if item.type in JSON_ITEM_TYPES:
         _decode_json_payload(item)
     elif item.type == "replay_recording":
-        _decode_replay_recording(item)
+        _decode_replay_recording(item, budget or DecodeBudget(DEFAULT_MAX_BODY))
     elif item.type == "statsd":
         item.body = item.raw.decode("utf-8", "replace")
     elif item.type not in ("attachment", "unknown") and item.raw[:1] in (b"{", b"["):
@@ -625,7 +740,7 @@ def decode_item(item):
     return item
 
 
-def _sniff_store_body(data):
+def _sniff_store_body(data, limit):
     """Legacy /store/ bodies: JSON, base64 JSON, zlib, or base64 zlib."""
     if data.lstrip()[:1] == b"{":
         return data
@@ -636,7 +751,7 @@ def _sniff_store_body(data):
         if candidate.lstrip()[:1] == b"{":
             return candidate
         try:
-            return _inflate(candidate, 15, DEFAULT_MAX_BODY, "zlib")
+            return _inflate(candidate, 15, limit, "zlib")
         except BadRequest:
             continue
     return data  # let the JSON parser say what is wrong
@@ -652,11 +767,11 @@ _STORE_TYPES = {
 }
 
 
-def parse_store_body(data):
+def parse_store_body(data, limit=DEFAULT_MAX_BODY):
     """A legacy /store/ body: one event as JSON (maybe base64 and/or zlib)."""
     if not data:
         raise BadRequest("empty request body")
-    raw = _sniff_store_body(bytes(data))
+    raw = _sniff_store_body(bytes(data), DecodeBudget(limit, len(data)).left)
     try:
         body = json_loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -726,9 +841,18 @@ MINIDUMP_ATTACHMENT_TYPES = {
     "view-hierarchy.json": "event.view_hierarchy",
 }
 _COMPRESSED_DUMPS = (
-    (b"\x1f\x8b", ".gz", lambda d: _inflate(d, 47, DEFAULT_MAX_BODY, "gzip")),
-    (b"\xfd7zXZ\x00", ".xz", lambda d: __import__("lzma").decompress(d)),
-    (b"BZh", ".bz2", lambda d: __import__("bz2").decompress(d)),
+    (b"\x1f\x8b", ".gz", lambda d, limit: _inflate(d, 47, limit, "gzip")),
+    (
+        b"\xfd7zXZ\x00",
+        ".xz",
+        lambda d, limit: _decode_stream(d, limit, "xz", _lzma.LZMADecompressor),
+    ),
+    (
+        b"BZh",
+        ".bz2",
+        lambda d, limit: _decode_stream(d, limit, "bz2", _bz2.BZ2Decompressor),
+    ),
+    (b"\x28\xb5\x2f\xfd", ".zst", lambda d, limit: _unzstd(d, limit)),
 )
 
 
@@ -821,11 +945,11 @@ def event_from_form(fields):
     return event
 
 
-def _inflate_minidump(part):
+def _inflate_minidump(part, budget):
     for magic, suffix, inflate in _COMPRESSED_DUMPS:
         if part.data.startswith(magic):
             try:
-                part.data = inflate(part.data)
+                part.data = budget.inflate(inflate, part.data)
             except PayloadTooLarge:
                 raise
             except Exception as exc:  # zlib, lzma and bz2 raise their own types
@@ -850,8 +974,9 @@ def _attachment_item(part, index, attachment_type):
     return item
 
 
-def parse_crash_upload(parts, require_minidump=True):
+def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
     """Form parts -> (event_id, [event item, attachment items...])."""
+    budget = DecodeBudget(limit, sum(len(p.data) for p in parts))
     files = [p for p in parts if p.filename is not None]
     fields = {
         p.name: p.data.decode("utf-8", "replace") for p in parts if p.filename is None
@@ -860,7 +985,7 @@ def parse_crash_upload(parts, require_minidump=True):
     if require_minidump and not dumps:
         raise BadRequest("missing minidump: no file part named upload_file_minidump")
     for part in dumps:
-        _inflate_minidump(part)
+        _inflate_minidump(part, budget)
     body = event_from_form(fields)
     event_id = normalize_event_id(body.get("event_id")) or uuid.uuid4().hex
     body["event_id"] = event_id
@@ -2981,6 +3106,9 @@ class StoredEvent:
         # A body held parsed beside its raw bytes is counted twice.
         twice = not (item.binary or lazy)
         self.size = len(item.raw) * (2 if twice else 1) + 1024
+        # Inflated and parsed (a replay recording): Python objects take
+        # several times the JSON's bytes.
+        self.size += item.decoded_size * PARSED_JSON_FACTOR
         self._search_text = None
         self._findings = None  # (canary version, findings)
         self._summary_json = None  # (canary version, list entry): read often
@@ -5893,6 +6021,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def _reject(self, project_id, info, auth, data, exc):
         """Keep what a bad request sent (and items read before the error)."""
+        data = getattr(exc, "kept", None) or data  # a bomb: its first 64 KiB
         item = ParsedItem("kent_error", None, {"type": "kent_error"}, bytes(data))
         item.body, item.binary = item.raw, True
         item.error = f"{exc.status} {exc.message}"
@@ -5914,7 +6043,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
 
     def _envelope(self, data, auth, auth_warnings, project_id):
-        header, items, warnings = parse_envelope(data)
+        header, items, warnings = parse_envelope(data, self.server.kent.max_body)
         if auth["source"] is None and header.get("dsn"):
             auth, auth_warnings = parse_auth(
                 self.headers, self.query, envelope_dsn=header["dsn"]
@@ -5967,7 +6096,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         def parse(data, auth, auth_warnings):
             if self._content_type() == "application/x-sentry-envelope":
                 return self._envelope(data, auth, auth_warnings, project_id)
-            item = parse_store_body(data)
+            item = parse_store_body(data, self.server.kent.max_body)
             event_id = normalize_event_id(item.body.get("event_id"))
             if event_id is None:
                 event_id = uuid.uuid4().hex
@@ -6030,7 +6159,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 ]
             else:
                 parts = parse_multipart(data, self.headers.get("Content-Type") or "")
-            event_id, items = parse_crash_upload(parts)
+            event_id, items = parse_crash_upload(parts, limit=self.server.kent.max_body)
             text = str(uuid.UUID(event_id)).encode()
             return Accepted(items, auth_warnings, value=text, content_type="text/plain")
 

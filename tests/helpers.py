@@ -5,8 +5,11 @@ import http.client
 import importlib
 import json
 import os
+import re
 import shutil
 import socket
+import subprocess
+import sys
 import urllib.parse
 from pathlib import Path
 
@@ -177,3 +180,48 @@ def launch_chromium(reason):
             yield browser
         finally:
             browser.close()
+
+
+def vm_hwm(pid):
+    """Peak resident memory of a process, in bytes (VmHWM)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
+
+
+class KentProcess:
+    """``python3 kent.py run -p 0`` with stderr kept in a file."""
+
+    def __init__(self, tmp_path, *args):
+        self.stderr_path = tmp_path / "kent-stderr.txt"
+        with self.stderr_path.open("wb") as stderr:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(Path(importlib.import_module("kent").__file__).resolve()),
+                    "run",
+                    "-p",
+                    "0",
+                    *args,
+                ],
+                stdout=subprocess.PIPE,
+                stderr=stderr,
+            )
+        line = self.proc.stdout.readline().decode()
+        match = re.search(r"listening on (http://\S+?)/?$", line.strip())
+        assert match, f"no 'listening on' line: {line!r}"
+        self.url = match.group(1)
+
+    def peak(self):
+        return vm_hwm(self.proc.pid)
+
+    def stderr(self):
+        return self.stderr_path.read_text(errors="replace")
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        self.proc.stdout.close()

@@ -6,12 +6,26 @@ moment (never an absolute number); memory is the peak RSS of a Kent
 subprocess (VmHWM) against its budget plus a fixed overhead.
 """
 
+import bz2
+import gzip
 import json
+import lzma
 import subprocess
 import sys
 import textwrap
+import zlib
+from pathlib import Path
 
 import pytest
+from helpers import (
+    AUTH_HEADER,
+    KentProcess,
+    envelope,
+    event_item,
+    get_json,
+    http_request,
+    post_envelope,
+)
 
 import kent
 
@@ -139,3 +153,141 @@ def test_one_long_value_is_scanned_up_to_a_cap():
     assert kent.scan_leaks("event", {"m": secret_early}, None)
     assert not kent.scan_leaks("event", {"m": secret_late}, None)
     assert json.dumps(kent.scan_text(secret_early))
+
+
+# -- every decoder is bounded by --max-body, for the whole request ---------------------
+
+BUDGET = 10 * MIB  # --max-body of the Kent processes below
+OVERHEAD = 120 * MIB  # fixed: interpreter, threads, copies of one body
+
+
+@pytest.fixture
+def small_kent(tmp_path):
+    """Kent as a subprocess with --max-body 10M; no traceback on stderr."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to read a process's peak memory")
+    process = KentProcess(tmp_path, "--max-body", "10M", "--max-bytes", "20M")
+    try:
+        yield process
+    finally:
+        process.stop()
+    assert "Traceback" not in process.stderr(), process.stderr()[-3000:]
+
+
+def _post(process, path, data, headers):
+    status, _, body = http_request(
+        process.url, "POST", path, data, {"X-Sentry-Auth": AUTH_HEADER, **headers}
+    )
+    return status, body
+
+
+def _assert_refused_within_budget(process, path, data, headers, status=413):
+    got, body = _post(process, path, data, headers)
+    assert got == status, body[:300]
+    assert process.peak() < BUDGET * 3 + OVERHEAD, process.peak() // MIB
+    _, listing = get_json(process.url, "/api/eventlist/")
+    kept = [e for e in listing["events"] if e["type"] == "kent_error"]
+    assert kept and kept[-1]["status"] == status
+    _, stats = get_json(process.url, "/api/status/")
+    assert stats["bytes"] <= 2 * MIB  # only the first 64 KiB of the bomb is kept
+    return body
+
+
+def _multipart(*parts, boundary="kentbomb"):
+    out = b""
+    for name, filename, data in parts:
+        out += (
+            (
+                f"--{boundary}\r\nContent-Disposition: form-data; name={name!r}; "
+                f"filename={filename!r}\r\n\r\n"
+            )
+            .encode()
+            .replace(b"'", b'"')
+            + data
+            + b"\r\n"
+        )
+    return out + f"--{boundary}--\r\n".encode(), {
+        "Content-Type": f"multipart/form-data; boundary={boundary}"
+    }
+
+
+def _dump(size):
+    return b"MDMP" + bytes(size - 4)
+
+
+@pytest.mark.slow
+def test_concatenated_bz2_minidump_streams_stop_at_max_body(small_kent):
+    stream = bz2.compress(_dump(8 * MIB), 1)  # 8 streams: 64 MiB decoded
+    body, headers = _multipart(("upload_file_minidump", "a.dmp.bz2", stream * 8))
+    _assert_refused_within_budget(small_kent, "/api/1/minidump/", body, headers)
+
+
+@pytest.mark.slow
+def test_xz_minidump_stops_at_max_body(small_kent):
+    data = lzma.compress(_dump(64 * MIB), preset=1)
+    body, headers = _multipart(("upload_file_minidump", "a.dmp.xz", data))
+    _assert_refused_within_budget(small_kent, "/api/1/minidump/", body, headers)
+
+
+@pytest.mark.slow
+def test_gzipped_minidump_parts_count_together_against_max_body(small_kent):
+    part = ("upload_file_minidump", "a.dmp.gz", gzip.compress(_dump(4 * MIB)))
+    body, headers = _multipart(*[part] * 10)  # 40 MiB decoded, 40 KB sent
+    _assert_refused_within_budget(small_kent, "/api/1/minidump/", body, headers)
+
+
+def _recording(size):
+    events = json.dumps([{"type": 3, "data": "x" * 1000}] * (size // 1024))
+    return b'{"segment_id":0}\n' + zlib.compress(events.encode(), 9)
+
+
+@pytest.mark.slow
+def test_replay_recordings_count_together_against_max_body(small_kent):
+    item = ({"type": "replay_recording"}, _recording(4 * MIB))
+    data = envelope(item, item, item)  # 12 MiB decoded, about 50 KB sent
+    _assert_refused_within_budget(small_kent, "/api/1/envelope/", data, {})
+
+
+def test_store_counts_a_replay_recording_at_its_decoded_size(kent_server):
+    item = ({"type": "replay_recording"}, _recording(2 * MIB))
+    status, _, _ = post_envelope(kent_server.url, envelope(item))
+    assert status == 200
+    stored = kent_server.store.snapshot()[-1]
+    assert stored.type == "replay_recording" and "events" in stored.body
+    assert stored.size >= 2 * MIB > 10 * len(stored.raw)
+
+
+def test_a_too_large_body_is_kept_as_its_first_64_kib():
+    data = gzip.compress(envelope(event_item({"message": "x" * (2 * MIB)})))
+    with kent.KentServer(port=0, max_body=MIB) as small:
+        status, _, _ = post_envelope(
+            small.url, data, headers={"Content-Encoding": "gzip"}
+        )
+        kept = small.store.snapshot()[-1]
+    assert status == 413 and kept.type == "kent_error"
+    assert len(kept.raw) == kent.KEPT_OF_TOO_LARGE
+    assert kept.raw.startswith(b"{")  # decoded, not the gzip bytes
+
+
+def test_many_gzip_members_decode_in_linear_time_up_to_a_limit(kent_server):
+    member = gzip.compress(b"")
+    ok = gzip.compress(envelope(event_item({"message": "hi"}))) + member * 900
+    status, _, _ = post_envelope(
+        kent_server.url, ok, headers={"Content-Encoding": "gzip"}
+    )
+    assert status == 200
+    attack = member * 160_000  # 3.2 MB: 7 s of CPU when each member copied the rest
+    status, _, answer = post_envelope(
+        kent_server.url, attack, headers={"Content-Encoding": "gzip"}
+    )
+    assert status == 400 and "members" in answer["detail"]
+
+
+@pytest.mark.parametrize("size", [1, 1000, 100_000])
+def test_decode_stream_reads_every_member(size):
+    data = b"".join(gzip.compress(bytes([i % 256]) * size) for i in range(50))
+    out = kent.decode_body(data, "gzip", limit=50 * size)
+    assert out == b"".join(bytes([i % 256]) * size for i in range(50))
+    with pytest.raises(kent.PayloadTooLarge) as caught:
+        kent.decode_body(data, "gzip", limit=50 * size - 1)
+    assert caught.value.kept == out[: kent.KEPT_OF_TOO_LARGE]

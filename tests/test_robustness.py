@@ -10,12 +10,9 @@ import http.client
 import json
 import logging
 import os
-import re
 import select
 import socket
 import struct
-import subprocess
-import sys
 import threading
 import time
 import uuid
@@ -27,6 +24,7 @@ from helpers import (
     AUTH_HEADER,
     CI,
     CLEAN_KEY,
+    KentProcess,
     envelope,
     event_item,
     get_json,
@@ -517,44 +515,6 @@ def test_a_new_client_is_served_once_idle_connections_time_out(kent_log):
 
 
 # -- decompression bombs: Kent in its own process, its peak memory measured -----------------
-
-
-def vm_hwm(pid):
-    """Peak resident memory of a process, in bytes (VmHWM)."""
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) * 1024
-
-
-class KentProcess:
-    """``python3 kent.py run -p 0`` with stderr kept in a file."""
-
-    def __init__(self, tmp_path, *args):
-        self.stderr_path = tmp_path / "kent-stderr.txt"
-        with self.stderr_path.open("wb") as stderr:
-            self.proc = subprocess.Popen(
-                [sys.executable, str(KENT_PY), "run", "-p", "0", *args],
-                stdout=subprocess.PIPE,
-                stderr=stderr,
-            )
-        line = self.proc.stdout.readline().decode()
-        match = re.search(r"listening on (http://\S+?)/?$", line.strip())
-        assert match, f"no 'listening on' line: {line!r}"
-        self.url = match.group(1)
-
-    def peak(self):
-        return vm_hwm(self.proc.pid)
-
-    def stderr(self):
-        return self.stderr_path.read_text(errors="replace")
-
-    def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(10)
-        self.proc.stdout.close()
 
 
 @pytest.fixture
