@@ -82,6 +82,10 @@ DEFAULT_MAX_CONNECTIONS = 256
 # bytes and clients that never read.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
+# A request that has begun must keep coming at this many bytes a second
+# after its first second, or the connection is closed (slowloris).
+MIN_DATA_RATE = 1024
+MIN_RATE_GRACE = 1.0
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
 DEFAULT_PROJECT_KEY = "public"
@@ -5664,6 +5668,48 @@ def read_headers(rfile):
             raise HeaderError(f"more than {MAX_HEADERS} request headers")
 
 
+class _CountingReader:
+    """A connection's ``rfile`` that notes when a request's first bytes came
+    and how many followed, for the watchdog's minimum data rate."""
+
+    __slots__ = ("_file", "progress")
+
+    def __init__(self, file):
+        self._file, self.progress = file, [None, 0]  # [first byte at, bytes]
+
+    def _count(self, data):
+        if data:
+            progress = self.progress
+            if progress[0] is None:
+                progress[0] = time.monotonic()
+            progress[1] += len(data)
+        return data
+
+    def read(self, size=-1):
+        return self._count(self._file.read(size))
+
+    def read1(self, size=-1):
+        return self._count(self._file.read1(size))
+
+    def readline(self, size=-1):
+        """A line counted as its bytes come (a request line trickled forever
+        must not look like an idle connection)."""
+        parts, left = [], size if size >= 0 else 1 << 62
+        while left > 0:
+            ahead = self._file.peek(1)[:left]
+            if not ahead:
+                break
+            end = ahead.find(b"\n") + 1
+            parts.append(self._count(self._file.read(end or len(ahead))))
+            left -= len(parts[-1])
+            if end:
+                break
+        return parts[0] if len(parts) == 1 else b"".join(parts)
+
+    def __getattr__(self, name):
+        return getattr(self._file, name)
+
+
 class KentHandler(http.server.BaseHTTPRequestHandler):
     """Answers one connection; the shared state is ``self.server.kent``."""
 
@@ -5676,6 +5722,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     # requests per second at 8 connections. The server's watchdog hangs up
     # on a client that is too slow instead (see _HTTPServer.service_actions).
     timeout = None
+
+    def setup(self):
+        super().setup()
+        self.rfile = _CountingReader(self.rfile)
+        self.server.track_progress(self.connection, self.rfile.progress)
 
     def handle_one_request(self):
         self.server.waiting(self.connection, True)  # the watchdog's clock runs
@@ -5894,12 +5945,24 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body); "
                 + _kept_text(len(self._partial_body), length)
             )
-        data = self.rfile.read(length)
+        data = self._read_exactly(length)
         if len(data) < length:
             self.close_connection = True
             self._partial_body = data
             raise BadRequest(f"body ended after {len(data)} of {length} bytes")
         return data
+
+    def _read_exactly(self, length):
+        """``length`` bytes (fewer if the client hangs up), read as they come
+        so the watchdog sees a slow body progress."""
+        parts, left = [], length
+        while left > 0:
+            piece = self.rfile.read1(min(left, 1 << 20))
+            if not piece:
+                break
+            parts.append(piece)
+            left -= len(piece)
+        return parts[0] if len(parts) == 1 else b"".join(parts)
 
     def _read_chunked(self, limit):
         """De-chunk ``Transfer-Encoding: chunked`` (the Node SDK sends it)."""
@@ -5926,7 +5989,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                     f"chunked body is over the limit of {limit} bytes (raise it with --max-body); "
                     + _kept_text(len(self._partial_body), None)
                 )
-            chunk = self.rfile.read(chunk_size)
+            chunk = self._read_exactly(chunk_size)
             if len(chunk) < chunk_size or self.rfile.read(2) != b"\r\n":
                 self.close_connection = True
                 raise BadRequest(f"chunked body ended early after {size} bytes")
@@ -6021,7 +6084,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def _reject(self, project_id, info, auth, data, exc):
         """Keep what a bad request sent (and items read before the error)."""
-        data = getattr(exc, "kept", None) or data  # a bomb: its first 64 KiB
+        kept = getattr(exc, "kept", None)  # decoded too large: its first 64 KiB
+        if kept is not None and len(data) > KEPT_OF_TOO_LARGE:
+            data = kept  # (a small compressed body is kept whole, to replay)
         item = ParsedItem("kent_error", None, {"type": "kent_error"}, bytes(data))
         item.body, item.binary = item.raw, True
         item.error = f"{exc.status} {exc.message}"
@@ -6835,6 +6900,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self._closing = set()  # sockets being closed gently, for stop()
         self._conn_threads = []  # every connection thread not yet joined
         self._waiting = {}  # connection -> since when it waits on its client
+        self._progress = {}  # connection -> [first byte at, bytes] of its request
         self._conn_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -6846,14 +6912,34 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         with self._conn_lock:
             if started:
                 self._waiting[connection] = time.monotonic()
+                progress = self._progress.get(connection)
+                if progress:  # the rate counts from this wait's first byte
+                    progress[:] = [None, 0]
             else:
                 self._waiting.pop(connection, None)
 
-    def service_actions(self):
-        """Hang up on clients too slow to send a request or read an answer."""
-        limit = time.monotonic() - self.kent.request_timeout
+    def track_progress(self, connection, progress):
         with self._conn_lock:
-            late = [c for c, since in self._waiting.items() if since < limit]
+            self._progress[connection] = progress
+
+    def _too_slow(self, connection, now):
+        """Below MIN_DATA_RATE after the grace second of a request begun."""
+        started, count = self._progress.get(connection) or (None, 0)
+        if started is None or now - started <= MIN_RATE_GRACE:
+            return False
+        return count < MIN_DATA_RATE * (now - started)
+
+    def service_actions(self):
+        """Hang up on clients too slow to send a request or read an answer,
+        and on requests that trickle in below the minimum data rate."""
+        now = time.monotonic()
+        limit = now - self.kent.request_timeout
+        with self._conn_lock:
+            late = [
+                c
+                for c, since in self._waiting.items()
+                if since < limit or self._too_slow(c, now)
+            ]
             for connection in late:
                 self._waiting.pop(connection, None)
         for connection in late:
@@ -6902,6 +6988,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         finally:
             with self._conn_lock:
                 self._waiting.pop(request, None)
+                self._progress.pop(request, None)
                 self._connections.discard(request)
                 # Not counted by the cap, but bounded too; stop() ends them.
                 gently = len(self._closing) < self.max_connections
