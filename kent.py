@@ -86,6 +86,7 @@ MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
 # after its first second, or the connection is closed (slowloris).
 MIN_DATA_RATE = 1024
 MIN_RATE_GRACE = 1.0
+MAX_SECURITY_REPORTS = 1000  # in one request (one item each)
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
 DEFAULT_PROJECT_KEY = "public"
@@ -815,11 +816,18 @@ def parse_security_reports(data, content_type=""):
         reports = [reports]
     if not isinstance(reports, list) or not all(isinstance(r, dict) for r in reports):
         raise BadRequest("a security report must be a JSON object or a list of them")
+    if len(reports) > MAX_SECURITY_REPORTS:
+        raise BadRequest(
+            f"{len(reports)} security reports in one request; Kent takes at most "
+            f"{MAX_SECURITY_REPORTS} (browsers send a few at a time)"
+        )
     items = []
     for index, report in enumerate(reports, 1):
-        raw = bytes(data) if single else json.dumps(report).encode()
+        raw = bytes(data) if single else to_json(report)
         item = ParsedItem("security", None, {"type": "security"}, raw, index)
-        item.body, item.body_is_raw_json = report, single
+        # Stored as bytes, parsed when read: a list of many reports held as
+        # Python objects took ten times what the store counted.
+        item.body, item.body_is_raw_json = report, True
         items.append(item)
     mime = content_type.split(";")[0].strip().lower()
     if mime not in SECURITY_CONTENT_TYPES:
@@ -3413,22 +3421,29 @@ class EventStore:
         new events, so waiting never blocks ingestion.
         """
         deadline = time.monotonic() + max(0.0, min(timeout, MAX_WAIT_TIMEOUT))
-        cursor, found = since, []
+        cursor, found = since, []  # seqs, not events: evicted ones can go
         while True:
             new = self._newer_than(cursor)
             if new:
                 cursor = new[-1].seq
-                found += [e for e in new if match is None or match(e)]
+                found += [e.seq for e in new if match is None or match(e)]
             if len(found) >= count:
-                return found, True
+                return self._still_kept(found), True
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return found, False
+                return self._still_kept(found), False
             with self._cond:
                 if self.closing:
-                    return found, False
+                    return self._still_kept(found), False
                 if self.last_seq <= cursor:
                     self._cond.wait(remaining)
+
+    def _still_kept(self, seqs):
+        """The events with these seqs that the store still holds."""
+        if not seqs:
+            return []
+        wanted = set(seqs)
+        return [e for e in self._newer_than(seqs[0] - 1) if e.seq in wanted]
 
     def wake_waiters(self, closing):
         """Release every waiter (the server is stopping) or allow waits again."""
@@ -5732,7 +5747,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self.server.waiting(self.connection, True)  # the watchdog's clock runs
         self._body_read = False
         self._partial_body = b""  # what arrived of a body Kent refused
-        super().handle_one_request()
+        self._held = 0  # body bytes reserved in the memory budget
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.kent.release(self._held)
 
     def parse_request(self):
         """The request line and headers, as ``http.server`` does, faster."""
@@ -5945,12 +5964,22 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 f"body of {length} bytes is over the limit of {limit} bytes (raise it with --max-body); "
                 + _kept_text(len(self._partial_body), length)
             )
+        self._hold(length)
         data = self._read_exactly(length)
         if len(data) < length:
             self.close_connection = True
             self._partial_body = data
             raise BadRequest(f"body ended after {len(data)} of {length} bytes")
         return data
+
+    def _hold(self, size):
+        """Reserve body bytes in the memory budget until the request ends."""
+        try:
+            self.server.kent.reserve(size)
+        except ServiceUnavailable:
+            self.close_connection = True  # the body stays unread
+            raise
+        self._held += size
 
     def _read_exactly(self, length):
         """``length`` bytes (fewer if the client hangs up), read as they come
@@ -5989,6 +6018,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                     f"chunked body is over the limit of {limit} bytes (raise it with --max-body); "
                     + _kept_text(len(self._partial_body), None)
                 )
+            self._hold(chunk_size)
             chunk = self._read_exactly(chunk_size)
             if len(chunk) < chunk_size or self.rfile.read(2) != b"\r\n":
                 self.close_connection = True
@@ -6096,6 +6126,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         headers = ()
         if isinstance(exc, UnsupportedEncoding):  # as Relay: say what works
             headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
+        if isinstance(exc, ServiceUnavailable):
+            headers = (("Retry-After", "1"),)
         self._respond(exc.status, error_json(exc.status, exc.message), headers=headers)
 
     def _base_url(self):
@@ -6778,6 +6810,8 @@ class Kent:
         self._canary_lock = threading.Lock()
         self.printer = None  # a ConsolePrinter, or log on the request thread
         self.max_body = max_body
+        self._in_flight = 0  # body bytes being received, counted against max_bytes
+        self._in_flight_lock = threading.Lock()
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
         # The key of the DSNs Kent shows: one it accepts.
@@ -6792,6 +6826,21 @@ class Kent:
         self.print_payloads = print_payloads
         for spec in faults or ():
             self.faults.add(spec)
+
+    def reserve(self, size):
+        """Count ``size`` body bytes being received against the store's
+        memory budget; past it the request waits for another turn (503)."""
+        with self._in_flight_lock:
+            if self._in_flight and self._in_flight + size > self.store.max_bytes:
+                raise ServiceUnavailable(
+                    f"bodies being received would pass the memory budget of "
+                    f"{self.store.max_bytes} bytes (--max-bytes); try again later"
+                )
+            self._in_flight += size
+
+    def release(self, size):
+        with self._in_flight_lock:
+            self._in_flight -= size
 
     def judge(self, events, auth, answer):
         """The answer a request gets: Relay's, or Kent's 400 for bad items."""

@@ -7,6 +7,7 @@ subprocess (VmHWM) against its budget plus a fixed overhead.
 """
 
 import bz2
+import contextlib
 import gzip
 import json
 import lzma
@@ -24,6 +25,7 @@ from pathlib import Path
 import pytest
 from helpers import (
     AUTH_HEADER,
+    CLEAN_KEY,
     KentProcess,
     envelope,
     event_item,
@@ -343,3 +345,82 @@ def test_slowloris_at_the_connection_cap_is_cut_by_the_minimum_rate(slow_part):
         assert all(cut is not None for cut in cuts), cuts  # not the 60 s timeout
         status, _, _ = post_envelope(server.url, envelope(event_item()))
         assert status == 200
+
+
+# -- one memory budget: stored, being received, waited for ------------------------------
+
+
+def test_a_waiter_keeps_ids_not_the_events_evicted_meanwhile():
+    store = kent.EventStore(max_events=3)
+    item = kent.ParsedItem("event", {}, {"type": "event"}, b"{}")
+    item.body, item.body_is_raw_json = {}, True
+
+    def add_another(event):  # the waiter sees every event as it arrives
+        if event.seq < 10:
+            store.add([kent.StoredEvent(1, item)])
+        return True
+
+    store.add([kent.StoredEvent(1, item)])
+    got, _ = store.wait_for(10**9, timeout=0.5, match=add_another)
+    assert [e.seq for e in got] == [8, 9, 10]  # not the 7 evicted meanwhile
+
+
+def test_security_report_lists_are_bounded_and_stored_as_bytes(kent_server):
+    report = {
+        "csp-report": {"document-uri": "https://a.test/", "violated-directive": "x"}
+    }
+    path = "/api/1/security/?sentry_key=" + CLEAN_KEY
+    headers = {"Content-Type": "application/csp-report"}
+    many = json.dumps([report] * (kent.MAX_SECURITY_REPORTS + 1)).encode()
+    status, _, _ = http_request(kent_server.url, "POST", path, many, headers)
+    assert status == 400
+    some = json.dumps([report] * 50).encode()
+    status, _, _ = http_request(kent_server.url, "POST", path, some, headers)
+    assert status == 200
+    stored = [e for e in kent_server.store.snapshot() if e.type == "security"]
+    assert len(stored) == 50
+    assert all(e.size < 2 * 1024 + 2 * len(e.raw) for e in stored)
+    assert stored[0].body["csp-report"]["violated-directive"] == "x"
+
+
+def _start_upload(port, size):
+    sock = socket.create_connection(("127.0.0.1", port), 10)
+    with contextlib.suppress(OSError):  # refused (503) and closed mid-body
+        sock.sendall(
+            b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\n"
+            + f"X-Sentry-Auth: {AUTH_HEADER}\r\n".encode()
+            + f"Content-Length: {size}\r\n\r\n".encode()
+            + b"x" * (size - 1)  # one byte short: the body stays in flight
+        )
+    return sock
+
+
+def test_bodies_in_flight_count_against_the_memory_budget():
+    with kent.KentServer(port=0, max_bytes=MIB, max_body=MIB) as server:
+        held = _start_upload(server.port, 900_000)
+        try:
+            deadline = time.monotonic() + 10
+            while server.kent._in_flight == 0 and time.monotonic() < deadline:
+                time.sleep(0.05)  # until Kent has begun reading it
+            data = envelope(event_item({"message": "x" * 200_000}))
+            status, headers, _ = post_envelope(server.url, data)
+            assert status == 503 and headers["retry-after"] == "1"
+            held.sendall(b"x")
+            held.settimeout(10)
+            assert held.recv(100).startswith(b"HTTP/1.1 400")  # not JSON
+        finally:
+            held.close()
+        status, _, _ = post_envelope(server.url, data)
+        assert status == 200
+
+
+@pytest.mark.slow
+def test_many_large_uploads_held_one_byte_short_stay_within_the_budget(small_kent):
+    port = int(small_kent.url.rsplit(":", 1)[1])
+    socks = [_start_upload(port, 9 * MIB) for _ in range(24)]  # 216 MiB sent
+    try:
+        time.sleep(2)  # let Kent read what it will (no assert on timing)
+        assert small_kent.peak() < 20 * MIB * 2 + OVERHEAD, small_kent.peak() // MIB
+    finally:
+        for sock in socks:
+            sock.close()
