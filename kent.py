@@ -5693,18 +5693,26 @@ class _CountingReader:
         self._file, self.progress = file, [None, 0]  # [first byte at, bytes]
 
     def _count(self, data):
-        if data:
+        self._note(len(data))
+        return data
+
+    def _note(self, count):
+        if count:
             progress = self.progress
             if progress[0] is None:
                 progress[0] = time.monotonic()
-            progress[1] += len(data)
-        return data
+            progress[1] += count
 
     def read(self, size=-1):
         return self._count(self._file.read(size))
 
     def read1(self, size=-1):
         return self._count(self._file.read1(size))
+
+    def readinto1(self, buffer):
+        count = self._file.readinto1(buffer)
+        self._note(count)
+        return count
 
     def readline(self, size=-1):
         """A line counted as its bytes come (a request line trickled forever
@@ -5984,14 +5992,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def _read_exactly(self, length):
         """``length`` bytes (fewer if the client hangs up), read as they come
         so the watchdog sees a slow body progress."""
-        parts, left = [], length
-        while left > 0:
-            piece = self.rfile.read1(min(left, 1 << 20))
-            if not piece:
-                break
-            parts.append(piece)
-            left -= len(piece)
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        buffer, got = bytearray(length), 0
+        with memoryview(buffer) as view:
+            while got < length:
+                count = self.rfile.readinto1(view[got:])
+                if not count:
+                    break
+                got += count
+        return bytes(buffer) if got == length else bytes(buffer[:got])
 
     def _read_chunked(self, limit):
         """De-chunk ``Transfer-Encoding: chunked`` (the Node SDK sends it)."""
