@@ -5715,19 +5715,13 @@ class _CountingReader:
         return count
 
     def readline(self, size=-1):
-        """A line counted as its bytes come (a request line trickled forever
-        must not look like an idle connection)."""
-        parts, left = [], size if size >= 0 else 1 << 62
-        while left > 0:
-            ahead = self._file.peek(1)[:left]
-            if not ahead:
-                break
-            end = ahead.find(b"\n") + 1
-            parts.append(self._count(self._file.read(end or len(ahead))))
-            left -= len(parts[-1])
-            if end:
-                break
-        return parts[0] if len(parts) == 1 else b"".join(parts)
+        return self._count(self._file.readline(size))
+
+    def await_request(self):
+        """Block until a request's first byte is here; the rate counts from
+        then (a request line trickled forever is not an idle connection)."""
+        if self._file.peek(1) and self.progress[0] is None:
+            self.progress[0] = time.monotonic()
 
     def __getattr__(self, name):
         return getattr(self._file, name)
@@ -5757,6 +5751,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._partial_body = b""  # what arrived of a body Kent refused
         self._held = 0  # body bytes reserved in the memory budget
         try:
+            self.rfile.await_request()
             super().handle_one_request()
         finally:
             self.server.kent.release(self._held)
