@@ -5456,11 +5456,12 @@ class RequestHeaders:
     request, the largest single cost); this small class does the same job.
     """
 
-    __slots__ = ("_pairs", "_lookup")
+    __slots__ = ("_pairs", "_lookup", "repeated")
 
     def __init__(self, pairs):
         self._pairs = pairs
         self._lookup = {name.lower(): value for name, value in pairs}
+        self.repeated = len(self._lookup) < len(pairs)  # some name came twice
 
     def get(self, name, default=None):
         return self._lookup.get(name.lower(), default)
@@ -5490,10 +5491,30 @@ class HeaderError(KentError):
 
 
 MAX_HEADERS = 100
+# RFC 9110 section 5.6.2: a header name is a token, right before its colon;
+# a value holds no control character but HTAB (obs-text, 0x80-0xff, is fine).
+_HEADER_LINE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\x00-\x08\x0a-\x1f\x7f]*)")
+_FOLDED_LINE = re.compile(r"[ \t][^\x00-\x08\x0a-\x1f\x7f]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _bad_header_line(text):
+    """Why a request header line is refused (for the 400's message)."""
+    control = _CONTROL.search(text)
+    if control:
+        return f"control character {control[0]!r} in request header line {text[:60]!r}"
+    name, sep, _ = text.partition(":")
+    if sep and name and name != name.rstrip(" \t"):
+        return f"whitespace before the colon in request header line {text[:60]!r}"
+    return f"bad request header line {text[:60]!r}"
 
 
 def read_headers(rfile):
-    """Header lines up to the blank line -> ``RequestHeaders``."""
+    """Header lines up to the blank line -> ``RequestHeaders``.
+
+    Strict, as RFC 9112 section 5 asks of a server that may sit behind a
+    proxy: a line a proxy could read differently is a 400, not a guess.
+    """
     pairs = []
     while True:
         line = rfile.readline(65537)
@@ -5501,16 +5522,60 @@ def read_headers(rfile):
             raise HeaderError("a request header line is longer than 64 KiB")
         if line in (b"\r\n", b"\n", b""):
             return RequestHeaders(pairs)
-        text = line.decode("iso-8859-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t") and pairs:  # obsolete line folding
-            pairs[-1] = (pairs[-1][0], pairs[-1][1] + " " + text.strip())
-            continue
-        name, sep, value = text.partition(":")
-        if not sep or not name.strip():
-            raise BadRequest(f"bad request header line {text[:60]!r}")
-        pairs.append((name.strip(), value.strip()))
+        text = line.decode("iso-8859-1").removesuffix("\n").removesuffix("\r")
+        match = _HEADER_LINE.fullmatch(text)
+        if match:
+            pairs.append((match[1], match[2].strip(" \t")))
+        elif pairs and _FOLDED_LINE.fullmatch(text):  # obsolete line folding
+            pairs[-1] = (pairs[-1][0], pairs[-1][1] + " " + text.strip(" \t"))
+        else:
+            raise BadRequest(_bad_header_line(text))
         if len(pairs) > MAX_HEADERS:
             raise HeaderError(f"more than {MAX_HEADERS} request headers")
+
+
+# RFC 9112 section 7.1: 1*HEXDIG, then extensions after optional whitespace.
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
+
+
+def check_request_line(line):
+    """``(method, target, version)`` of a request line, or ``BadRequest``."""
+    control = _CONTROL.search(line)
+    if control:
+        raise BadRequest(f"control character {control[0]!r} in the request line")
+    words = line.split(" ")
+    if len(words) != 3 or not all(words):
+        raise BadRequest(f"bad request line {line[:80]!r}")
+    if words[2] not in ("HTTP/1.0", "HTTP/1.1"):
+        raise BadRequest(f"Kent speaks HTTP/1.0 and HTTP/1.1, not {words[2][:20]!r}")
+    return words
+
+
+def check_framing(headers, version):
+    """Refuse a body whose end a proxy in front could see elsewhere.
+
+    RFC 9112 section 6.3: ``Transfer-Encoding`` with ``Content-Length``,
+    ``Content-Length`` values that disagree, or a transfer coding other
+    than ``chunked`` could let the rest of a body run as the next request
+    (request smuggling), so each is a 400 and the connection is closed.
+    """
+    coding = headers.get("Transfer-Encoding")
+    length = headers.get("Content-Length")
+    if coding is None and (length is None or not headers.repeated):
+        return
+    if coding is not None and length is not None:
+        raise BadRequest("a request has Transfer-Encoding or Content-Length, not both")
+    if coding is not None:
+        codings = headers.get_all("Transfer-Encoding")
+        if len(codings) > 1 or coding.lower() != "chunked":
+            raise BadRequest(
+                f"Transfer-Encoding {', '.join(codings)[:60]!r}: Kent reads only "
+                "'chunked', alone"
+            )
+        if version == "HTTP/1.0":
+            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    elif len(set(headers.get_all("Content-Length"))) > 1:
+        raise BadRequest("the request's Content-Length headers disagree")
 
 
 class KentHandler(http.server.BaseHTTPRequestHandler):
@@ -5537,14 +5602,13 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self.command, self.close_connection = None, True
         self.request_version = "HTTP/0.9"
         self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        words = self.requestline.split()
-        if len(words) != 3 or not words[2].startswith("HTTP/1."):
-            if words:
-                self.send_error(400, f"bad request line {self.requestline[:80]!r}")
-            return False
-        self.command, self.path, self.request_version = words
+        if not self.requestline.strip():
+            return False  # nothing but a blank line: hang up
         try:
+            words = check_request_line(self.requestline)
+            self.command, self.path, self.request_version = words
             self.headers = read_headers(self.rfile)
+            check_framing(self.headers, self.request_version)
         except KentError as exc:
             self.send_error(exc.status, exc.message)
             return False
@@ -5601,6 +5665,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"Content-Length: {len(body)}",
             _CORS_LINES,
         ]
+        if status in (204, 304):  # no body, and no Content-Length (RFC 9110 8.6)
+            body = b""
+            del lines[4]
         lines += [f"{k}: {_safe_header_value(v)}" for k, v in headers]
         if self.close_connection:
             lines.append("Connection: close")
@@ -5755,16 +5822,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         parts, size = [], 0
         while True:
             line = self.rfile.readline(1026)
-            try:
-                chunk_size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
+            match = _CHUNK_SIZE_LINE.fullmatch(line)
+            if not match:  # int(x, 16) would take 0x1, 1_0, -0, " 1 "
                 self.close_connection = True
                 raise BadRequest(
-                    f"bad chunk size line {line[:40]!r} after {size} body bytes"
-                ) from None
-            if chunk_size < 0:
-                self.close_connection = True
-                raise BadRequest(f"negative chunk size {line[:40]!r}")
+                    f"bad chunk size line {line[:40]!r} after {size} body bytes: "
+                    "a chunk size is plain hex digits"
+                )
+            chunk_size = int(match[1], 16)
             if chunk_size == 0:
                 break
             size += chunk_size
@@ -5780,9 +5845,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise BadRequest(f"chunked body ended early after {size} bytes")
             parts.append(chunk)
-        while self.rfile.readline(65537).strip():  # trailers
-            pass
-        return b"".join(parts)
+        for _ in range(MAX_HEADERS + 1):  # trailers, up to the blank line
+            if not self.rfile.readline(65537).strip():
+                return b"".join(parts)
+        self.close_connection = True
+        raise BadRequest(f"more than {MAX_HEADERS} trailer lines after a chunked body")
 
     # -- ingestion --------------------------------------------------------------
 
