@@ -82,6 +82,7 @@ DEFAULT_MAX_CONNECTIONS = 256
 # bytes and clients that never read.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
+CLIENT_GONE_POLL = 0.2  # seconds between a long-poll's checks that its client is there
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 DEFAULT_PROJECT_KEY = "public"
 
@@ -3251,14 +3252,16 @@ class EventStore:
             self.bytes = sum(e.size for e in keep)
         return gone
 
-    def wait_for(self, count, timeout, match=None, since=0):
+    def wait_for(self, count, timeout, match=None, since=0, gone=None):
         """Wait until ``count`` events newer than ``since`` match.
 
         Returns ``(events, arrived_in_time)``. The lock is held only to copy
-        new events, so waiting never blocks ingestion.
+        new events, so waiting never blocks ingestion. ``gone()``, asked a few
+        times a second, ends the wait early (the client hung up).
         """
         deadline = time.monotonic() + max(0.0, min(timeout, MAX_WAIT_TIMEOUT))
         cursor, found = since, []
+        nap = MAX_WAIT_TIMEOUT if gone is None else CLIENT_GONE_POLL
         while True:
             new = self._newer_than(cursor)
             if new:
@@ -3267,13 +3270,13 @@ class EventStore:
             if len(found) >= count:
                 return found, True
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or (gone is not None and gone()):
                 return found, False
             with self._cond:
                 if self.closing:
                     return found, False
                 if self.last_seq <= cursor:
-                    self._cond.wait(remaining)
+                    self._cond.wait(min(remaining, nap))
 
     def wake_waiters(self, closing):
         """Release every waiter (the server is stopping) or allow waits again."""
@@ -6251,7 +6254,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         gone = self.server.kent.store.flush(int(project) if project else None)
         self._respond_json(200, {"success": True, "flushed": gone})
 
-    def api_wait(self):
+    def _wait_params(self):
+        """``(count, timeout, filter)`` of ``GET /api/wait/``."""
         params = self._params()
         try:
             count = int(params.get("count", 1))
@@ -6262,9 +6266,50 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             raise BadRequest(f"timeout must be a number of seconds, not {timeout}")
         if count < 1:
             raise BadRequest(f"count must be 1 or more, not {count}")
-        timeout = min(timeout, MAX_WAIT_TIMEOUT)  # what the store will wait
-        match = self._filter(params)
-        events, ok = self.server.kent.store.wait_for(count, timeout, match, match.since)
+        # min(): what the store will wait
+        return count, min(timeout, MAX_WAIT_TIMEOUT), self._filter(params)
+
+    def _client_gone(self):
+        """True once the client hung up: a peek finds the end of its stream.
+
+        (A client that pipelined its next request is still there.)
+        """
+        sock = self.connection
+        previous = sock.gettimeout()
+        try:
+            sock.settimeout(0)
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False  # nothing sent: still waiting for its answer
+        except OSError:
+            return True  # reset
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(previous)
+
+    def api_wait(self):
+        count, timeout, match = self._wait_params()
+        if not self.server.enter_long_poll():
+            message = (
+                f"{self.server.max_long_polls} clients already wait on /api/wait/ "
+                "(half of --max-connections, so that SDKs can still send); "
+                "try again soon"
+            )
+            self._respond(503, error_json(503, message), headers=(("Retry-After", 1),))
+            return
+        try:
+            store = self.server.kent.store
+            events, ok = store.wait_for(
+                count, timeout, match, match.since, gone=self._client_gone
+            )
+        finally:
+            self.server.leave_long_poll()
+        if not ok and self._client_gone():  # nobody to answer: free the thread
+            self.close_connection = True
+            return
+        self._wait_answer(events, ok, count, timeout, match)
+
+    def _wait_answer(self, events, ok, count, timeout, match):
         value = {
             "events": [
                 event_to_summary(e, self.server.kent.leak_count(e)) for e in events
@@ -6746,6 +6791,9 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, kent, max_connections):
         self.kent = kent
         self.max_connections = max_connections
+        # Long-polls get half the connections: the rest stay for ingestion.
+        self.max_long_polls = max(1, max_connections // 2)
+        self._long_polls = 0
         self._connections = set()  # open sockets, for the cap and for stop()
         self._closing = set()  # sockets being closed gently, for stop()
         self._conn_threads = []  # every connection thread not yet joined
@@ -6763,6 +6811,18 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
                 self._waiting[connection] = time.monotonic()
             else:
                 self._waiting.pop(connection, None)
+
+    def enter_long_poll(self):
+        """Count a ``/api/wait/`` in; False when the long-polls are at their cap."""
+        with self._conn_lock:
+            if self._long_polls >= self.max_long_polls:
+                return False
+            self._long_polls += 1
+            return True
+
+    def leave_long_poll(self):
+        with self._conn_lock:
+            self._long_polls -= 1
 
     def service_actions(self):
         """Hang up on clients too slow to send a request or read an answer."""
