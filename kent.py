@@ -420,6 +420,99 @@ def json_loads(data):
         raise ValueError("JSON is nested too deeply to decode") from None
 
 
+# JSON has no NaN or infinities, though Python's json reads and writes them:
+# in Kent's answers they are these strings, everywhere the same.
+_NON_FINITE_JSON = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
+
+
+def _json_scalar(value, escape):
+    """One JSON scalar as text; anything else as its ``str()``, a string."""
+    if isinstance(value, str):
+        return escape(value)
+    if value is None or value is True or value is False:
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _NON_FINITE_JSON.get(repr(value)) or float.__repr__(value)
+    return escape(str(value))
+
+
+def _json_key(key, escape):
+    if isinstance(key, str):
+        return escape(key)
+    text = _json_scalar(key, escape)  # as json.dumps: 1 -> "1", None -> "null"
+    return text if text.startswith('"') else escape(text)
+
+
+def _json_container(value, depth, indent, separators, escape):
+    """``(opening, [(text before, child)...], closing)`` of a dict or list."""
+    item_sep, key_sep = separators
+    pad = "" if indent is None else "\n" + " " * (indent * (depth + 1))
+    end = "" if indent is None else "\n" + " " * (indent * depth)
+    if isinstance(value, dict):
+        entries = [(_json_key(k, escape) + key_sep, v) for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        entries = [("", v) for v in value]
+        opening, closing = "[", "]"
+    children = [
+        ((item_sep if i else "") + pad + key, child)
+        for i, (key, child) in enumerate(entries)
+    ]
+    return opening, children, (end + closing) if entries else closing
+
+
+def _json_walk(value, indent, separators, escape):
+    """The JSON text of ``value``, walked with a list, not the call stack."""
+    out, stack = [], [(value, 0)]
+    while stack:
+        top = stack.pop()
+        if isinstance(top, str):  # text between values
+            out.append(top)
+            continue
+        value, depth = top
+        if not isinstance(value, (dict, list, tuple)):
+            out.append(_json_scalar(value, escape))
+            continue
+        opening, children, closing = _json_container(
+            value, depth, indent, separators, escape
+        )
+        out.append(opening)
+        stack.append(closing)
+        for text, child in reversed(children):
+            stack += [(child, depth + 1), text]
+    return "".join(out)
+
+
+def json_text(value, indent=None, ensure_ascii=False, separators=None):
+    """``json.dumps`` that no stored value can break.
+
+    Any depth (a body nested near the parser's limit, read on a deeper
+    stack), NaN and infinities as the strings of ``_NON_FINITE_JSON``,
+    other objects as ``str()``. The fast C encoder first; the walk only
+    when it fails.
+    """
+    if separators is None:
+        separators = (", ", ": ") if indent is None else (",", ": ")
+    try:
+        return json.dumps(
+            value,
+            indent=indent,
+            ensure_ascii=ensure_ascii,
+            separators=separators,
+            default=str,
+            allow_nan=False,
+        )
+    except (ValueError, RecursionError, TypeError):
+        escape = (
+            json.encoder.encode_basestring_ascii
+            if ensure_ascii
+            else json.encoder.encode_basestring
+        )
+        return _json_walk(value, indent, separators, escape)
+
+
 def _json_error_text(exc):
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
@@ -665,7 +758,8 @@ def parse_store_body(data):
         raise BadRequest(f"invalid JSON data: {detail}") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid JSON data: the event must be a JSON object")
-    item_type = _STORE_TYPES.get(body.get("type"), "event")
+    kind = body.get("type")  # any JSON: a list cannot be a dict key
+    item_type = _STORE_TYPES.get(kind, "event") if isinstance(kind, str) else "event"
     item = ParsedItem(item_type, None, {"type": item_type}, raw, 1)
     item.body, item.body_is_raw_json = body, True
     return item
@@ -787,9 +881,14 @@ def parse_multipart(data, content_type):
     return parts
 
 
+MAX_FORM_DEPTH = 32  # levels of sentry[a][b]... in a crash upload's form
+
+
 def _set_bracketed(target, key, value):
     """``sentry[tags][k]=v`` -> target["tags"]["k"] = v."""
     names = re.findall(r"\[([^\]]*)\]", key)
+    if len(names) > MAX_FORM_DEPTH:  # deeper stays one key: no 2000-deep event
+        names[MAX_FORM_DEPTH - 1 :] = ["][".join(names[MAX_FORM_DEPTH - 1 :])]
     for name in names[:-1]:
         target = target.setdefault(name, {})
         if not isinstance(target, dict):
@@ -882,11 +981,11 @@ def parse_crash_upload(parts, require_minidump=True):
 
 def to_json(value, ensure_ascii=False):
     """Compact JSON bytes (sentry-python style with ``ensure_ascii=True``)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii)
+    text = json_text(value, ensure_ascii=ensure_ascii, separators=(",", ":"))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\ud800"): only \u escapes hold it
-        return json.dumps(value, separators=(",", ":")).encode("ascii")
+        return json_text(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def _iso(timestamp):
@@ -1272,7 +1371,7 @@ def _get(value, *path):
 
 
 def _text(value, limit=200):
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else json_text(value)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
@@ -2131,7 +2230,8 @@ def _describe_remark(remark, original_length):
     """``["!limit", "x", 253, 256]`` -> ``trimmed to 256 (was 1000)``."""
     remark = remark if isinstance(remark, list) else [remark]
     rule = str(remark[0]) if remark else "?"
-    action = _REMARK_ACTIONS.get(remark[1] if len(remark) > 1 else "", "changed")
+    action = remark[1] if len(remark) > 1 and isinstance(remark[1], str) else ""
+    action = _REMARK_ACTIONS.get(action, "changed")
     if rule == "!limit":
         size = remark[3] if len(remark) > 3 else None
         trimmed = f"trimmed to {size}" if size is not None else "trimmed"
@@ -3015,7 +3115,7 @@ class StoredEvent:
                 raw = self.body if isinstance(self.body, str) else self.raw
                 text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
             else:
-                text = json.dumps(self.body, ensure_ascii=False)
+                text = json_text(self.body)
             self._search_text = text
         return self._search_text
 
@@ -3044,7 +3144,7 @@ def _path_values(value, path):
 def _equals(value, expected):
     if isinstance(value, str):
         return value == expected
-    return json.dumps(value) == expected
+    return json_text(value, ensure_ascii=True) == expected
 
 
 def _field_paths(key):
@@ -3739,36 +3839,21 @@ def render_console_payload(event, max_lines=60, max_chars=6000):
     if encoding == "base64":
         text = event.raw[:512].decode("utf-8", "replace")
         return f"  ({len(event.raw)} bytes of {event.type}; starts with) {text!r}"
-    text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+    text = json_text(body, indent=2)
     lines = text[:max_chars].splitlines()[:max_lines]
     cut = len(text) > max_chars or len(text.splitlines()) > max_lines
     more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
     return "\n".join("  " + line for line in lines) + more
 
 
-def _finite(value):
-    """NaN and infinities (JSON has none) as strings, so answers stay JSON."""
-    if isinstance(value, float) and value - value != 0:
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
-
-
 def to_json_bytes(value):
+    """A JSON answer: UTF-8, whatever the value holds (see ``json_text``)."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
-    except ValueError:  # Python's json reads NaN and 1e999; it may not write them
-        value = _finite(value)
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    try:
-        return text.encode("utf-8")
+        return json_text(value).encode("utf-8")
     except UnicodeEncodeError:
         # JSON may carry a lone surrogate ("\ud800", from a cut emoji or an
         # undecodable file name) that UTF-8 cannot: escape it as JSON does.
-        return json.dumps(value, default=str).encode("ascii")
+        return json_text(value, ensure_ascii=True).encode("ascii")
 
 
 def error_json(status, message, **extra):
@@ -4101,7 +4186,7 @@ def render_page(title, content, nonce, script=""):
 
 
 def _ui_json(value, indent=None):
-    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return json_text(value, indent=indent)
 
 
 def _ui_value(value):
@@ -4127,7 +4212,9 @@ def _ui_seconds(value):
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        # 1 followed by 400 zeros is valid JSON; no float holds it
+        seconds = float(value) if -1e300 < value < 1e300 else None
+        return seconds if seconds == seconds else None  # not NaN
     if isinstance(value, str):
         try:
             return parse_rfc3339(value).timestamp()
@@ -4710,14 +4797,21 @@ def _ui_event_body(event):
 # -- transactions and spans: a waterfall drawn with SVG attributes (CSP-safe)
 
 
+def _ui_span_id(value):
+    """A span id to build the tree with: text, or None (a list is no key)."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def _ui_span(span, start_key="start_timestamp", end_key="timestamp"):
     attributes = (
         span.get("attributes") if isinstance(span.get("attributes"), dict) else {}
     )
     op = span.get("op") or _get(attributes, "sentry.op", "value")
     return {
-        "id": span.get("span_id"),
-        "parent": span.get("parent_span_id"),
+        "id": _ui_span_id(span.get("span_id")),
+        "parent": _ui_span_id(span.get("parent_span_id")),
         "op": op,
         "name": span.get("description") or span.get("name") or "",
         "start": _ui_seconds(span.get(start_key)),
@@ -4847,7 +4941,10 @@ def _ui_attributes(attributes):
 
 
 def _ui_records(event, columns):
-    records = [r for r in (_get(event.body, "items") or []) if isinstance(r, dict)]
+    items = _get(event.body, "items")
+    records = (
+        [r for r in items if isinstance(r, dict)] if isinstance(items, list) else []
+    )
     if not records:
         return ""
     head = "".join(f"<th>{_e(title)}</th>" for title, _ in columns)
@@ -5449,7 +5546,7 @@ def _safe_header_value(value):
     return re.sub(r"[^\x20-\x7e]", "?", str(value))
 
 
-_MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
+_MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)  # a header is latin-1
 
 
 class RequestHeaders:
@@ -6773,8 +6870,10 @@ class Kent:
             lines.append(render_console_payload(event))
         if self.verbose:  # --verbose / KENT_DEV=1: everything, untruncated
             body, _ = body_to_json(event)
-            lines.append(f"  headers: {json.dumps(event.request.get('headers'))}")
-            lines.append(f"  payload: {json.dumps(body, indent=2, default=str)}")
+            lines.append(
+                f"  headers: {json_text(event.request.get('headers'), ensure_ascii=True)}"
+            )
+            lines.append(f"  payload: {json_text(body, indent=2, ensure_ascii=True)}")
         return lines
 
     def log_event(self, event, base_url, findings=None):
