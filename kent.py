@@ -3846,6 +3846,22 @@ def render_console_payload(event, max_lines=60, max_chars=6000):
     return "\n".join("  " + line for line in lines) + more
 
 
+MAX_VIEW_DEPTH = 500  # deeper bodies are shown as text: clients parse them too
+
+
+def deeper_than(value, limit=MAX_VIEW_DEPTH):
+    """Whether ``value`` nests more than ``limit`` lists and dicts deep."""
+    stack = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack += [(child, depth + 1) for child in children]
+    return False
+
+
 def to_json_bytes(value):
     """A JSON answer: UTF-8, whatever the value holds (see ``json_text``)."""
     try:
@@ -6303,11 +6319,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         replayable = any(e.type != "kent_error" for e in [event, *siblings])
         curl = replay_curl(event, self._base_url()) if replayable else None
         findings = kent.findings(event)
-        try:
-            answer = to_json_bytes(event_to_dict(event.parsed(), findings, curl))
-        except RecursionError:  # too deep to write as JSON here: as text
-            answer = to_json_bytes(event_to_dict(event.as_text(), findings, curl))
-        self._respond(200, answer)
+        view = event.parsed()
+        if deeper_than(view.body):  # valid, but too deep for many clients
+            view = event.as_text()
+        self._respond(200, to_json_bytes(event_to_dict(view, findings, curl)))
 
     def api_event_envelope(self, ident):
         event = self._find_event(ident)
@@ -6548,12 +6563,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         kent = self.server.kent
         siblings = kent.store.siblings(event)
         findings = kent.findings(event)
-        try:
-            view = event.parsed()
-            page = render_event(view, siblings, nonce, findings, self._base_url())
-        except RecursionError:  # Python 3.12+ parses deeper than a page can draw
+        view = event.parsed()
+        if deeper_than(view.body):  # Python 3.12+ parses deeper than a page draws
             view = event.as_text()
-            page = render_event(view, siblings, nonce, findings, self._base_url())
+        page = render_event(view, siblings, nonce, findings, self._base_url())
         self._respond_html(page, nonce)
 
     def page_search(self):
