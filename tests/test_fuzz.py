@@ -811,7 +811,7 @@ def test_non_finite_numbers_are_strings_in_every_json_answer(view_server):
     [event] = [e for e in view_server.events() if e.seq > before]
     _, value = get_json(view_server.url, f"/api/event/{event.id}")
     assert value["payload"]["body"]["a"] == ["NaN", "Infinity", "-Infinity", 1.5]
-    deep = b'{"a":[' + _deep(b"[NaN,Infinity]", 700) + b"]}"
+    deep = b'{"a":[' + _deep(b"[NaN,Infinity]", 400) + b"]}"
     before = send_view_input(
         view_server, "/api/1/envelope/", envelope(({"type": "event"}, deep))
     )
