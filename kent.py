@@ -3362,6 +3362,7 @@ class EventStore:
         deadline = time.monotonic() + max(0.0, min(timeout, MAX_WAIT_TIMEOUT))
         cursor, found = since, []
         nap = MAX_WAIT_TIMEOUT if gone is None else CLIENT_GONE_POLL
+        next_check = 0.0  # gone() at most every nap, however often events come
         while True:
             new = self._newer_than(cursor)
             if new:
@@ -3369,9 +3370,14 @@ class EventStore:
                 found += [e for e in new if match is None or match(e)]
             if len(found) >= count:
                 return found, True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or (gone is not None and gone()):
+            now = time.monotonic()
+            if now >= deadline:
                 return found, False
+            if gone is not None and now >= next_check:
+                if gone():
+                    return found, False
+                next_check = now + nap
+            remaining = deadline - now
             with self._cond:
                 if self.closing:
                     return found, False
