@@ -87,6 +87,7 @@ MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
 MIN_DATA_RATE = 1024
 MIN_RATE_GRACE = 1.0
 MAX_SECURITY_REPORTS = 1000  # in one request (one item each)
+CLIENT_GONE_POLL = 0.2  # seconds between a long-poll's checks that its client is there
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
 DEFAULT_PROJECT_KEY = "public"
@@ -535,6 +536,99 @@ def json_loads(data):
         raise ValueError("JSON is nested too deeply to decode") from None
 
 
+# JSON has no NaN or infinities, though Python's json reads and writes them:
+# in Kent's answers they are these strings, everywhere the same.
+_NON_FINITE_JSON = {"nan": '"NaN"', "inf": '"Infinity"', "-inf": '"-Infinity"'}
+
+
+def _json_scalar(value, escape):
+    """One JSON scalar as text; anything else as its ``str()``, a string."""
+    if isinstance(value, str):
+        return escape(value)
+    if value is None or value is True or value is False:
+        return {None: "null", True: "true", False: "false"}[value]
+    if isinstance(value, int):
+        return int.__repr__(value)
+    if isinstance(value, float):
+        return _NON_FINITE_JSON.get(repr(value)) or float.__repr__(value)
+    return escape(str(value))
+
+
+def _json_key(key, escape):
+    if isinstance(key, str):
+        return escape(key)
+    text = _json_scalar(key, escape)  # as json.dumps: 1 -> "1", None -> "null"
+    return text if text.startswith('"') else escape(text)
+
+
+def _json_container(value, depth, indent, separators, escape):
+    """``(opening, [(text before, child)...], closing)`` of a dict or list."""
+    item_sep, key_sep = separators
+    pad = "" if indent is None else "\n" + " " * (indent * (depth + 1))
+    end = "" if indent is None else "\n" + " " * (indent * depth)
+    if isinstance(value, dict):
+        entries = [(_json_key(k, escape) + key_sep, v) for k, v in value.items()]
+        opening, closing = "{", "}"
+    else:
+        entries = [("", v) for v in value]
+        opening, closing = "[", "]"
+    children = [
+        ((item_sep if i else "") + pad + key, child)
+        for i, (key, child) in enumerate(entries)
+    ]
+    return opening, children, (end + closing) if entries else closing
+
+
+def _json_walk(value, indent, separators, escape):
+    """The JSON text of ``value``, walked with a list, not the call stack."""
+    out, stack = [], [(value, 0)]
+    while stack:
+        top = stack.pop()
+        if isinstance(top, str):  # text between values
+            out.append(top)
+            continue
+        value, depth = top
+        if not isinstance(value, (dict, list, tuple)):
+            out.append(_json_scalar(value, escape))
+            continue
+        opening, children, closing = _json_container(
+            value, depth, indent, separators, escape
+        )
+        out.append(opening)
+        stack.append(closing)
+        for text, child in reversed(children):
+            stack += [(child, depth + 1), text]
+    return "".join(out)
+
+
+def json_text(value, indent=None, ensure_ascii=False, separators=None):
+    """``json.dumps`` that no stored value can break.
+
+    Any depth (a body nested near the parser's limit, read on a deeper
+    stack), NaN and infinities as the strings of ``_NON_FINITE_JSON``,
+    other objects as ``str()``. The fast C encoder first; the walk only
+    when it fails.
+    """
+    if separators is None:
+        separators = (", ", ": ") if indent is None else (",", ": ")
+    try:
+        return json.dumps(
+            value,
+            indent=indent,
+            ensure_ascii=ensure_ascii,
+            separators=separators,
+            default=str,
+            allow_nan=False,
+        )
+    except (ValueError, RecursionError, TypeError):
+        escape = (
+            json.encoder.encode_basestring_ascii
+            if ensure_ascii
+            else json.encoder.encode_basestring
+        )
+        return _json_walk(value, indent, separators, escape)
+
+
 def _json_error_text(exc):
     if isinstance(exc, json.JSONDecodeError):
         return f"{exc.msg} at line {exc.lineno} column {exc.colno} (char {exc.pos})"
@@ -784,7 +878,8 @@ def parse_store_body(data, limit=DEFAULT_MAX_BODY):
         raise BadRequest(f"invalid JSON data: {detail}") from None
     if not isinstance(body, dict):
         raise BadRequest("invalid JSON data: the event must be a JSON object")
-    item_type = _STORE_TYPES.get(body.get("type"), "event")
+    kind = body.get("type")  # any JSON: a list cannot be a dict key
+    item_type = _STORE_TYPES.get(kind, "event") if isinstance(kind, str) else "event"
     item = ParsedItem(item_type, None, {"type": item_type}, raw, 1)
     item.body, item.body_is_raw_json = body, True
     return item
@@ -922,9 +1017,14 @@ def parse_multipart(data, content_type):
     return parts
 
 
+MAX_FORM_DEPTH = 32  # levels of sentry[a][b]... in a crash upload's form
+
+
 def _set_bracketed(target, key, value):
     """``sentry[tags][k]=v`` -> target["tags"]["k"] = v."""
     names = re.findall(r"\[([^\]]*)\]", key)
+    if len(names) > MAX_FORM_DEPTH:  # deeper stays one key: no 2000-deep event
+        names[MAX_FORM_DEPTH - 1 :] = ["][".join(names[MAX_FORM_DEPTH - 1 :])]
     for name in names[:-1]:
         target = target.setdefault(name, {})
         if not isinstance(target, dict):
@@ -1018,11 +1118,11 @@ def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
 
 def to_json(value, ensure_ascii=False):
     """Compact JSON bytes (sentry-python style with ``ensure_ascii=True``)."""
-    text = json.dumps(value, separators=(",", ":"), ensure_ascii=ensure_ascii)
+    text = json_text(value, ensure_ascii=ensure_ascii, separators=(",", ":"))
     try:
         return text.encode("utf-8")
     except UnicodeEncodeError:  # a lone surrogate ("\ud800"): only \u escapes hold it
-        return json.dumps(value, separators=(",", ":")).encode("ascii")
+        return json_text(value, ensure_ascii=True, separators=(",", ":")).encode()
 
 
 def _iso(timestamp):
@@ -1408,7 +1508,7 @@ def _get(value, *path):
 
 
 def _text(value, limit=200):
-    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = value if isinstance(value, str) else json_text(value)
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
@@ -2290,7 +2390,8 @@ def _describe_remark(remark, original_length):
     """``["!limit", "x", 253, 256]`` -> ``trimmed to 256 (was 1000)``."""
     remark = remark if isinstance(remark, list) else [remark]
     rule = str(remark[0]) if remark else "?"
-    action = _REMARK_ACTIONS.get(remark[1] if len(remark) > 1 else "", "changed")
+    action = remark[1] if len(remark) > 1 and isinstance(remark[1], str) else ""
+    action = _REMARK_ACTIONS.get(action, "changed")
     if rule == "!limit":
         size = remark[3] if len(remark) > 3 else None
         trimmed = f"trimmed to {size}" if size is not None else "trimmed"
@@ -3177,7 +3278,7 @@ class StoredEvent:
                 raw = self.body if isinstance(self.body, str) else self.raw
                 text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
             else:
-                text = json.dumps(self.body, ensure_ascii=False)
+                text = json_text(self.body)
             self._search_text = text
         return self._search_text
 
@@ -3206,7 +3307,7 @@ def _path_values(value, path):
 def _equals(value, expected):
     if isinstance(value, str):
         return value == expected
-    return json.dumps(value) == expected
+    return json_text(value, ensure_ascii=True) == expected
 
 
 def _field_paths(key):
@@ -3414,14 +3515,17 @@ class EventStore:
             self.bytes = sum(e.size for e in keep)
         return gone
 
-    def wait_for(self, count, timeout, match=None, since=0):
+    def wait_for(self, count, timeout, match=None, since=0, gone=None):
         """Wait until ``count`` events newer than ``since`` match.
 
         Returns ``(events, arrived_in_time)``. The lock is held only to copy
-        new events, so waiting never blocks ingestion.
+        new events, so waiting never blocks ingestion. ``gone()``, asked a few
+        times a second, ends the wait early (the client hung up).
         """
         deadline = time.monotonic() + max(0.0, min(timeout, MAX_WAIT_TIMEOUT))
         cursor, found = since, []  # seqs, not events: evicted ones can go
+        nap = MAX_WAIT_TIMEOUT if gone is None else CLIENT_GONE_POLL
+        next_check = 0.0  # gone() at most every nap, however often events come
         while True:
             new = self._newer_than(cursor)
             if new:
@@ -3429,14 +3533,19 @@ class EventStore:
                 found += [e.seq for e in new if match is None or match(e)]
             if len(found) >= count:
                 return self._still_kept(found), True
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            now = time.monotonic()
+            if now >= deadline:
                 return self._still_kept(found), False
+            if gone is not None and now >= next_check:
+                if gone():
+                    return self._still_kept(found), False
+                next_check = now + nap
+            remaining = deadline - now
             with self._cond:
                 if self.closing:
                     return self._still_kept(found), False
                 if self.last_seq <= cursor:
-                    self._cond.wait(remaining)
+                    self._cond.wait(min(remaining, nap))
 
     def _still_kept(self, seqs):
         """The events with these seqs that the store still holds."""
@@ -3906,36 +4015,37 @@ def render_console_payload(event, max_lines=60, max_chars=6000):
     if encoding == "base64":
         text = event.raw[:512].decode("utf-8", "replace")
         return f"  ({len(event.raw)} bytes of {event.type}; starts with) {text!r}"
-    text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
+    text = json_text(body, indent=2)
     lines = text[:max_chars].splitlines()[:max_lines]
     cut = len(text) > max_chars or len(text.splitlines()) > max_lines
     more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
     return "\n".join("  " + line for line in lines) + more
 
 
-def _finite(value):
-    """NaN and infinities (JSON has none) as strings, so answers stay JSON."""
-    if isinstance(value, float) and value - value != 0:
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
+MAX_VIEW_DEPTH = 500  # deeper bodies are shown as text: clients parse them too
+
+
+def deeper_than(value, limit=MAX_VIEW_DEPTH):
+    """Whether ``value`` nests more than ``limit`` lists and dicts deep."""
+    stack = [(value, 0)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, (dict, list)):
+            if depth >= limit:
+                return True
+            children = value.values() if isinstance(value, dict) else value
+            stack += [(child, depth + 1) for child in children]
+    return False
 
 
 def to_json_bytes(value):
+    """A JSON answer: UTF-8, whatever the value holds (see ``json_text``)."""
     try:
-        text = json.dumps(value, ensure_ascii=False, default=str, allow_nan=False)
-    except ValueError:  # Python's json reads NaN and 1e999; it may not write them
-        value = _finite(value)
-        text = json.dumps(value, ensure_ascii=False, default=str)
-    try:
-        return text.encode("utf-8")
+        return json_text(value).encode("utf-8")
     except UnicodeEncodeError:
         # JSON may carry a lone surrogate ("\ud800", from a cut emoji or an
         # undecodable file name) that UTF-8 cannot: escape it as JSON does.
-        return json.dumps(value, default=str).encode("ascii")
+        return json_text(value, ensure_ascii=True).encode("ascii")
 
 
 def error_json(status, message, **extra):
@@ -4268,7 +4378,7 @@ def render_page(title, content, nonce, script=""):
 
 
 def _ui_json(value, indent=None):
-    return json.dumps(value, indent=indent, ensure_ascii=False, default=str)
+    return json_text(value, indent=indent)
 
 
 def _ui_value(value):
@@ -4294,7 +4404,9 @@ def _ui_seconds(value):
     if isinstance(value, bool):
         return None
     if isinstance(value, (int, float)):
-        return float(value)
+        # 1 followed by 400 zeros is valid JSON; no float holds it
+        seconds = float(value) if -1e300 < value < 1e300 else None
+        return seconds if seconds == seconds else None  # not NaN
     if isinstance(value, str):
         try:
             return parse_rfc3339(value).timestamp()
@@ -4877,14 +4989,21 @@ def _ui_event_body(event):
 # -- transactions and spans: a waterfall drawn with SVG attributes (CSP-safe)
 
 
+def _ui_span_id(value):
+    """A span id to build the tree with: text, or None (a list is no key)."""
+    if isinstance(value, (str, int)) and not isinstance(value, bool):
+        return str(value)
+    return None
+
+
 def _ui_span(span, start_key="start_timestamp", end_key="timestamp"):
     attributes = (
         span.get("attributes") if isinstance(span.get("attributes"), dict) else {}
     )
     op = span.get("op") or _get(attributes, "sentry.op", "value")
     return {
-        "id": span.get("span_id"),
-        "parent": span.get("parent_span_id"),
+        "id": _ui_span_id(span.get("span_id")),
+        "parent": _ui_span_id(span.get("parent_span_id")),
         "op": op,
         "name": span.get("description") or span.get("name") or "",
         "start": _ui_seconds(span.get(start_key)),
@@ -5014,7 +5133,10 @@ def _ui_attributes(attributes):
 
 
 def _ui_records(event, columns):
-    records = [r for r in (_get(event.body, "items") or []) if isinstance(r, dict)]
+    items = _get(event.body, "items")
+    records = (
+        [r for r in items if isinstance(r, dict)] if isinstance(items, list) else []
+    )
     if not records:
         return ""
     head = "".join(f"<th>{_e(title)}</th>" for title, _ in columns)
@@ -5616,7 +5738,7 @@ def _safe_header_value(value):
     return re.sub(r"[^\x20-\x7e]", "?", str(value))
 
 
-_MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
+_MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)  # a header is latin-1
 
 
 class RequestHeaders:
@@ -5626,11 +5748,12 @@ class RequestHeaders:
     request, the largest single cost); this small class does the same job.
     """
 
-    __slots__ = ("_pairs", "_lookup")
+    __slots__ = ("_pairs", "_lookup", "repeated")
 
     def __init__(self, pairs):
         self._pairs = pairs
         self._lookup = {name.lower(): value for name, value in pairs}
+        self.repeated = len(self._lookup) < len(pairs)  # some name came twice
 
     def get(self, name, default=None):
         return self._lookup.get(name.lower(), default)
@@ -5660,10 +5783,30 @@ class HeaderError(KentError):
 
 
 MAX_HEADERS = 100
+# RFC 9110 section 5.6.2: a header name is a token, right before its colon;
+# a value holds no control character but HTAB (obs-text, 0x80-0xff, is fine).
+_HEADER_LINE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\x00-\x08\x0a-\x1f\x7f]*)")
+_FOLDED_LINE = re.compile(r"[ \t][^\x00-\x08\x0a-\x1f\x7f]*")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def _bad_header_line(text):
+    """Why a request header line is refused (for the 400's message)."""
+    control = _CONTROL.search(text)
+    if control:
+        return f"control character {control[0]!r} in request header line {text[:60]!r}"
+    name, sep, _ = text.partition(":")
+    if sep and name and name != name.rstrip(" \t"):
+        return f"whitespace before the colon in request header line {text[:60]!r}"
+    return f"bad request header line {text[:60]!r}"
 
 
 def read_headers(rfile):
-    """Header lines up to the blank line -> ``RequestHeaders``."""
+    """Header lines up to the blank line -> ``RequestHeaders``.
+
+    Strict, as RFC 9112 section 5 asks of a server that may sit behind a
+    proxy: a line a proxy could read differently is a 400, not a guess.
+    """
     pairs = []
     while True:
         line = rfile.readline(65537)
@@ -5671,14 +5814,14 @@ def read_headers(rfile):
             raise HeaderError("a request header line is longer than 64 KiB")
         if line in (b"\r\n", b"\n", b""):
             return RequestHeaders(pairs)
-        text = line.decode("iso-8859-1").rstrip("\r\n")
-        if text[:1] in (" ", "\t") and pairs:  # obsolete line folding
-            pairs[-1] = (pairs[-1][0], pairs[-1][1] + " " + text.strip())
-            continue
-        name, sep, value = text.partition(":")
-        if not sep or not name.strip():
-            raise BadRequest(f"bad request header line {text[:60]!r}")
-        pairs.append((name.strip(), value.strip()))
+        text = line.decode("iso-8859-1").removesuffix("\n").removesuffix("\r")
+        match = _HEADER_LINE.fullmatch(text)
+        if match:
+            pairs.append((match[1], match[2].strip(" \t")))
+        elif pairs and _FOLDED_LINE.fullmatch(text):  # obsolete line folding
+            pairs[-1] = (pairs[-1][0], pairs[-1][1] + " " + text.strip(" \t"))
+        else:
+            raise BadRequest(_bad_header_line(text))
         if len(pairs) > MAX_HEADERS:
             raise HeaderError(f"more than {MAX_HEADERS} request headers")
 
@@ -5727,6 +5870,50 @@ class _CountingReader:
         return getattr(self._file, name)
 
 
+# RFC 9112 section 7.1: 1*HEXDIG, then extensions after optional whitespace.
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
+
+
+def check_request_line(line):
+    """``(method, target, version)`` of a request line, or ``BadRequest``."""
+    control = _CONTROL.search(line)
+    if control:
+        raise BadRequest(f"control character {control[0]!r} in the request line")
+    words = line.split(" ")
+    if len(words) != 3 or not all(words):
+        raise BadRequest(f"bad request line {line[:80]!r}")
+    if words[2] not in ("HTTP/1.0", "HTTP/1.1"):
+        raise BadRequest(f"Kent speaks HTTP/1.0 and HTTP/1.1, not {words[2][:20]!r}")
+    return words
+
+
+def check_framing(headers, version):
+    """Refuse a body whose end a proxy in front could see elsewhere.
+
+    RFC 9112 section 6.3: ``Transfer-Encoding`` with ``Content-Length``,
+    ``Content-Length`` values that disagree, or a transfer coding other
+    than ``chunked`` could let the rest of a body run as the next request
+    (request smuggling), so each is a 400 and the connection is closed.
+    """
+    coding = headers.get("Transfer-Encoding")
+    length = headers.get("Content-Length")
+    if coding is None and (length is None or not headers.repeated):
+        return
+    if coding is not None and length is not None:
+        raise BadRequest("a request has Transfer-Encoding or Content-Length, not both")
+    if coding is not None:
+        codings = headers.get_all("Transfer-Encoding")
+        if len(codings) > 1 or coding.lower() != "chunked":
+            raise BadRequest(
+                f"Transfer-Encoding {', '.join(codings)[:60]!r}: Kent reads only "
+                "'chunked', alone"
+            )
+        if version == "HTTP/1.0":
+            raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
+    elif len(set(headers.get_all("Content-Length"))) > 1:
+        raise BadRequest("the request's Content-Length headers disagree")
+
+
 class KentHandler(http.server.BaseHTTPRequestHandler):
     """Answers one connection; the shared state is ``self.server.kent``."""
 
@@ -5761,14 +5948,13 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self.command, self.close_connection = None, True
         self.request_version = "HTTP/0.9"
         self.requestline = str(self.raw_requestline, "iso-8859-1").rstrip("\r\n")
-        words = self.requestline.split()
-        if len(words) != 3 or not words[2].startswith("HTTP/1."):
-            if words:
-                self.send_error(400, f"bad request line {self.requestline[:80]!r}")
-            return False
-        self.command, self.path, self.request_version = words
+        if not self.requestline.strip():
+            return False  # nothing but a blank line: hang up
         try:
+            words = check_request_line(self.requestline)
+            self.command, self.path, self.request_version = words
             self.headers = read_headers(self.rfile)
+            check_framing(self.headers, self.request_version)
         except KentError as exc:
             self.send_error(exc.status, exc.message)
             return False
@@ -5825,6 +6011,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"Content-Length: {len(body)}",
             _CORS_LINES,
         ]
+        if status in (204, 304):  # no body, and no Content-Length (RFC 9110 8.6)
+            body = b""
+            del lines[4]
         lines += [f"{k}: {_safe_header_value(v)}" for k, v in headers]
         if self.close_connection:
             lines.append("Connection: close")
@@ -6001,16 +6190,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         parts, size = [], 0
         while True:
             line = self.rfile.readline(1026)
-            try:
-                chunk_size = int(line.split(b";")[0].strip(), 16)
-            except ValueError:
+            match = _CHUNK_SIZE_LINE.fullmatch(line)
+            if not match:  # int(x, 16) would take 0x1, 1_0, -0, " 1 "
                 self.close_connection = True
                 raise BadRequest(
-                    f"bad chunk size line {line[:40]!r} after {size} body bytes"
-                ) from None
-            if chunk_size < 0:
-                self.close_connection = True
-                raise BadRequest(f"negative chunk size {line[:40]!r}")
+                    f"bad chunk size line {line[:40]!r} after {size} body bytes: "
+                    "a chunk size is plain hex digits"
+                )
+            chunk_size = int(match[1], 16)
             if chunk_size == 0:
                 break
             size += chunk_size
@@ -6027,9 +6214,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self.close_connection = True
                 raise BadRequest(f"chunked body ended early after {size} bytes")
             parts.append(chunk)
-        while self.rfile.readline(65537).strip():  # trailers
-            pass
-        return b"".join(parts)
+        for _ in range(MAX_HEADERS + 1):  # trailers, up to the blank line
+            if not self.rfile.readline(65537).strip():
+                return b"".join(parts)
+        self.close_connection = True
+        raise BadRequest(f"more than {MAX_HEADERS} trailer lines after a chunked body")
 
     # -- ingestion --------------------------------------------------------------
 
@@ -6388,11 +6577,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         replayable = any(e.type != "kent_error" for e in [event, *siblings])
         curl = replay_curl(event, self._base_url()) if replayable else None
         findings = kent.findings(event)
-        try:
-            answer = to_json_bytes(event_to_dict(event.parsed(), findings, curl))
-        except RecursionError:  # too deep to write as JSON here: as text
-            answer = to_json_bytes(event_to_dict(event.as_text(), findings, curl))
-        self._respond(200, answer)
+        view = event.parsed()
+        if deeper_than(view.body):  # valid, but too deep for many clients
+            view = event.as_text()
+        self._respond(200, to_json_bytes(event_to_dict(view, findings, curl)))
 
     def api_event_envelope(self, ident):
         event = self._find_event(ident)
@@ -6436,7 +6624,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         gone = self.server.kent.store.flush(int(project) if project else None)
         self._respond_json(200, {"success": True, "flushed": gone})
 
-    def api_wait(self):
+    def _wait_params(self):
+        """``(count, timeout, filter)`` of ``GET /api/wait/``."""
         params = self._params()
         try:
             count = int(params.get("count", 1))
@@ -6447,9 +6636,50 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             raise BadRequest(f"timeout must be a number of seconds, not {timeout}")
         if count < 1:
             raise BadRequest(f"count must be 1 or more, not {count}")
-        timeout = min(timeout, MAX_WAIT_TIMEOUT)  # what the store will wait
-        match = self._filter(params)
-        events, ok = self.server.kent.store.wait_for(count, timeout, match, match.since)
+        # min(): what the store will wait
+        return count, min(timeout, MAX_WAIT_TIMEOUT), self._filter(params)
+
+    def _client_gone(self):
+        """True once the client hung up: a peek finds the end of its stream.
+
+        (A client that pipelined its next request is still there.)
+        """
+        sock = self.connection
+        previous = sock.gettimeout()
+        try:
+            sock.settimeout(0)
+            return sock.recv(1, socket.MSG_PEEK) == b""
+        except BlockingIOError:
+            return False  # nothing sent: still waiting for its answer
+        except OSError:
+            return True  # reset
+        finally:
+            with contextlib.suppress(OSError):
+                sock.settimeout(previous)
+
+    def api_wait(self):
+        count, timeout, match = self._wait_params()
+        if not self.server.enter_long_poll():
+            message = (
+                f"{self.server.max_long_polls} clients already wait on /api/wait/ "
+                "(half of --max-connections, so that SDKs can still send); "
+                "try again soon"
+            )
+            self._respond(503, error_json(503, message), headers=(("Retry-After", 1),))
+            return
+        try:
+            store = self.server.kent.store
+            events, ok = store.wait_for(
+                count, timeout, match, match.since, gone=self._client_gone
+            )
+        finally:
+            self.server.leave_long_poll()
+        if not ok and self._client_gone():  # nobody to answer: free the thread
+            self.close_connection = True
+            return
+        self._wait_answer(events, ok, count, timeout, match)
+
+    def _wait_answer(self, events, ok, count, timeout, match):
         value = {
             "events": [
                 event_to_summary(e, self.server.kent.leak_count(e)) for e in events
@@ -6591,12 +6821,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         kent = self.server.kent
         siblings = kent.store.siblings(event)
         findings = kent.findings(event)
-        try:
-            view = event.parsed()
-            page = render_event(view, siblings, nonce, findings, self._base_url())
-        except RecursionError:  # Python 3.12+ parses deeper than a page can draw
+        view = event.parsed()
+        if deeper_than(view.body):  # Python 3.12+ parses deeper than a page draws
             view = event.as_text()
-            page = render_event(view, siblings, nonce, findings, self._base_url())
+        page = render_event(view, siblings, nonce, findings, self._base_url())
         self._respond_html(page, nonce)
 
     def page_search(self):
@@ -6930,8 +7158,10 @@ class Kent:
             lines.append(render_console_payload(event))
         if self.verbose:  # --verbose / KENT_DEV=1: everything, untruncated
             body, _ = body_to_json(event)
-            lines.append(f"  headers: {json.dumps(event.request.get('headers'))}")
-            lines.append(f"  payload: {json.dumps(body, indent=2, default=str)}")
+            lines.append(
+                f"  headers: {json_text(event.request.get('headers'), ensure_ascii=True)}"
+            )
+            lines.append(f"  payload: {json_text(body, indent=2, ensure_ascii=True)}")
         return lines
 
     def log_event(self, event, base_url, findings=None):
@@ -6948,6 +7178,9 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
     def __init__(self, address, kent, max_connections):
         self.kent = kent
         self.max_connections = max_connections
+        # Long-polls get half the connections: the rest stay for ingestion.
+        self.max_long_polls = max(1, max_connections // 2)
+        self._long_polls = 0
         self._connections = set()  # open sockets, for the cap and for stop()
         self._closing = set()  # sockets being closed gently, for stop()
         self._conn_threads = []  # every connection thread not yet joined
@@ -6969,6 +7202,18 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
                     progress[:] = [None, 0]
             else:
                 self._waiting.pop(connection, None)
+
+    def enter_long_poll(self):
+        """Count a ``/api/wait/`` in; False when the long-polls are at their cap."""
+        with self._conn_lock:
+            if self._long_polls >= self.max_long_polls:
+                return False
+            self._long_polls += 1
+            return True
+
+    def leave_long_poll(self):
+        with self._conn_lock:
+            self._long_polls -= 1
 
     def track_progress(self, connection, progress):
         with self._conn_lock:

@@ -225,3 +225,35 @@ class KentProcess:
             self.proc.kill()
             self.proc.wait(10)
         self.proc.stdout.close()
+
+
+def exchange_until_closed(url, data, timeout=15):
+    """Send raw bytes, keep the connection open, read until Kent closes it.
+
+    Returns ``(bytes, closed)``; ``closed`` is False when Kent still held the
+    connection open after ``timeout`` seconds.
+    """
+    parts = urllib.parse.urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        try:
+            while chunk := sock.recv(65536):
+                answer += chunk
+        except TimeoutError:
+            return answer, False
+        except ConnectionResetError:
+            pass
+        return answer, True
+
+
+def split_responses(data):
+    """Raw HTTP/1.1 responses one after another -> [(status, head, body)]."""
+    responses = []
+    while data:
+        head, sep, rest = data.partition(b"\r\n\r\n")
+        length = _content_length(head) if sep else None
+        length = len(rest) if length is None else length
+        responses.append((status_of(head), head.decode("latin-1"), rest[:length]))
+        data = rest[length:]
+    return responses

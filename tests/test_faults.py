@@ -23,10 +23,12 @@ from helpers import (
     CLEAN_KEY,
     envelope,
     event_item,
+    exchange_until_closed,
     get_json,
     http_request,
     post_envelope,
     require_tool,
+    status_of,
 )
 
 import kent
@@ -269,6 +271,30 @@ def test_client_gone_before_the_delay_ends_is_still_stored(kent_server):
     assert (stored.body["message"], stored.fault) == ("impatient", rule)
     status, value = get_json(kent_server.url, "/api/status/")
     assert status == 200 and value["received"] == 1
+
+
+@pytest.mark.parametrize("status", [204, 304])
+def test_fault_status_without_a_body_sends_no_body(kent_server, status):
+    """204 and 304 have no body: bytes after the head would be read as the
+    next answer on a keep-alive connection."""
+    kent_server.add_fault(status=status, count=1)
+    data = envelope(event_item({"message": "no body", "level": "error"}))
+    request = (
+        "POST /api/1/envelope/ HTTP/1.1\r\nHost: kent\r\n"
+        f"X-Sentry-Auth: Sentry sentry_key={CLEAN_KEY}, sentry_version=7\r\n"
+        f"Content-Length: {len(data)}\r\n\r\n"
+    ).encode() + data
+    status_request = (
+        b"GET /api/status/ HTTP/1.1\r\nHost: kent\r\nConnection: close\r\n\r\n"
+    )
+    answer, closed = exchange_until_closed(kent_server.url, request + status_request)
+    assert closed
+    head, _, rest = answer.partition(b"\r\n\r\n")
+    assert status_of(head) == status, answer[:300]
+    assert b"content-length" not in head.lower()
+    assert rest.startswith(b"HTTP/1.1 200 "), answer[:600]
+    [stored] = kent_server.events()
+    assert (stored.status, stored.fault) == (status, 1)
 
 
 # -- dropped connections --------------------------------------------------------

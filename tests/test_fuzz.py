@@ -11,7 +11,9 @@ import contextlib
 import functools
 import gzip
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -651,3 +653,277 @@ def test_found_http_body_is_answered_4xx_or_2xx_and_kept(fuzz_server, name):
     assert 200 <= status < 500, (status, body[:300])
     assert fuzz_server.last_seq > before
     assert_still_serving(fuzz_server.url)
+
+
+# -- every view of any stored item: no 5xx, no traceback (issue 11, points 6 and 7) --------------
+
+
+class ErrorRecords(logging.Handler):
+    """Kent's log records that say it failed: errors and tracebacks."""
+
+    def __init__(self):
+        super().__init__(logging.DEBUG)
+        self.found = []
+
+    def emit(self, record):
+        if record.levelno >= logging.ERROR or record.exc_info:
+            self.found.append(self.format(record))
+
+
+@pytest.fixture(scope="module")
+def view_server():
+    errors = ErrorRecords()
+    log = logging.getLogger("kent")
+    log.addHandler(errors)
+    try:
+        with kent.KentServer(max_events=40, request_timeout=10) as server:
+            server.errors = errors.found
+            yield server
+    finally:
+        log.removeHandler(errors)
+
+
+def item_views(ident, other):
+    """Every page and API answer that shows item ``ident`` (or all items)."""
+    return [
+        f"/event/{ident}",
+        f"/api/event/{ident}",
+        f"/api/event/{ident}/raw",
+        f"/api/event/{ident}/envelope",
+        f"/api/diff/{ident}/{other}",
+        f"/api/diff/{other}/{ident}",
+        f"/diff/{ident}/{ident}",
+        "/",
+        "/api/eventlist/",
+        "/api/wait/?count=1&timeout=0",
+        "/api/leaks/",
+        "/api/search/?q=a",
+        "/search/?q=e",
+    ]
+
+
+def assert_every_view_answers(server, before):
+    """The request is kept, and every view of what it left answers < 500."""
+    stored = [e for e in server.events() if e.seq > before]
+    assert stored, "the request was not kept"
+    other = server.events()[0].id
+    for event in stored:
+        for path in item_views(event.id, other):
+            status, _, body = http_request(server.url, "GET", path)
+            assert status < 500, (path, body[:300])
+            if path.startswith("/api/") and not path.endswith(("/raw", "/envelope")):
+                json.loads(body)  # strict JSON: no NaN, whatever was stored
+    assert not server.errors, server.errors[-1]
+
+
+def send_view_input(server, path, body, headers=()):
+    server.errors.clear()  # one failure is reported once, by its own test
+    before = server.last_seq
+    headers = dict({"X-Sentry-Auth": AUTH_HEADER}, **dict(headers))
+    method = "GET" if "sentry_data=" in path else "POST"
+    status, _, answer = http_request(server.url, method, path, body, headers)
+    assert status < 500, answer[:300]
+    return before
+
+
+def _deep(leaf, depth, opening=b"[", closing=b"]"):
+    return opening * depth + leaf + closing * depth
+
+
+FORM = "multipart/form-data; boundary=xyz"
+FOUND_VIEW_INPUTS = {
+    "store type []": ("/api/1/store/", b'{"type":[]}', ()),
+    "store beacon type []": (
+        "/api/1/store/?sentry_key=k&sentry_data=%7B%22type%22%3A%5B%5D%7D",
+        b"",
+        (),
+    ),
+    "minidump field sentry[a]x2000": (
+        "/api/1/minidump/",
+        kent.build_multipart(
+            "xyz",
+            [
+                ("sentry" + "[a]" * 2000, b"v", None, None),
+                ("upload_file_minidump", b"MDMP\0\0", "m.dmp", None),
+            ],
+        ),
+        (("Content-Type", FORM),),
+    ),
+    "attachment content_type text/\u0125tml": (
+        "/api/1/envelope/",
+        envelope(({"type": "attachment", "content_type": "text/\u0125tml"}, b"<b>")),
+        (),
+    ),
+    "log items 5": ("/api/1/envelope/", envelope(({"type": "log"}, {"items": 5})), ()),
+    "span span_id [1]": (
+        "/api/1/envelope/",
+        envelope(({"type": "span"}, {"span_id": [1], "parent_span_id": {}})),
+        (),
+    ),
+    "breadcrumb timestamp 1e400": (
+        "/api/1/envelope/",
+        envelope(
+            (
+                {"type": "event"},
+                b'{"breadcrumbs":{"values":[{"timestamp":1' + b"0" * 400 + b"}]}}",
+            )
+        ),
+        (),
+    ),
+    "_meta remark ['r', []]": (
+        "/api/1/envelope/",
+        envelope(({"type": "event"}, {"_meta": {"": {"rem": [["r", []]]}}})),
+        (),
+    ),
+    "deep body with NaN": (
+        "/api/1/envelope/",
+        envelope(({"type": "event"}, b'{"a":' + _deep(b"NaN", 500) + b"}")),
+        (),
+    ),
+    "sdk name 500 deep with NaN": (
+        "/api/1/envelope/",
+        envelope(({"type": "event"}, b'{"sdk":{"name":' + _deep(b"NaN", 500) + b"}}")),
+        (),
+    ),
+    "deep envelope header with NaN": (
+        "/api/1/envelope/",
+        b'{"x":' + _deep(b"NaN", 900) + b'}\n{"type":"event"}\n{}\n',
+        (),
+    ),
+    "deep item header with NaN": (
+        "/api/1/envelope/",
+        b'{}\n{"type":"event","x":' + _deep(b"NaN", 900, b'{"a":', b"}") + b"}\n{}\n",
+        (),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", FOUND_VIEW_INPUTS)
+def test_found_input_is_kept_and_every_view_answers(view_server, name):
+    path, body, headers = FOUND_VIEW_INPUTS[name]
+    before = send_view_input(view_server, path, body, headers)
+    assert_every_view_answers(view_server, before)
+
+
+def test_non_finite_numbers_are_strings_in_every_json_answer(view_server):
+    data = envelope(({"type": "event"}, b'{"a":[NaN,Infinity,-Infinity,1.5]}'))
+    before = send_view_input(view_server, "/api/1/envelope/", data)
+    [event] = [e for e in view_server.events() if e.seq > before]
+    _, value = get_json(view_server.url, f"/api/event/{event.id}")
+    assert value["payload"]["body"]["a"] == ["NaN", "Infinity", "-Infinity", 1.5]
+    deep = b'{"a":[' + _deep(b"[NaN,Infinity]", 400) + b"]}"
+    before = send_view_input(
+        view_server, "/api/1/envelope/", envelope(({"type": "event"}, deep))
+    )
+    [event] = [e for e in view_server.events() if e.seq > before]
+    _, value = get_json(view_server.url, f"/api/event/{event.id}")
+    leaf = value["payload"]["body"]["a"][0]
+    while leaf and isinstance(leaf[0], list):
+        leaf = leaf[0]
+    assert leaf == ["NaN", "Infinity"]  # the same strings at any depth
+
+
+# Field names Kent reads, taken from its own source: ``.get("name")`` and
+# ``_get(value, "a", "b")``, so a field added later is fuzzed too.
+KENT_SOURCE = Path(kent.__file__).read_text(encoding="utf-8")
+KNOWN_FIELDS = sorted(
+    set(re.findall(r'\.get\("([\w.-]{1,40})"', KENT_SOURCE))
+    | {
+        path
+        for args in re.findall(r'_get\(\w+(?:\.\w+)?((?:, "[\w.-]+")+)\)', KENT_SOURCE)
+        for path in [".".join(re.findall(r'"([\w.-]+)"', args))]
+    }
+)
+VIEW_ITEM_TYPES = sorted(kent.JSON_ITEM_TYPES | kent.EVENT_LIKE_TYPES) + [
+    "attachment",
+    "unknown_type",
+]
+LONE_SURROGATES = st.sampled_from(["\ud800", "a\udfffb", "\udbff\udc00x\ud834"])
+view_scalars = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.just(10**400),
+    st.just(-(10**400)),
+    st.floats(),  # NaN and infinities too: JSON bodies may carry them
+    st.text(max_size=12),
+    LONE_SURROGATES,
+)
+
+
+def _nested(leaf, depth, as_dicts):
+    for _ in range(depth):
+        leaf = {"a": leaf} if as_dicts else [leaf]
+    return leaf
+
+
+view_values = st.one_of(
+    st.recursive(
+        view_scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=3),
+            st.dictionaries(
+                st.sampled_from(KNOWN_FIELDS) | st.text(max_size=3), inner, max_size=3
+            ),
+        ),
+        max_leaves=8,
+    ),
+    st.builds(_nested, view_scalars, st.integers(50, 450), st.booleans()),
+)
+
+
+def _set_path(body, path, value):
+    *parents, last = path.split(".")
+    for key in parents:
+        child = body.get(key)
+        body[key] = child = child if isinstance(child, dict) else {}
+        body = child
+    body[last] = value
+
+
+@st.composite
+def view_bodies(draw):
+    """An event-like body: known fields, each any JSON value."""
+    body = {}
+    for path in draw(st.lists(st.sampled_from(KNOWN_FIELDS), max_size=6)):
+        _set_path(body, path, draw(view_values))
+    return body
+
+
+def json_bytes(value):
+    """As an SDK would: NaN and 1e400 as Python writes them, \\ud800 escaped."""
+    return json.dumps(value).encode()
+
+
+@st.composite
+def view_requests(draw):
+    """(path, body, headers) of a request carrying one generated item."""
+    body = draw(view_bodies())
+    item_type = draw(st.sampled_from(VIEW_ITEM_TYPES))
+    route = draw(st.sampled_from(["envelope"] * 4 + ["store"]))
+    if route == "store":
+        return "/api/1/store/", json_bytes(body), ()
+    item_header = {"type": item_type}
+    for key in draw(
+        st.lists(
+            st.sampled_from(
+                ["content_type", "filename", "attachment_type", "platform"]
+            ),
+            max_size=2,
+        )
+    ):
+        item_header[key] = draw(view_values)
+    header = draw(view_bodies())
+    return (
+        "/api/1/envelope/",
+        envelope((item_header, json_bytes(body)), header=header),
+        (),
+    )
+
+
+@bounded(120)
+@given(view_requests())
+def test_any_item_is_kept_and_every_view_of_it_answers(view_server, request):
+    path, body, headers = request
+    before = send_view_input(view_server, path, body, headers)
+    assert_every_view_answers(view_server, before)

@@ -17,12 +17,14 @@ from helpers import (
     EVENT_ID,
     envelope,
     event_item,
+    exchange_until_closed,
     get_json,
     http_request,
     js_envelope,
     post_envelope,
     raw_exchange,
     require_module,
+    split_responses,
     status_of,
 )
 
@@ -351,6 +353,110 @@ def test_bad_chunked_framing_is_400_and_recorded(kent_server):
     assert status_of(answer) == 400
     assert b"chunk size" in answer
     assert_rejected(kent_server, 400, "chunk size")
+
+
+# -- strict framing: what a proxy in front could read otherwise is a 400 -----------
+
+STATUS_REQUEST = b"GET /api/status/ HTTP/1.1\r\nHost: x\r\n\r\n"
+SMUGGLED = STATUS_REQUEST  # sent after each request below, on the same connection
+ENVELOPE_HEAD = b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\n"
+CHUNKED_HEAD = ENVELOPE_HEAD + b"Transfer-Encoding: chunked\r\n\r\n"
+BODY = b'{}\n{"type":"event"}\n{}'  # 22 bytes: 0x16
+CHUNKED_BODY = b"%x\r\n%s\r\n0\r\n\r\n" % (len(BODY), BODY)
+AMBIGUOUS_REQUESTS = {
+    "Content-Length and Transfer-Encoding": ENVELOPE_HEAD
+    + b"Content-Length: %d\r\nTransfer-Encoding: chunked\r\n\r\n" % len(CHUNKED_BODY)
+    + CHUNKED_BODY,
+    "two different Content-Lengths": ENVELOPE_HEAD
+    + b"Content-Length: %d\r\nContent-Length: 0\r\n\r\n" % len(BODY)
+    + BODY,
+    "Transfer-Encoding gzip, chunked": ENVELOPE_HEAD
+    + b"Transfer-Encoding: gzip, chunked\r\n\r\n"
+    + CHUNKED_BODY,
+    "Transfer-Encoding xchunked": ENVELOPE_HEAD
+    + b"Transfer-Encoding: xchunked\r\n\r\n"
+    + CHUNKED_BODY,
+    "two Transfer-Encoding headers": ENVELOPE_HEAD
+    + b"Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"
+    + CHUNKED_BODY,
+    "Transfer-Encoding in HTTP/1.0": ENVELOPE_HEAD.replace(b"1.1", b"1.0")
+    + b"Transfer-Encoding: chunked\r\n\r\n"
+    + CHUNKED_BODY,
+    "chunk size 0x16": CHUNKED_HEAD + b"0x16\r\n" + BODY + b"\r\n0\r\n\r\n",
+    "chunk size 1_6": CHUNKED_HEAD + b"1_6\r\n" + BODY + b"\r\n0\r\n\r\n",
+    "chunk size -0": CHUNKED_HEAD + b"16\r\n" + BODY + b"\r\n-0\r\n\r\n",
+    "chunk size +16": CHUNKED_HEAD + b"+16\r\n" + BODY + b"\r\n0\r\n\r\n",
+    "chunk size in spaces": CHUNKED_HEAD + b" 16 \r\n" + BODY + b"\r\n0\r\n\r\n",
+    "whitespace before a header colon": b"GET /api/status/ HTTP/1.1\r\nHost : x\r\n\r\n",
+    "tab before a header colon": b"GET /api/status/ HTTP/1.1\r\nHost\t: x\r\n\r\n",
+    "whitespace before the first header": b"GET /api/status/ HTTP/1.1\r\n Host: x\r\n\r\n",
+    "NUL in a header value": b"GET /api/status/ HTTP/1.1\r\nHost: x\x00y\r\n\r\n",
+    "CR in a header value": b"GET /api/status/ HTTP/1.1\r\nHost: x\ry\r\n\r\n",
+    "control character in a header name": b"GET /api/status/ HTTP/1.1\r\n"
+    + b"X-\x01: y\r\nHost: x\r\n\r\n",
+    "NUL in the request line": b"GET /api/status/\x00 HTTP/1.1\r\nHost: x\r\n\r\n",
+    "vertical tab in the request line": b"GET\x0b/api/status/ HTTP/1.1\r\n"
+    + b"Host: x\r\n\r\n",
+    "HTTP/1.2": b"GET /api/status/ HTTP/1.2\r\nHost: x\r\n\r\n",
+    "HTTP/1.10": b"GET /api/status/ HTTP/1.10\r\nHost: x\r\n\r\n",
+    "HTTP/2.0": b"GET /api/status/ HTTP/2.0\r\nHost: x\r\n\r\n",
+    "http/1.1": b"GET /api/status/ http/1.1\r\nHost: x\r\n\r\n",
+}
+
+
+@pytest.fixture(scope="module")
+def framing_server():
+    with kent.KentServer(request_timeout=5) as server:
+        yield server
+
+
+@pytest.mark.parametrize("name", AMBIGUOUS_REQUESTS)
+def test_ambiguous_framing_is_400_and_the_connection_closed(framing_server, name):
+    """One 400, then Kent hangs up: the bytes after it never run as a request."""
+    data, closed = exchange_until_closed(
+        framing_server.url, AMBIGUOUS_REQUESTS[name] + SMUGGLED
+    )
+    assert closed, data[:300]
+    [(status, head, body)] = split_responses(data)
+    assert status == 400, data[:300]
+    assert "Connection: close" in head
+    assert json.loads(body)["error"]
+    assert_still_serving(framing_server.url)
+
+
+FINE_FRAMING = {
+    "chunk extensions": CHUNKED_HEAD + b"16 ; name=value\r\n" + BODY + b"\r\n0\r\n\r\n",
+    "upper-case hex and trailers": CHUNKED_HEAD
+    + b"0016\r\n"
+    + BODY
+    + b"\r\n0\r\nX-Trailer: 1\r\n\r\n",
+    "Transfer-Encoding Chunked": ENVELOPE_HEAD
+    + b"Transfer-Encoding: Chunked\r\n\r\n"
+    + CHUNKED_BODY,
+    "the same Content-Length twice": ENVELOPE_HEAD
+    + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(BODY), len(BODY))
+    + BODY,
+    "folded header and tab in a value": ENVELOPE_HEAD
+    + b"X-Folded: a\r\n\tb\tc\r\nContent-Length: %d\r\n\r\n" % len(BODY)
+    + BODY,
+}
+
+
+@pytest.mark.parametrize("name", FINE_FRAMING)
+def test_plain_framing_keeps_the_connection(framing_server, name):
+    data, closed = exchange_until_closed(
+        framing_server.url,
+        FINE_FRAMING[name]
+        + STATUS_REQUEST.replace(b"\r\n\r\n", b"\r\nConnection: close\r\n\r\n"),
+    )
+    assert closed
+    statuses = [status for status, _, _ in split_responses(data)]
+    assert statuses == [200, 200], data[:600]
+
+
+def assert_still_serving(url):
+    status, value = get_json(url, "/api/status/")
+    assert status == 200 and value["version"] == kent.__version__
 
 
 @pytest.mark.parametrize("project", ["abc", "-1", "1.5"])

@@ -516,6 +516,73 @@ def test_a_new_client_is_served_once_idle_connections_time_out(kent_log):
             close_all(sockets)
 
 
+# -- long-polls: a waiter whose client left frees its slot; waiters get half the cap -----------
+
+LONG_POLL = b"GET /api/wait/?count=1000000&timeout=300 HTTP/1.1\r\nHost: x\r\n\r\n"
+PROBE = b"GET /api/wait/?count=1000000&timeout=0 HTTP/1.1\r\nHost: x\r\n\r\n"
+
+
+def abandon_long_polls(server, count):
+    """Start ``count`` five-minute long-polls, hanging up on each at once."""
+    for _ in range(count):
+        with contextlib.suppress(OSError), connect_raw(server) as sock:
+            sock.sendall(LONG_POLL)
+
+
+def status_within(seconds, send, wanted):
+    """The first status ``send()`` gives that is in ``wanted`` (retrying 503s
+    and refused connections), or the last one seen when time runs out."""
+    end, status = time.monotonic() + seconds, None
+    while time.monotonic() < end:
+        with contextlib.suppress(OSError):
+            status = send()
+            if status in wanted:
+                return status
+        time.sleep(0.05)
+    return status
+
+
+def probe_long_poll(server):
+    """A long-poll that gives up at once: 408 when it got a slot, 503 if not."""
+    return status_of(raw_exchange(server.url, PROBE, timeout=10))
+
+
+def ingest(server):
+    return post_envelope(server.url, envelope(event_item()))[0]
+
+
+def test_abandoned_long_polls_free_their_slots_at_once(kent_log):
+    with kent.KentServer(max_connections=16, request_timeout=60) as server:
+        abandon_long_polls(server, 64)  # four times the connections Kent has
+        # Each waiter sees its client gone within a fraction of a second; the
+        # five minutes they asked for would outlast these 20 s by far.
+        assert status_within(20, lambda: ingest(server), {200}) == 200
+        assert status_within(20, lambda: probe_long_poll(server), {408}) == 408
+        wait = "/api/wait/?count=1&timeout=30"
+        assert get_json(server.url, wait)[0] == 200
+        assert served_within(server, 5) is not None
+
+
+def test_long_polls_past_half_the_connections_get_503_and_ingestion_goes_on(kent_log):
+    with kent.KentServer(max_connections=8, request_timeout=60) as server:
+        waiters = open_idle(server, 4)
+        try:
+            for sock in waiters:
+                sock.sendall(LONG_POLL)
+            assert status_within(20, lambda: probe_long_poll(server), {503}) == 503
+            answer = raw_exchange(server.url, PROBE, timeout=10)
+            head, body = split_response(answer)
+            assert (
+                "Retry-After: 1" in head and "/api/wait/" in json.loads(body)["error"]
+            )
+            assert ingest(server) == 200  # the other half is the SDKs'
+            assert get_json(server.url, "/api/eventlist/")[0] == 200
+            assert not answered(waiters, 1, 0.2)  # the four still wait
+        finally:
+            close_all(waiters)
+        assert status_within(20, lambda: probe_long_poll(server), {408}) == 408
+
+
 # -- decompression bombs: Kent in its own process, its peak memory measured -----------------
 
 
@@ -758,6 +825,7 @@ HOSTILE = {
     + b"".join(b"X-%d: y\r\n" % i for i in range(200))
     + b"\r\n",
     "header without colon": b"GET /api/status/ HTTP/1.1\r\nHost x\r\n\r\n",
+    "NUL in a header": b"GET /api/status/ HTTP/1.1\r\nHost: \x00\r\n\r\n",
     "negative Content-Length": ENVELOPE_POST + b"Content-Length: -5\r\n\r\n{}",
     "plus Content-Length": ENVELOPE_POST + b"Content-Length: +2\r\n\r\n{}",
     "hex Content-Length": ENVELOPE_POST + b"Content-Length: 0x2\r\n\r\n{}",
@@ -854,7 +922,6 @@ TOLERATED = {
     + b" HTTP/1.1\r\n"
     + HOST
     + b"\r\n",
-    "NUL in a header": b"GET /api/status/ HTTP/1.1\r\nHost: \x00\r\n\r\n",
     "5000 query parameters": b"GET /api/eventlist/?"
     + b"&".join(b"p%d=%d" % (i, i) for i in range(5000))
     + b" HTTP/1.1\r\n"
