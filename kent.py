@@ -5363,7 +5363,19 @@ CORS_HEADERS = (
     ),
     ("Cross-Origin-Resource-Policy", "cross-origin"),
 )
-_CORS_LINES = "\r\n".join(f"{k}: {v}" for k, v in CORS_HEADERS)
+# Every answer: no sniffing a type, never in a frame.
+SAFETY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+)
+# Kent's own routes: no Access-Control-Allow-Origin, no referrer leaving a
+# page, no embedding by other sites' <img> or <script>.
+OWN_HEADERS = SAFETY_HEADERS + (
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+_OPEN_LINES = "\r\n".join(f"{k}: {v}" for k, v in CORS_HEADERS + SAFETY_HEADERS)
+_OWN_LINES = "\r\n".join(f"{k}: {v}" for k, v in OWN_HEADERS)
 PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
     (
@@ -5375,6 +5387,12 @@ PREFLIGHT_HEADERS = (
     ("Access-Control-Max-Age", "3600"),
     ("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
 )
+# A preflight from an origin allowed with --allow-origin, on Kent's own routes.
+OWN_PREFLIGHT_HEADERS = (
+    ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "content-type"),
+    ("Access-Control-Max-Age", "600"),
+)
 PAGE_CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
@@ -5382,7 +5400,185 @@ PAGE_CSP = (
 )
 INGEST = "ingest"
 
-# (methods, path pattern, handler method, kind); first match wins.
+
+# -- Who may ask what. Ingestion routes answer every origin (as Relay does:
+# they answer only ids); the pages, the read API and the control API answer
+# Kent's own origin only, since the events hold what leaked from SDKs. On a
+# loopback bind the Host header must name this machine, so a page on a name
+# that re-resolves to 127.0.0.1 (DNS rebinding) cannot pass for Kent's own.
+
+_HOST_PART = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)"
+_HOST_SYNTAX = re.compile(_HOST_PART + r"(?::(\d{0,5}))?")
+_ORIGIN_SYNTAX = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://" + _HOST_PART + r"(?::(\d{1,5}))?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_VERDICT_CACHE = 256  # distinct Host or Origin values remembered
+
+
+def parse_host(value):
+    """``Host`` -> (lower-case name without brackets or final dot, port or None)."""
+    match = _HOST_SYNTAX.fullmatch(value)
+    if match is None:
+        raise BadRequest(f"malformed Host header {value[:80]!r}: expected name[:port]")
+    name, port = match.groups()
+    return name.lower().strip("[]").rstrip("."), int(port) if port else None
+
+
+def parse_origin(value):
+    """``Origin`` -> (scheme, name, port), the port filled in for http(s)."""
+    match = _ORIGIN_SYNTAX.fullmatch(value)
+    if match is None:
+        raise BadRequest(
+            f"malformed Origin header {value[:80]!r}: expected scheme://host[:port]"
+        )
+    scheme, name, port = match.groups()
+    scheme = scheme.lower()
+    port = int(port) if port else _DEFAULT_PORTS.get(scheme)
+    return scheme, name.lower().strip("[]").rstrip("."), port
+
+
+def is_loopback_name(name):
+    """``localhost``, ``*.localhost`` or a loopback IP literal (RFC 6761)."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _normal_origin(value):
+    """An ``--allow-origin`` value as a browser writes its ``Origin``."""
+    try:
+        scheme, name, port = parse_origin(value.strip().rstrip("/"))
+    except BadRequest:
+        raise ValueError(
+            f"{value!r} is not an origin: give scheme://host[:port], "
+            "e.g. http://localhost:3000"
+        ) from None
+    host = f"[{name}]" if ":" in name else name
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+class AccessPolicy:
+    """Who may use Kent's own routes: origins, ``Sec-Fetch-Site`` and Host.
+
+    Everything a request is checked against is a frozenset made once, and
+    verdicts on Host values are remembered, so a check costs a few dict
+    lookups (ingestion is never checked at all).
+    """
+
+    def __init__(self, allow_origins=(), allow_hosts=()):
+        if isinstance(allow_origins, str):
+            allow_origins = [allow_origins]
+        if isinstance(allow_hosts, str):
+            allow_hosts = [allow_hosts]
+        self.allow_origins = frozenset(_normal_origin(o) for o in allow_origins or ())
+        self.allow_hosts = frozenset(
+            h.strip().lower().strip("[]").rstrip(".") for h in allow_hosts or ()
+        )
+        self.host_names = None  # None: the Host check is off (until bound)
+        self._hosts = {}  # Host value -> None (allowed) or (class, message)
+
+    def bound(self, started_name, address):
+        """Turn the Host check on for a loopback bind, or when hosts are named."""
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        self._hosts = {}
+        self.host_names = None
+        if loopback or self.allow_hosts:
+            started = str(started_name).lower().strip("[]").rstrip(".")
+            self.host_names = self.allow_hosts | {started}
+
+    def check(self, method, headers):
+        """None, or the allowed foreign origin to name in the answer.
+
+        Raises ``Forbidden`` (or ``BadRequest`` for a malformed value).
+        """
+        host = headers.get("Host")
+        if self.host_names is not None and host:  # empty is valid: no authority
+            self._check_host(host)
+        origin = headers.get("Origin")
+        if origin is not None:
+            if origin in self.allow_origins:
+                return origin
+            if not self._is_own(origin, host):
+                raise Forbidden(self._origin_refusal(origin))
+            return None
+        if headers.get("Sec-Fetch-Site") == "cross-site" and not _is_navigation(
+            method, headers
+        ):
+            raise Forbidden(self._origin_refusal(None))
+        return None
+
+    def _check_host(self, host):
+        try:
+            refusal = self._hosts[host]
+        except KeyError:
+            refusal = self._host_verdict(host)
+            if len(self._hosts) < _VERDICT_CACHE:
+                self._hosts[host] = refusal
+        if refusal is not None:  # a new exception each time: no growing traceback
+            raise refusal[0](refusal[1])
+
+    def _host_verdict(self, host):
+        """None when ``host`` may ask, else (error class, message)."""
+        try:
+            name, _ = parse_host(host)
+        except BadRequest as exc:
+            return BadRequest, exc.message
+        if name in self.host_names or is_loopback_name(name):
+            return None
+        return Forbidden, (
+            f"Host {host[:80]!r} is not a name of this machine: on a loopback "
+            "address Kent answers its pages and API only for localhost, "
+            "loopback addresses and the name it was started with, so a web page "
+            "on a name that re-resolves to 127.0.0.1 (DNS rebinding) cannot read "
+            f"it. To allow this name, start Kent with --allow-host {name} "
+            "(KentServer(allow_hosts=[...])). Ingestion routes accept any Host."
+        )
+
+    @staticmethod
+    def _is_own(origin, host):
+        if origin == "null":  # a sandboxed frame or a file: never Kent's own
+            return False
+        scheme, name, port = parse_origin(origin)
+        if not host:
+            return False
+        host_name, host_port = parse_host(host)
+        return name == host_name and port == (host_port or _DEFAULT_PORTS.get(scheme))
+
+    @staticmethod
+    def _origin_refusal(origin):
+        who = f"a page on {origin}" if origin else "a cross-site request"
+        allow = origin if origin and origin != "null" else "ORIGIN"
+        return (
+            f"Kent refused {who}: its pages, read API and control API answer only "
+            "Kent's own pages, since its events may hold leaked secrets (ingestion "
+            "routes are open to every origin). To let that page read and control "
+            f"Kent, start Kent with --allow-origin {allow} "
+            "(KentServer(allow_origins=[...]))."
+        )
+
+
+def _is_navigation(method, headers):
+    # A link followed from another site: the page shows in its own tab (never
+    # a frame: X-Frame-Options) and the other site cannot read it.
+    return (
+        method in ("GET", "HEAD")
+        and headers.get("Sec-Fetch-Mode") == "navigate"
+        and headers.get("Sec-Fetch-Dest") == "document"
+    )
+
+
+# (methods, path pattern, handler method, kind); first match wins. The kind
+# says who may ask: INGEST routes are open to every origin and Host (an SDK in
+# any page); every other kind is Kent's own (AccessPolicy decides).
 ROUTES = [
     (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
     (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
@@ -5405,9 +5601,9 @@ ROUTES = [
     (("POST",), r"/api/(\d+)/unreal/([^/]+)/", "ingest_unreal", INGEST),
     (("POST",), r"/tunnel/?", "ingest_tunnel", INGEST),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
-    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", "api"),
-    (("GET",), r"/api/0/relays/(live)/", "health", "api"),
-    (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", "api"),
+    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", INGEST),
+    (("GET",), r"/api/0/relays/(live)/", "health", INGEST),
+    (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", INGEST),
     (("GET",), r"/api/eventlist/", "api_event_list", "api"),
     (("GET",), r"/api/faults/", "api_faults", "api"),
     (("POST",), r"/api/faults/", "api_fault_add", "api"),
@@ -5435,7 +5631,7 @@ ROUTES = [
         ("POST", "GET"),
         r"/api/([^/]*[^/\d][^/]*)/(?:envelope|store|security|csp-report)/",
         "bad_project",
-        "api",
+        INGEST,
     ),
 ]
 ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in ROUTES]
@@ -5447,6 +5643,17 @@ def _safe_header_value(value):
 
 
 _MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+")
+# Types a browser renders as a document that can run script.
+_RENDERED_TYPES = frozenset(
+    (
+        "text/html",
+        "image/svg+xml",
+        "application/xhtml+xml",
+        "text/xml",
+        "application/xml",
+        "text/xsl",
+    )
+)
 
 
 class RequestHeaders:
@@ -5530,6 +5737,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self.server.waiting(self.connection, True)  # the watchdog's clock runs
         self._body_read = False
         self._partial_body = b""  # what arrived of a body Kent refused
+        self._cors = _OPEN_LINES  # until a route says it is Kent's own
         super().handle_one_request()
 
     def parse_request(self):
@@ -5599,7 +5807,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"Date: {self.date_time_string()}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
-            _CORS_LINES,
+            self._cors,
         ]
         lines += [f"{k}: {_safe_header_value(v)}" for k, v in headers]
         if self.close_connection:
@@ -5630,11 +5838,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._respond(status, to_json_bytes(value), headers=headers)
 
     def _respond_html(self, page, nonce, status=200):
-        csp = PAGE_CSP.format(nonce=nonce)
-        headers = (
-            ("Content-Security-Policy", csp),
-            ("X-Content-Type-Options", "nosniff"),
-        )
+        headers = (("Content-Security-Policy", PAGE_CSP.format(nonce=nonce)),)
         # A lone surrogate from a payload shows as its escape, \ud800.
         data = page.encode("utf-8", "backslashreplace")
         self._respond(status, data, "text/html; charset=utf-8", headers)
@@ -5644,9 +5848,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
 
-    def do_OPTIONS(self):
-        self._discard_body()
-        self._respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
+    do_OPTIONS = do_GET
+
+    def preflight(self):
+        """CORS preflight: open on ingestion, else only for --allow-origin."""
+        if self._cors is _OPEN_LINES:
+            self._respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
+        elif self._cors is _OWN_LINES:  # no Origin, or Kent's own: nothing to allow
+            self._respond(200, b"", "text/plain")
+        else:
+            self._respond(200, b"", "text/plain", OWN_PREFLIGHT_HEADERS)
 
     def _split_path(self):
         path, _, query = self.path.partition("?")
@@ -5655,13 +5866,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         return urllib.parse.unquote(path), query
 
     def _find_route(self, path):
+        """(handler name, arguments, kind) of the first route that matches."""
+        if self.command == "OPTIONS":
+            return "preflight", (), self._path_kind(path)
         allowed = []
-        for methods, pattern, name, _kind in ROUTES:
+        for methods, pattern, name, kind in ROUTES:
             match = pattern.fullmatch(path)
             if match and self.command in methods + (
                 ("HEAD",) if "GET" in methods else ()
             ):
-                return name, match.groups()
+                return name, match.groups(), kind
             if match:
                 allowed += methods
         if allowed:
@@ -5672,11 +5886,29 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"no such path: {path}; Kent serves /api/<project_id>/envelope/, /store/, /security/, the API under /api/ and the pages / and /event/<id>"
         )
 
+    @staticmethod
+    def _path_kind(path):
+        """INGEST when any method of ``path`` is ingestion (its preflight is open)."""
+        kinds = {kind for _, pattern, _, kind in ROUTES if pattern.fullmatch(path)}
+        return INGEST if INGEST in kinds else "own"
+
+    def _check_access(self, kind):
+        """Kent's own routes: refuse other origins; answer an allowed one."""
+        if kind == INGEST:
+            return
+        self._cors = _OWN_LINES
+        origin = self.server.kent.access.check(self.command, self.headers)
+        if origin is not None:
+            self._cors = (
+                f"{_OWN_LINES}\r\nAccess-Control-Allow-Origin: {origin}\r\nVary: Origin"
+            )
+
     def _dispatch(self):
         self._status = None
         path, self.query = self._split_path()
         try:
-            name, args = self._find_route(path)
+            name, args, kind = self._find_route(path)
+            self._check_access(kind)
             if self.command in ("GET", "HEAD"):
                 self._done_reading()
             getattr(self, name)(*args)
@@ -6167,10 +6399,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 "application/octet-stream" if event.binary else "application/json"
             )
         # The bytes are the sender's: never let them run as a page of Kent's.
-        headers = (
-            ("Content-Security-Policy", "sandbox; default-src 'none'"),
-            ("X-Content-Type-Options", "nosniff"),
-        )
+        headers = (("Content-Security-Policy", "sandbox; default-src 'none'"),)
+        if content_type.lower() in _RENDERED_TYPES:  # save it, never show it
+            headers += (("Content-Disposition", "attachment"),)
         self._respond(200, bytes(event.raw), content_type, headers)
 
     def api_flush(self):
@@ -6553,8 +6784,11 @@ class Kent:
         colour=False,
         print_payloads=False,
         canaries=(),
+        allow_origins=(),
+        allow_hosts=(),
     ):
         self.store = store if store is not None else EventStore()
+        self.access = AccessPolicy(allow_origins, allow_hosts)
         # (version, values) replaced as a whole: readers need no lock.
         canaries = [canaries] if isinstance(canaries, str) else list(canaries or ())
         self._canaries = (0, tuple(dict.fromkeys(_canary_values(canaries))))
@@ -6687,6 +6921,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, KentHandler)
+        kent.access.bound(address[0], self.server_address[0])
 
     def waiting(self, connection, started):
         """Note when a connection starts and stops waiting on its client:
