@@ -3691,6 +3691,31 @@ _ANSI = {
 }
 
 
+# What a terminal acts on instead of showing: C0 and C1 controls (ESC starts
+# the sequences that move the cursor, set the title or write the clipboard,
+# a newline forges a log line), and the Unicode line breaks and bidi controls.
+_TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _control_escape(match):
+    char = match.group()
+    code = ord(char)
+    return _CONTROL_NAMES.get(char) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    )
+
+
+def console_text(value):
+    """``value`` as a string safe to print: control characters as escapes."""
+    text = str(value)
+    if _TERMINAL_CONTROLS.search(text) is None:  # nearly always: no copy
+        return text
+    return _TERMINAL_CONTROLS.sub(_control_escape, text)
+
+
 def _paint(text, style, colour):
     return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if colour else text
 
@@ -3700,20 +3725,21 @@ def render_console_line(event, base_url, colour=False):
     sdk = event.sdk or {}
     sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
     ok = 200 <= event.status < 300
-    parts = [
+    parts = [  # every payload-derived piece through console_text
         _paint(f"#{event.seq}", "dim", colour),
         f"project={event.project_id}",
-        _paint(event.type, "cyan", colour),
+        _paint(console_text(event.type), "cyan", colour),
         _paint(str(event.status), "green" if ok else "red", colour),
-        sdk_text,
-        _paint(event.summary, "bold", colour),
+        console_text(sdk_text),
+        _paint(console_text(event.summary), "bold", colour),
     ]
     if event.warnings:
         codes = ",".join(w["code"] for w in event.warnings)
         parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
     if event.fault:
         parts.append(_paint(f"[fault rule {event.fault}]", "yellow", colour))
-    parts.append(_paint(f"{base_url}/event/{event.id}", "dim", colour))
+    link = console_text(f"{base_url}/event/{event.id}")  # base_url is from Host
+    parts.append(_paint(link, "dim", colour))
     return " ".join(parts)
 
 
@@ -3722,7 +3748,7 @@ def render_leak_flag(findings, colour=False, shown=3):
     if not findings:
         return ""
     parts = [
-        f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})"
+        console_text(f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})")
         for f in findings[:shown]
     ]
     if len(findings) > shown:
@@ -3735,9 +3761,11 @@ def render_console_payload(event, max_lines=60, max_chars=6000):
     body, encoding = body_to_json(event)
     if encoding == "base64":
         text = event.raw[:512].decode("utf-8", "replace")
-        return f"  ({len(event.raw)} bytes of {event.type}; starts with) {text!r}"
+        kind = console_text(event.type)
+        return f"  ({len(event.raw)} bytes of {kind}; starts with) {text!r}"
     text = json.dumps(body, indent=2, ensure_ascii=False, default=str)
-    lines = text[:max_chars].splitlines()[:max_lines]
+    # JSON escapes C0 controls in strings; C1 ones and U+2028 it writes raw
+    lines = [console_text(line) for line in text[:max_chars].split("\n")[:max_lines]]
     cut = len(text) > max_chars or len(text.splitlines()) > max_lines
     more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
     return "\n".join("  " + line for line in lines) + more
@@ -5771,7 +5799,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     # -- plumbing -----------------------------------------------------------
 
     def log_message(self, format, *args):
-        logger.debug("%s %s", self.address_string(), format % args)
+        logger.debug("%s %s", self.address_string(), console_text(format % args))
 
     def handle_expect_100(self):
         # Reject an oversized body before the client sends it.
@@ -5919,7 +5947,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:  # a bug in Kent: say so, keep serving
-            logger.exception("Kent failed on %s %s", self.command, self.path)
+            logger.exception(
+                "Kent failed on %s %s", self.command, console_text(self.path)
+            )
             if self._status is None:
                 self.close_connection = True
                 self._respond(
@@ -7343,6 +7373,25 @@ def _add_run_parser(commands):
         "(repeatable; add more at run time with POST /api/canaries/)",
     )
     run.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let a web page on ORIGIN (exactly, e.g. http://localhost:3000) read "
+        "and control Kent through its API (repeatable; by default only Kent's "
+        "own pages may, and ingestion is open to every origin)",
+    )
+    run.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer the pages and API for this Host name too (repeatable; on a "
+        "loopback bind only localhost, loopback addresses and the --host name "
+        "are, against DNS rebinding; with a non-loopback --host this turns the "
+        "Host check on)",
+    )
+    run.add_argument(
         "--print-payloads",
         action="store_true",
         help="print each item's body, pretty and truncated, under its line",
@@ -7475,6 +7524,10 @@ def _server_from_args(args):
             "kent: --strict refuses keys that are not 32 characters, as Relay "
             "does: give --require-key a 32-character key"
         )
+    try:
+        AccessPolicy(args.allow_origin, args.allow_host)
+    except ValueError as exc:
+        raise SystemExit(f"kent: bad --allow-origin: {exc}") from None
     server = KentServer(
         args.host,
         args.port,
@@ -7490,6 +7543,8 @@ def _server_from_args(args):
         verbose=args.verbose,
         canaries=canaries,
         console=True,
+        allow_origins=args.allow_origin,
+        allow_hosts=args.allow_host,
     )
     try:
         for spec in args.fault:
@@ -7579,12 +7634,13 @@ def _wait(args):
     url = f"{base}/api/wait/?{urllib.parse.urlencode(params)}"
     status, value = _http_get_json(url, args.timeout + 10)
     for event in value.get("events", []):
-        print(
+        line = (
             f"{event['seq']} {event['project_id']} {event['type']}: {event['summary']}"
         )
+        print(console_text(line))
     if status == 200:
         return 0
-    print(f"kent wait: {value.get('error')}", file=sys.stderr)
+    print(console_text(f"kent wait: {value.get('error')}"), file=sys.stderr)
     return 1
 
 
@@ -7648,7 +7704,8 @@ def _post(target, endpoint, content_type, body, timeout):
 def _report(name, status, text):
     """Print one answer; True when it was a 2xx."""
     ok = 200 <= status < 300
-    print(f"{name}: {status or 'no answer'} {text.strip()[:500]}", flush=True)
+    answer = console_text(text.strip()[:500])  # the target's words, not a terminal's
+    print(f"{name}: {status or 'no answer'} {answer}", flush=True)
     return ok
 
 
