@@ -321,7 +321,7 @@ def sent_until_cut(server, request):
 
 
 def test_idle_keep_alive_connection_is_closed_after_request_timeout(kent_log):
-    request = b"GET /api/status/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /api/status/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
     with kent.KentServer(request_timeout=TIMEOUT) as server:
         data, elapsed = sent_until_cut(server, request)
         assert_still_serving(server.url)
@@ -471,7 +471,7 @@ def served_within(server, seconds):
         with contextlib.suppress(OSError):
             answer = raw_exchange(
                 server.url,
-                b"GET /api/status/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                b"GET /api/status/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                 timeout=5,
             )
             if status_of(answer) == 200:
@@ -751,7 +751,7 @@ def disconnect_everywhere(url, port, event_id, rounds):
             hang_up(sock)
         for path in (f"/api/event/{event_id}/raw", f"/api/event/{event_id}"):
             sock = socket.create_connection(("127.0.0.1", port), 5)
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             sock.recv(100)  # the answer has started
             hang_up(sock)
         data = envelope(event_item({"message": f"after round {i}"}))
