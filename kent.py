@@ -3970,6 +3970,31 @@ _ANSI = {
 }
 
 
+# What a terminal acts on instead of showing: C0 and C1 controls (ESC starts
+# the sequences that move the cursor, set the title or write the clipboard,
+# a newline forges a log line), and the Unicode line breaks and bidi controls.
+_TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _control_escape(match):
+    char = match.group()
+    code = ord(char)
+    return _CONTROL_NAMES.get(char) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    )
+
+
+def console_text(value):
+    """``value`` as a string safe to print: control characters as escapes."""
+    text = str(value)
+    if _TERMINAL_CONTROLS.search(text) is None:  # nearly always: no copy
+        return text
+    return _TERMINAL_CONTROLS.sub(_control_escape, text)
+
+
 def _paint(text, style, colour):
     return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if colour else text
 
@@ -3979,20 +4004,21 @@ def render_console_line(event, base_url, colour=False):
     sdk = event.sdk or {}
     sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
     ok = 200 <= event.status < 300
-    parts = [
+    parts = [  # every payload-derived piece through console_text
         _paint(f"#{event.seq}", "dim", colour),
         f"project={event.project_id}",
-        _paint(event.type, "cyan", colour),
+        _paint(console_text(event.type), "cyan", colour),
         _paint(str(event.status), "green" if ok else "red", colour),
-        sdk_text,
-        _paint(event.summary, "bold", colour),
+        console_text(sdk_text),
+        _paint(console_text(event.summary), "bold", colour),
     ]
     if event.warnings:
         codes = ",".join(w["code"] for w in event.warnings)
         parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
     if event.fault:
         parts.append(_paint(f"[fault rule {event.fault}]", "yellow", colour))
-    parts.append(_paint(f"{base_url}/event/{event.id}", "dim", colour))
+    link = console_text(f"{base_url}/event/{event.id}")  # base_url is from Host
+    parts.append(_paint(link, "dim", colour))
     return " ".join(parts)
 
 
@@ -4001,7 +4027,7 @@ def render_leak_flag(findings, colour=False, shown=3):
     if not findings:
         return ""
     parts = [
-        f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})"
+        console_text(f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})")
         for f in findings[:shown]
     ]
     if len(findings) > shown:
@@ -4014,9 +4040,11 @@ def render_console_payload(event, max_lines=60, max_chars=6000):
     body, encoding = body_to_json(event)
     if encoding == "base64":
         text = event.raw[:512].decode("utf-8", "replace")
-        return f"  ({len(event.raw)} bytes of {event.type}; starts with) {text!r}"
+        kind = console_text(event.type)
+        return f"  ({len(event.raw)} bytes of {kind}; starts with) {text!r}"
     text = json_text(body, indent=2)
-    lines = text[:max_chars].splitlines()[:max_lines]
+    # JSON escapes C0 controls in strings; C1 ones and U+2028 it writes raw
+    lines = [console_text(line) for line in text[:max_chars].split("\n")[:max_lines]]
     cut = len(text) > max_chars or len(text.splitlines()) > max_lines
     more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
     return "\n".join("  " + line for line in lines) + more
@@ -5655,7 +5683,19 @@ CORS_HEADERS = (
     ),
     ("Cross-Origin-Resource-Policy", "cross-origin"),
 )
-_CORS_LINES = "\r\n".join(f"{k}: {v}" for k, v in CORS_HEADERS)
+# Every answer: no sniffing a type, never in a frame.
+SAFETY_HEADERS = (
+    ("X-Content-Type-Options", "nosniff"),
+    ("X-Frame-Options", "DENY"),
+)
+# Kent's own routes: no Access-Control-Allow-Origin, no referrer leaving a
+# page, no embedding by other sites' <img> or <script>.
+OWN_HEADERS = SAFETY_HEADERS + (
+    ("Referrer-Policy", "no-referrer"),
+    ("Cross-Origin-Resource-Policy", "same-origin"),
+)
+_OPEN_LINES = "\r\n".join(f"{k}: {v}" for k, v in CORS_HEADERS + SAFETY_HEADERS)
+_OWN_LINES = "\r\n".join(f"{k}: {v}" for k, v in OWN_HEADERS)
 PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST, OPTIONS"),
     (
@@ -5667,6 +5707,12 @@ PREFLIGHT_HEADERS = (
     ("Access-Control-Max-Age", "3600"),
     ("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
 )
+# A preflight from an origin allowed with --allow-origin, on Kent's own routes.
+OWN_PREFLIGHT_HEADERS = (
+    ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
+    ("Access-Control-Allow-Headers", "content-type"),
+    ("Access-Control-Max-Age", "600"),
+)
 PAGE_CSP = (
     "default-src 'none'; style-src 'nonce-{nonce}'; script-src 'nonce-{nonce}'; "
     "img-src 'self' data:; connect-src 'self'; form-action 'self'; "
@@ -5674,7 +5720,189 @@ PAGE_CSP = (
 )
 INGEST = "ingest"
 
-# (methods, path pattern, handler method, kind); first match wins.
+
+# -- Who may ask what. Ingestion routes answer every origin (as Relay does:
+# they answer only ids); the pages, the read API and the control API answer
+# Kent's own origin only, since the events hold what leaked from SDKs. On a
+# loopback bind the Host header must name this machine, so a page on a name
+# that re-resolves to 127.0.0.1 (DNS rebinding) cannot pass for Kent's own.
+
+_HOST_PART = r"(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+,;=%-]+)"
+_HOST_SYNTAX = re.compile(_HOST_PART + r"(?::(\d{0,5}))?")
+_ORIGIN_SYNTAX = re.compile(
+    r"([A-Za-z][A-Za-z0-9+.-]*)://" + _HOST_PART + r"(?::(\d{1,5}))?"
+)
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+_VERDICT_CACHE = 256  # distinct Host or Origin values remembered
+
+
+def parse_host(value):
+    """``Host`` -> (lower-case name without brackets or final dot, port or None)."""
+    match = _HOST_SYNTAX.fullmatch(value)
+    if match is None:
+        raise BadRequest(f"malformed Host header {value[:80]!r}: expected name[:port]")
+    name, port = match.groups()
+    return name.lower().strip("[]").rstrip("."), int(port) if port else None
+
+
+def parse_origin(value):
+    """``Origin`` -> (scheme, name, port), the port filled in for http(s)."""
+    match = _ORIGIN_SYNTAX.fullmatch(value)
+    if match is None:
+        raise BadRequest(
+            f"malformed Origin header {value[:80]!r}: expected scheme://host[:port]"
+        )
+    scheme, name, port = match.groups()
+    scheme = scheme.lower()
+    port = int(port) if port else _DEFAULT_PORTS.get(scheme)
+    return scheme, name.lower().strip("[]").rstrip("."), port
+
+
+def is_loopback_name(name):
+    """``localhost``, ``*.localhost`` or a loopback IP literal (RFC 6761)."""
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def _normal_origin(value):
+    """An ``--allow-origin`` value as a browser writes its ``Origin``."""
+    try:
+        scheme, name, port = parse_origin(value.strip().rstrip("/"))
+    except BadRequest:
+        raise ValueError(
+            f"{value!r} is not an origin: give scheme://host[:port], "
+            "e.g. http://localhost:3000"
+        ) from None
+    host = f"[{name}]" if ":" in name else name
+    if port is None or port == _DEFAULT_PORTS.get(scheme):
+        return f"{scheme}://{host}"
+    return f"{scheme}://{host}:{port}"
+
+
+class AccessPolicy:
+    """Who may use Kent's own routes: origins, ``Sec-Fetch-Site`` and Host.
+
+    Everything a request is checked against is a frozenset made once, and
+    verdicts on Host values are remembered, so a check costs a few dict
+    lookups (ingestion is never checked at all).
+    """
+
+    def __init__(self, allow_origins=(), allow_hosts=()):
+        if isinstance(allow_origins, str):
+            allow_origins = [allow_origins]
+        if isinstance(allow_hosts, str):
+            allow_hosts = [allow_hosts]
+        self.allow_origins = frozenset(_normal_origin(o) for o in allow_origins or ())
+        self.allow_hosts = frozenset(
+            h.strip().lower().strip("[]").rstrip(".") for h in allow_hosts or ()
+        )
+        self.host_names = None  # None: the Host check is off (until bound)
+        self._hosts = {}  # Host value -> None (allowed) or (class, message)
+
+    def bound(self, started_name, address):
+        """Turn the Host check on for a loopback bind, or when hosts are named."""
+        try:
+            loopback = ipaddress.ip_address(address).is_loopback
+        except ValueError:
+            loopback = False
+        self._hosts = {}
+        self.host_names = None
+        if loopback or self.allow_hosts:
+            started = str(started_name).lower().strip("[]").rstrip(".")
+            self.host_names = self.allow_hosts | {started}
+
+    def check(self, method, headers):
+        """None, or the allowed foreign origin to name in the answer.
+
+        Raises ``Forbidden`` (or ``BadRequest`` for a malformed value).
+        """
+        host = headers.get("Host")
+        if self.host_names is not None and host:  # empty is valid: no authority
+            self._check_host(host)
+        origin = headers.get("Origin")
+        if origin is not None:
+            if origin in self.allow_origins:
+                return origin
+            # Kent's pages say no-referrer, so their forms send Origin: null;
+            # Sec-Fetch-Site is the browser's own word that they are Kent's.
+            if origin == "null" and headers.get("Sec-Fetch-Site") == "same-origin":
+                return None
+            if not self._is_own(origin, host):
+                raise Forbidden(self._origin_refusal(origin))
+            return None
+        if headers.get("Sec-Fetch-Site") == "cross-site" and not _is_navigation(
+            method, headers
+        ):
+            raise Forbidden(self._origin_refusal(None))
+        return None
+
+    def _check_host(self, host):
+        try:
+            refusal = self._hosts[host]
+        except KeyError:
+            refusal = self._host_verdict(host)
+            if len(self._hosts) < _VERDICT_CACHE:
+                self._hosts[host] = refusal
+        if refusal is not None:  # a new exception each time: no growing traceback
+            raise refusal[0](refusal[1])
+
+    def _host_verdict(self, host):
+        """None when ``host`` may ask, else (error class, message)."""
+        try:
+            name, _ = parse_host(host)
+        except BadRequest as exc:
+            return BadRequest, exc.message
+        if name in self.host_names or is_loopback_name(name):
+            return None
+        return Forbidden, (
+            f"Host {host[:80]!r} is not a name of this machine: on a loopback "
+            "address Kent answers its pages and API only for localhost, "
+            "loopback addresses and the name it was started with, so a web page "
+            "on a name that re-resolves to 127.0.0.1 (DNS rebinding) cannot read "
+            f"it. To allow this name, start Kent with --allow-host {name} "
+            "(KentServer(allow_hosts=[...])). Ingestion routes accept any Host."
+        )
+
+    @staticmethod
+    def _is_own(origin, host):
+        if origin == "null":  # a sandboxed frame or a file: never Kent's own
+            return False
+        scheme, name, port = parse_origin(origin)
+        if not host:
+            return False
+        host_name, host_port = parse_host(host)
+        return name == host_name and port == (host_port or _DEFAULT_PORTS.get(scheme))
+
+    @staticmethod
+    def _origin_refusal(origin):
+        who = f"a page on {origin}" if origin else "a cross-site request"
+        allow = origin if origin and origin != "null" else "ORIGIN"
+        return (
+            f"Kent refused {who}: its pages, read API and control API answer only "
+            "Kent's own pages, since its events may hold leaked secrets (ingestion "
+            "routes are open to every origin). To let that page read and control "
+            f"Kent, start Kent with --allow-origin {allow} "
+            "(KentServer(allow_origins=[...]))."
+        )
+
+
+def _is_navigation(method, headers):
+    # A link followed from another site: the page shows in its own tab (never
+    # a frame: X-Frame-Options) and the other site cannot read it.
+    return (
+        method in ("GET", "HEAD")
+        and headers.get("Sec-Fetch-Mode") == "navigate"
+        and headers.get("Sec-Fetch-Dest") == "document"
+    )
+
+
+# (methods, path pattern, handler method, kind); first match wins. The kind
+# says who may ask: INGEST routes are open to every origin and Host (an SDK in
+# any page); every other kind is Kent's own (AccessPolicy decides).
 ROUTES = [
     (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
     (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
@@ -5697,9 +5925,9 @@ ROUTES = [
     (("POST",), r"/api/(\d+)/unreal/([^/]+)/", "ingest_unreal", INGEST),
     (("POST",), r"/tunnel/?", "ingest_tunnel", INGEST),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
-    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", "api"),
-    (("GET",), r"/api/0/relays/(live)/", "health", "api"),
-    (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", "api"),
+    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", INGEST),
+    (("GET",), r"/api/0/relays/(live)/", "health", INGEST),
+    (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", INGEST),
     (("GET",), r"/api/eventlist/", "api_event_list", "api"),
     (("GET",), r"/api/faults/", "api_faults", "api"),
     (("POST",), r"/api/faults/", "api_fault_add", "api"),
@@ -5727,7 +5955,7 @@ ROUTES = [
         ("POST", "GET"),
         r"/api/([^/]*[^/\d][^/]*)/(?:envelope|store|security|csp-report)/",
         "bad_project",
-        "api",
+        INGEST,
     ),
 ]
 ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in ROUTES]
@@ -5739,6 +5967,17 @@ def _safe_header_value(value):
 
 
 _MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)  # a header is latin-1
+# Types a browser renders as a document that can run script.
+_RENDERED_TYPES = frozenset(
+    (
+        "text/html",
+        "image/svg+xml",
+        "application/xhtml+xml",
+        "text/xml",
+        "application/xml",
+        "text/xsl",
+    )
+)
 
 
 class RequestHeaders:
@@ -5937,6 +6176,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._body_read = False
         self._partial_body = b""  # what arrived of a body Kent refused
         self._held = 0  # body bytes reserved in the memory budget
+        self._cors = _OPEN_LINES  # until a route says it is Kent's own
         try:
             self.rfile.await_request()
             super().handle_one_request()
@@ -5973,7 +6213,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     # -- plumbing -----------------------------------------------------------
 
     def log_message(self, format, *args):
-        logger.debug("%s %s", self.address_string(), format % args)
+        logger.debug("%s %s", self.address_string(), console_text(format % args))
 
     def handle_expect_100(self):
         # Reject an oversized body before the client sends it.
@@ -6009,7 +6249,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"Date: {self.date_time_string()}",
             f"Content-Type: {content_type}",
             f"Content-Length: {len(body)}",
-            _CORS_LINES,
+            self._cors,
         ]
         if status in (204, 304):  # no body, and no Content-Length (RFC 9110 8.6)
             body = b""
@@ -6043,11 +6283,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._respond(status, to_json_bytes(value), headers=headers)
 
     def _respond_html(self, page, nonce, status=200):
-        csp = PAGE_CSP.format(nonce=nonce)
-        headers = (
-            ("Content-Security-Policy", csp),
-            ("X-Content-Type-Options", "nosniff"),
-        )
+        headers = (("Content-Security-Policy", PAGE_CSP.format(nonce=nonce)),)
         # A lone surrogate from a payload shows as its escape, \ud800.
         data = page.encode("utf-8", "backslashreplace")
         self._respond(status, data, "text/html; charset=utf-8", headers)
@@ -6057,9 +6293,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_GET
 
-    def do_OPTIONS(self):
-        self._discard_body()
-        self._respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
+    do_OPTIONS = do_GET
+
+    def preflight(self):
+        """CORS preflight: open on ingestion, else only for --allow-origin."""
+        if self._cors is _OPEN_LINES:
+            self._respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
+        elif self._cors is _OWN_LINES:  # no Origin, or Kent's own: nothing to allow
+            self._respond(200, b"", "text/plain")
+        else:
+            self._respond(200, b"", "text/plain", OWN_PREFLIGHT_HEADERS)
 
     def _split_path(self):
         path, _, query = self.path.partition("?")
@@ -6068,13 +6311,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         return urllib.parse.unquote(path), query
 
     def _find_route(self, path):
+        """(handler name, arguments, kind) of the first route that matches."""
+        if self.command == "OPTIONS":
+            return "preflight", (), self._path_kind(path)
         allowed = []
-        for methods, pattern, name, _kind in ROUTES:
+        for methods, pattern, name, kind in ROUTES:
             match = pattern.fullmatch(path)
             if match and self.command in methods + (
                 ("HEAD",) if "GET" in methods else ()
             ):
-                return name, match.groups()
+                return name, match.groups(), kind
             if match:
                 allowed += methods
         if allowed:
@@ -6085,11 +6331,29 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             f"no such path: {path}; Kent serves /api/<project_id>/envelope/, /store/, /security/, the API under /api/ and the pages / and /event/<id>"
         )
 
+    @staticmethod
+    def _path_kind(path):
+        """INGEST when any method of ``path`` is ingestion (its preflight is open)."""
+        kinds = {kind for _, pattern, _, kind in ROUTES if pattern.fullmatch(path)}
+        return INGEST if INGEST in kinds else "own"
+
+    def _check_access(self, kind):
+        """Kent's own routes: refuse other origins; answer an allowed one."""
+        if kind == INGEST:
+            return
+        self._cors = _OWN_LINES
+        origin = self.server.kent.access.check(self.command, self.headers)
+        if origin is not None:
+            self._cors = (
+                f"{_OWN_LINES}\r\nAccess-Control-Allow-Origin: {origin}\r\nVary: Origin"
+            )
+
     def _dispatch(self):
         self._status = None
         path, self.query = self._split_path()
         try:
-            name, args = self._find_route(path)
+            name, args, kind = self._find_route(path)
+            self._check_access(kind)
             if self.command in ("GET", "HEAD"):
                 self._done_reading()
             getattr(self, name)(*args)
@@ -6100,7 +6364,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:  # a bug in Kent: say so, keep serving
-            logger.exception("Kent failed on %s %s", self.command, self.path)
+            logger.exception(
+                "Kent failed on %s %s", self.command, console_text(self.path)
+            )
             if self._status is None:
                 self.close_connection = True
                 self._respond(
@@ -6607,10 +6873,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 "application/octet-stream" if event.binary else "application/json"
             )
         # The bytes are the sender's: never let them run as a page of Kent's.
-        headers = (
-            ("Content-Security-Policy", "sandbox; default-src 'none'"),
-            ("X-Content-Type-Options", "nosniff"),
-        )
+        headers = (("Content-Security-Policy", "sandbox; default-src 'none'"),)
+        if content_type.lower() in _RENDERED_TYPES:  # save it, never show it
+            headers += (("Content-Disposition", "attachment"),)
         self._respond(200, bytes(event.raw), content_type, headers)
 
     def api_flush(self):
@@ -7033,8 +7298,11 @@ class Kent:
         colour=False,
         print_payloads=False,
         canaries=(),
+        allow_origins=(),
+        allow_hosts=(),
     ):
         self.store = store if store is not None else EventStore()
+        self.access = AccessPolicy(allow_origins, allow_hosts)
         # (version, values) replaced as a whole: readers need no lock.
         canaries = [canaries] if isinstance(canaries, str) else list(canaries or ())
         self._canaries = (0, tuple(dict.fromkeys(_canary_values(canaries))))
@@ -7190,6 +7458,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, KentHandler)
+        kent.access.bound(address[0], self.server_address[0])
 
     def waiting(self, connection, started):
         """Note when a connection starts and stops waiting on its client:
@@ -7644,6 +7913,25 @@ def _add_run_parser(commands):
         "(repeatable; add more at run time with POST /api/canaries/)",
     )
     run.add_argument(
+        "--allow-origin",
+        action="append",
+        default=[],
+        metavar="ORIGIN",
+        help="let a web page on ORIGIN (exactly, e.g. http://localhost:3000) read "
+        "and control Kent through its API (repeatable; by default only Kent's "
+        "own pages may, and ingestion is open to every origin)",
+    )
+    run.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="answer the pages and API for this Host name too (repeatable; on a "
+        "loopback bind only localhost, loopback addresses and the --host name "
+        "are, against DNS rebinding; with a non-loopback --host this turns the "
+        "Host check on)",
+    )
+    run.add_argument(
         "--print-payloads",
         action="store_true",
         help="print each item's body, pretty and truncated, under its line",
@@ -7776,6 +8064,10 @@ def _server_from_args(args):
             "kent: --strict refuses keys that are not 32 characters, as Relay "
             "does: give --require-key a 32-character key"
         )
+    try:
+        AccessPolicy(args.allow_origin, args.allow_host)
+    except ValueError as exc:
+        raise SystemExit(f"kent: bad --allow-origin: {exc}") from None
     server = KentServer(
         args.host,
         args.port,
@@ -7791,6 +8083,8 @@ def _server_from_args(args):
         verbose=args.verbose,
         canaries=canaries,
         console=True,
+        allow_origins=args.allow_origin,
+        allow_hosts=args.allow_host,
     )
     try:
         for spec in args.fault:
@@ -7880,12 +8174,13 @@ def _wait(args):
     url = f"{base}/api/wait/?{urllib.parse.urlencode(params)}"
     status, value = _http_get_json(url, args.timeout + 10)
     for event in value.get("events", []):
-        print(
+        line = (
             f"{event['seq']} {event['project_id']} {event['type']}: {event['summary']}"
         )
+        print(console_text(line))
     if status == 200:
         return 0
-    print(f"kent wait: {value.get('error')}", file=sys.stderr)
+    print(console_text(f"kent wait: {value.get('error')}"), file=sys.stderr)
     return 1
 
 
@@ -7949,7 +8244,8 @@ def _post(target, endpoint, content_type, body, timeout):
 def _report(name, status, text):
     """Print one answer; True when it was a 2xx."""
     ok = 200 <= status < 300
-    print(f"{name}: {status or 'no answer'} {text.strip()[:500]}", flush=True)
+    answer = console_text(text.strip()[:500])  # the target's words, not a terminal's
+    print(f"{name}: {status or 'no answer'} {answer}", flush=True)
     return ok
 
 

@@ -260,7 +260,7 @@ def test_client_gone_before_the_delay_ends_is_still_stored(kent_server):
     rule = kent_server.add_fault(delay=1.5)
     data = envelope(event_item({"message": "impatient", "level": "error"}))
     head = (
-        "POST /api/1/envelope/ HTTP/1.1\r\nHost: kent\r\n"
+        "POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\n"
         f"X-Sentry-Auth: Sentry sentry_key={CLEAN_KEY}, sentry_version=7\r\n"
         f"Content-Length: {len(data)}\r\n\r\n"
     ).encode()
@@ -280,12 +280,12 @@ def test_fault_status_without_a_body_sends_no_body(kent_server, status):
     kent_server.add_fault(status=status, count=1)
     data = envelope(event_item({"message": "no body", "level": "error"}))
     request = (
-        "POST /api/1/envelope/ HTTP/1.1\r\nHost: kent\r\n"
+        "POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\n"
         f"X-Sentry-Auth: Sentry sentry_key={CLEAN_KEY}, sentry_version=7\r\n"
         f"Content-Length: {len(data)}\r\n\r\n"
     ).encode() + data
     status_request = (
-        b"GET /api/status/ HTTP/1.1\r\nHost: kent\r\nConnection: close\r\n\r\n"
+        b"GET /api/status/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
     )
     answer, closed = exchange_until_closed(kent_server.url, request + status_request)
     assert closed

@@ -263,7 +263,9 @@ def served_quickly(server, message):
     return time.monotonic() - started
 
 
-SLOW_HEAD = b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\n" + b"X-Pad: " + b"a" * 200
+SLOW_HEAD = (
+    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\n" + b"X-Pad: " + b"a" * 200
+)
 
 
 def test_slow_request_headers_are_cut_after_request_timeout(kent_log):
@@ -287,7 +289,7 @@ SLOW_BODY = b'{"event_id":"' + b"a" * 900
 
 def test_slow_request_body_is_cut_and_kept_as_a_kent_error(kent_log):
     head = (
-        b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 1000\r\n"
+        b"POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 1000\r\n"
         b"X-Sentry-Auth: " + AUTH_HEADER.encode() + b"\r\n\r\n"
     )
     with (
@@ -321,7 +323,7 @@ def sent_until_cut(server, request):
 
 
 def test_idle_keep_alive_connection_is_closed_after_request_timeout(kent_log):
-    request = b"GET /api/status/ HTTP/1.1\r\nHost: x\r\n\r\n"
+    request = b"GET /api/status/ HTTP/1.1\r\nHost: localhost\r\n\r\n"
     with kent.KentServer(request_timeout=TIMEOUT) as server:
         data, elapsed = sent_until_cut(server, request)
         assert_still_serving(server.url)
@@ -334,7 +336,7 @@ def test_get_whose_body_never_comes_is_cut_after_request_timeout(kent_log):
     # GET cron and store routes read a body: the watchdog must cover them too.
     request = (
         f"GET /api/1/cron/nightly/?status=ok&sentry_key={CLEAN_KEY} HTTP/1.1\r\n"
-        "Host: x\r\nContent-Length: 10\r\n\r\n"
+        "Host: localhost\r\nContent-Length: 10\r\n\r\n"
     ).encode()
     with kent.KentServer(request_timeout=TIMEOUT) as server:
         data, elapsed = sent_until_cut(server, request)
@@ -471,7 +473,7 @@ def served_within(server, seconds):
         with contextlib.suppress(OSError):
             answer = raw_exchange(
                 server.url,
-                b"GET /api/status/ HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                b"GET /api/status/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n",
                 timeout=5,
             )
             if status_of(answer) == 200:
@@ -518,8 +520,10 @@ def test_a_new_client_is_served_once_idle_connections_time_out(kent_log):
 
 # -- long-polls: a waiter whose client left frees its slot; waiters get half the cap -----------
 
-LONG_POLL = b"GET /api/wait/?count=1000000&timeout=300 HTTP/1.1\r\nHost: x\r\n\r\n"
-PROBE = b"GET /api/wait/?count=1000000&timeout=0 HTTP/1.1\r\nHost: x\r\n\r\n"
+LONG_POLL = (
+    b"GET /api/wait/?count=1000000&timeout=300 HTTP/1.1\r\nHost: localhost\r\n\r\n"
+)
+PROBE = b"GET /api/wait/?count=1000000&timeout=0 HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
 
 def abandon_long_polls(server, count):
@@ -760,13 +764,13 @@ def post_big_attachment(url, size=8 * MIB):
 
 
 HALF_REQUESTS = [
-    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n"
+    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: 100000\r\n\r\n"
     + b"{" * 1000,
-    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\nTransfer-Encoding: chunked\r\n\r\n"
     b"1000\r\nabc",
-    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\n"
+    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\nExpect: 100-continue\r\n"
     b"Content-Length: 50\r\n\r\n",
-    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-",
+    b"POST /api/1/envelope/ HTTP/1.1\r\nHost: localhost\r\nContent-",
     b"GET /api/eventl",
 ]
 
@@ -780,7 +784,7 @@ def disconnect_everywhere(url, port, event_id, rounds):
             hang_up(sock)
         for path in (f"/api/event/{event_id}/raw", f"/api/event/{event_id}"):
             sock = socket.create_connection(("127.0.0.1", port), 5)
-            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            sock.sendall(f"GET {path} HTTP/1.1\r\nHost: localhost\r\n\r\n".encode())
             sock.recv(100)  # the answer has started
             hang_up(sock)
         data = envelope(event_item({"message": f"after round {i}"}))
@@ -809,7 +813,7 @@ def test_disconnects_print_no_traceback_in_a_kent_process(kent_process):
 
 # -- no input produces a 500 --------------------------------------------------------------
 
-HOST = b"Host: x\r\n"
+HOST = b"Host: localhost\r\n"
 ENVELOPE_POST = b"POST /api/1/envelope/ HTTP/1.1\r\n" + HOST
 DIGITS = b"9" * 5000  # past Python's 4300-digit int() limit
 SUPERSCRIPT_TWO = b"\xb2"  # latin-1 "²": str.isdigit() is True, int() fails
