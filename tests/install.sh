@@ -10,6 +10,7 @@
 #   browser bundle        tests/js/browser/dist/sentry.bundle.js (esbuild)
 #   chromium              /usr/bin/chromium               (Debian apt, when root)
 #   Go, Ruby SDKs         sentry-go, sentry-ruby, raven-ruby (Debian apt, when root)
+#   other Pythons         tests/.deps/pythons/3.X         (venvs for tests/pythons.sh)
 set -euo pipefail
 
 TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -124,4 +125,7 @@ else
   say "go and ruby SDKs: $missing missing and cannot apt-get (not root?);" \
     "their tests will skip (or fail when CI=true)"
 fi
+
+# 7. A venv per other CPython 3.10-3.13 found, for tests/pythons.sh.
+bash "$TESTS/pythons.sh" --install
 say "done"
