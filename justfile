@@ -6,7 +6,7 @@ run *ARGS:
 
 # Install test dependencies and run everything CI runs (the README's test command)
 test:
-    bash tests/install.sh && ruff format --check . && ruff check . && python3 -m pytest
+    bash tests/install.sh && ruff format --check . && ruff check . && python3 -m pytest && bash tests/pythons.sh
 
 # Format and lint
 lint:

@@ -112,6 +112,9 @@ RELAY_ITEM_LIMITS = {
     "statsd": 1 * MIB,
     "metric_buckets": 1 * MIB,
 }
+# Relay shifts an event's timestamps by the SDK's clock drift (received time
+# minus sent_at) only from this much on, either way (MINIMUM_CLOCK_DRIFT).
+RELAY_MIN_CLOCK_DRIFT = 55 * 60  # seconds
 # Items that share Relay's single "event" slot: at most one per envelope.
 EVENT_LIKE_TYPES = frozenset(
     ("event", "transaction", "security", "raw_security", "feedback", "user_report")
@@ -1344,22 +1347,14 @@ def parse_rfc3339(text):
     return when
 
 
-def _sent_at_warnings(envelope_header, items, now):
+def _sent_at_warnings(envelope_header, now):
     sent_at = envelope_header.get("sent_at")
     if sent_at is None:
-        # Optional (clock-drift correction). SDKs set it on event envelopes;
-        # sentry-python leaves it off sessions, client reports, profile chunks.
-        if not any(i.type in EVENT_LIKE_TYPES for i in items):
-            return []
-        return [
-            make_warning(
-                "no-sent-at",
-                "envelope header has no sent_at, so Relay cannot correct the "
-                "event's timestamps for the SDK's clock drift",
-            )
-        ]
+        # Optional: Relay then corrects no clock drift and changes nothing.
+        # sentry-native and sentry-cli leave it out.
+        return []
     try:
-        ahead = parse_rfc3339(str(sent_at)).timestamp() - now
+        drift = parse_rfc3339(str(sent_at)).timestamp() - now
     except ValueError:
         return [
             make_warning(
@@ -1368,12 +1363,13 @@ def _sent_at_warnings(envelope_header, items, now):
                 400,
             )
         ]
-    if ahead > 60:
+    if abs(drift) >= RELAY_MIN_CLOCK_DRIFT:
+        way = "ahead of" if drift > 0 else "behind"
         return [
             make_warning(
-                "future-sent-at",
-                f"sent_at is {ahead:.0f} s in the future; the SDK's clock is off "
-                "and Relay will shift its timestamps",
+                "clock-drift",
+                f"sent_at is {abs(drift) / 60:.0f} min {way} Kent's clock; Relay "
+                f"will shift the event's timestamps by that much",
             )
         ]
     return []
@@ -1413,8 +1409,8 @@ def _count_warnings(items):
             make_warning(
                 "several-events",
                 f"{len(event_like)} event-like items in one envelope ({kinds}); "
-                "Relay allows one and rejects the envelope",
-                400,
+                "Relay allows one: it answers 200, then drops the others as "
+                "duplicates",
             )
         ]
     return []
@@ -1450,7 +1446,7 @@ def _item_warnings(item):
 
 def check_envelope(envelope_header, items, data_size, project_id, auth, now):
     """Envelope-wide warnings; item warnings are added to the items."""
-    warnings = _sent_at_warnings(envelope_header, items, now)
+    warnings = _sent_at_warnings(envelope_header, now)
     warnings += _event_id_warnings(envelope_header, items)
     warnings += _count_warnings(items)
     for item in items:

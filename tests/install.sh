@@ -9,6 +9,8 @@
 #   @sentry/node, browser tests/js/node_modules           (npm ci, package-lock.json)
 #   browser bundle        tests/js/browser/dist/sentry.bundle.js (esbuild)
 #   chromium              /usr/bin/chromium               (Debian apt, when root)
+#   Go, Ruby SDKs         sentry-go, sentry-ruby, raven-ruby (Debian apt, when root)
+#   other Pythons         tests/.deps/pythons/3.X         (venvs for tests/pythons.sh)
 set -euo pipefail
 
 TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -100,4 +102,30 @@ else
   say "chromium: /usr/bin/chromium missing and cannot apt-get (not root?);" \
     "browser tests will skip (or fail when CI=true)"
 fi
+
+# 6. Go and Ruby SDKs from Debian (tests/test_languages.py): sentry-go builds
+# offline from /usr/share/gocode; the Ruby gems load from the system ruby.
+LANG_PACKAGES="golang-go golang-github-getsentry-sentry-go-dev ruby ruby-sentry-ruby ruby-sentry-raven"
+missing_langs() {
+  for package in $LANG_PACKAGES; do
+    dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q 'install ok installed' \
+      || printf '%s ' "$package"
+  done
+}
+missing="$(missing_langs 2>/dev/null || echo "$LANG_PACKAGES")"
+if [ -z "$missing" ]; then
+  say "go and ruby SDKs: present"
+elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  say "go and ruby SDKs: apt-get install $missing"
+  # shellcheck disable=SC2086  # one word per package
+  if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $missing >/dev/null; }; then
+    say "go and ruby SDKs: apt-get failed; their tests will skip (or fail when CI=true)"
+  fi
+else
+  say "go and ruby SDKs: $missing missing and cannot apt-get (not root?);" \
+    "their tests will skip (or fail when CI=true)"
+fi
+
+# 7. A venv per other CPython 3.10-3.13 found, for tests/pythons.sh.
+bash "$TESTS/pythons.sh" --install
 say "done"

@@ -294,7 +294,8 @@ def test_run_help_lists_host_option(capsys, flag):
         kent.main(["run", flag])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    assert "-h HOST, --host HOST" in out and "--max-body" in out
+    # argparse before 3.13 repeats the metavar: "-h HOST, --host HOST"
+    assert re.search(r"-h( HOST)?, --host HOST", out) and "--max-body" in out
 
 
 def test_strict_with_only_short_required_keys_is_refused_at_start():

@@ -88,6 +88,7 @@ def assert_node_request(event, encoding=None):
     assert event.auth["sentry_key"] == CLEAN_KEY
     assert event.sdk["name"] == "sentry.javascript.node"
     assert (event.status, event.error) == (200, None)
+    assert event.warnings == [], event.warnings  # a real SDK's defaults
 
 
 def test_node_exception(kent_server):
@@ -232,7 +233,8 @@ def test_browser_exception_cross_origin_without_network_error(kent_server, pages
     assert event.request["headers"]["Origin"] == pages
     assert event.sdk["name"] == "sentry.javascript.browser"
     assert (event.auth["source"], event.warnings) == ("query", [])
-    kent_server.wait_for(2, type="session")
+    for session in kent_server.wait_for(2, type="session"):
+        assert session.warnings == [], session.warnings
     network_errors = kent_server.events(type="client_report", q="network_error")
     assert network_errors == []
 
@@ -259,6 +261,7 @@ def test_browser_session_replay_recording(kent_server, pages, page):
     [recording] = kent_server.wait_for(1, type="replay_recording")
     [replay_event] = kent_server.wait_for(1, type="replay_event")
     assert recording.error is None
+    assert (recording.warnings, replay_event.warnings) == ([], [])
     assert recording.body["compressed"] is True
     assert recording.body["segment"] == {"segment_id": 0}
     rrweb = recording.body["events"]
@@ -315,6 +318,7 @@ def test_sentry_cli_send_event(kent_server):
     assert (event.project_id, event.status) == (7, 200)
     assert event.auth["source"] == "x-sentry-auth"
     assert event.auth["sentry_client"].startswith("sentry-cli/")
+    assert event.warnings == [], event.warnings  # it sends no sent_at: fine
 
 
 @pytest.mark.parametrize("raw", [False, True], ids=["parsed", "raw"])
@@ -620,6 +624,7 @@ def test_opentelemetry_exporter_sends_protobuf(kent_server):
         == f"OTLP traces (protobuf, {len(item.raw)} bytes, kept as raw bytes)"
     )
     assert (item.status, item.auth["sentry_key"]) == (202, CLEAN_KEY)
+    assert item.warnings == []
 
 
 def test_unreal_crash_report_answers_text_uuid(kent_server):
