@@ -7264,7 +7264,8 @@ def _report_refusals(report):
 
 
 def _report_warnings(report):
-    lines = [f"Protocol warnings: {len(report['warnings']) and '' or 'none'}".rstrip()]
+    count = sum(w["count"] for w in report["warnings"])
+    lines = [f"Protocol warnings: {count or 'none'}"]
     for warning in report["warnings"]:
         lines.append(
             f"  {warning['code']} x{warning['count']}: {printable(warning['message'])}"
@@ -7470,8 +7471,16 @@ def run_command(command, env):
         if child is None:
             return
         if len(signals) > 1:
+            print("kent exec: killing COMMAND", file=sys.stderr, flush=True)
             child.kill()  # the second Ctrl-C: stop waiting for it
-        elif signum != signal.SIGINT or not _terminal_sent_it():
+            return
+        print(
+            f"kent exec: {signal.Signals(signum).name}: waiting for COMMAND to "
+            "stop (again to kill it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if signum != signal.SIGINT or not _terminal_sent_it():
             with contextlib.suppress(OSError):
                 child.send_signal(signum)
 
