@@ -20,7 +20,8 @@ Kent is one file with no dependencies: copy ``kent.py`` into your project
         assert event.body["message"] == "hello"
 
 The file reads top to bottom as a request flows: bytes, decoded body,
-envelope items, store, JSON and HTML, HTTP handler, server object, CLI.
+envelope items, store, JSON and HTML, HTTP handler, server object, clients
+(``kent exec``), CLI.
 """
 
 import argparse
@@ -7230,7 +7231,8 @@ def check_gates(report, options):
         )
     for item_type, wanted in options.expect:
         got = report["accepted"].get(item_type, 0)
-        detail = f"{got} accepted {item_type} items, wanted at least {wanted}"
+        got_text = _ui_plural(got, f"accepted {item_type} item")
+        detail = f"{got_text}, wanted at least {wanted}"
         gates.append(_gate(f"--expect {item_type}={wanted}", got >= wanted, detail))
     report["gates"] = gates
     if any(g["failed"] for g in gates):

@@ -48,7 +48,6 @@ def wait_for_signal(ignore):
 
 def main(mode):
     sentry_sdk.init(
-        send_default_pii=True,
         before_send=scrub if mode == "scrub" else None,
         default_integrations=False,
     )
