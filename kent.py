@@ -7343,9 +7343,7 @@ def _gated(report, name):
     return any(g["gate"] == name for g in report["gates"])
 
 
-def _junit_cases(report):
-    """``(classname, name, failure message or None, details, gated)`` rows."""
-    leak_gate = _gated(report, "--fail-on-leak")
+def _junit_leak_cases(report, gated):
     for entry in report["leaks"]["events"]:
         where = f"{entry['type']} {entry['sdk_event_id'] or entry['event_id']}"
         for f in entry["findings"]:
@@ -7354,8 +7352,13 @@ def _junit_cases(report):
                 f"{f['kind']} at {f['pointer']} ({where})",
                 f"{f['kind']} leaked at {f['pointer']}: {f['excerpt']}",
                 f"{where} (project {entry['project_id']}): {entry['summary']}",
-                leak_gate,
+                gated,
             )
+
+
+def _junit_cases(report):
+    """``(classname, name, failure message or None, details, gated)`` rows."""
+    yield from _junit_leak_cases(report, _gated(report, "--fail-on-leak"))
     refused_gate = _gated(report, "--fail-on-refused")
     for r in report["refused"]:
         name = (
@@ -7365,13 +7368,8 @@ def _junit_cases(report):
         yield "kent.refused", name, message, r["summary"], refused_gate
     warning_gate = _gated(report, "--fail-on-warning")
     for w in report["warnings"]:
-        yield (
-            "kent.warnings",
-            w["code"],
-            f"{w['count']} x {w['message']}",
-            "",
-            warning_gate,
-        )
+        message = f"{w['count']} x {w['message']}"
+        yield "kent.warnings", w["code"], message, "", warning_gate
     for g in report["gates"]:
         failure = f"{g['gate']} failed: {g['detail']}" if g["failed"] else None
         yield "kent.gates", g["gate"], failure, g["detail"], True
@@ -7458,23 +7456,21 @@ def _exit_status(returncode):
     return 128 - returncode if returncode < 0 else returncode  # as a shell
 
 
-def run_command(command, env):
-    """Run COMMAND sharing stdin, stdout and stderr; ``(status, signals)``.
+class _SignalForwarder:
+    """The SIGINT and SIGTERM handler while COMMAND runs: pass the first on
+    (a terminal's Ctrl-C already reached COMMAND), kill on the second."""
 
-    SIGINT and SIGTERM go on to COMMAND (a terminal's Ctrl-C reaches it
-    directly); a second one kills it. ``OSError`` if it cannot start.
-    """
-    import subprocess
+    def __init__(self):
+        self.child = None
+        self.signals = []
 
-    child, signals = None, []
-
-    def forward(signum, frame):
-        signals.append(signum)
-        if child is None:
+    def __call__(self, signum, frame):
+        self.signals.append(signum)
+        if self.child is None:  # not started yet: run_command sends it
             return
-        if len(signals) > 1:
+        if len(self.signals) > 1:
             print("kent exec: killing COMMAND", file=sys.stderr, flush=True)
-            child.kill()  # the second Ctrl-C: stop waiting for it
+            self.child.kill()  # the second Ctrl-C: stop waiting for it
             return
         print(
             f"kent exec: {signal.Signals(signum).name}: waiting for COMMAND to "
@@ -7484,15 +7480,25 @@ def run_command(command, env):
         )
         if signum != signal.SIGINT or not _terminal_sent_it():
             with contextlib.suppress(OSError):
-                child.send_signal(signum)
+                self.child.send_signal(signum)
 
+
+def run_command(command, env):
+    """Run COMMAND sharing stdin, stdout and stderr; ``(status, signals)``.
+
+    SIGINT and SIGTERM go on to COMMAND (a terminal's Ctrl-C reaches it
+    directly); a second one kills it. ``OSError`` if it cannot start.
+    """
+    import subprocess
+
+    forward = _SignalForwarder()
     wanted = [signal.SIGINT, signal.SIGTERM]
     previous = {s: signal.signal(s, forward) for s in wanted}
     try:
-        child = subprocess.Popen(command, env=env)
-        if signals:  # arrived while it started
-            child.send_signal(signals[0])
-        return _exit_status(child.wait()), signals
+        forward.child = subprocess.Popen(command, env=env)
+        if forward.signals:  # arrived while it started
+            forward.child.send_signal(forward.signals[0])
+        return _exit_status(forward.child.wait()), forward.signals
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
@@ -8113,7 +8119,11 @@ def _exec(args):
         raise SystemExit(
             f"kent exec: cannot listen on {args.host}:{args.port}: {exc}"
         ) from None
-    return run_exec(server, command, args)
+    try:
+        return run_exec(server, command, args)
+    except KeyboardInterrupt:  # once COMMAND is gone, Ctrl-C skips the report
+        print("kent exec: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
 
 
 def main(argv=None):

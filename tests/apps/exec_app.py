@@ -38,8 +38,8 @@ def wait_for_signal(ignore):
     if ignore:  # a COMMAND that will not stop: only a kill ends it
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    print(f"ready {os.getpid()} {os.environ['SENTRY_DSN']}", flush=True)
-    try:
+    try:  # a Ctrl-C may come as soon as "ready" is out
+        print(f"ready {os.getpid()} {os.environ['SENTRY_DSN']}", flush=True)
         time.sleep(300)
     except KeyboardInterrupt:
         print("COMMAND interrupted", flush=True)
