@@ -19,7 +19,7 @@ from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from helpers import require_tool
+from helpers import envelope, event_item, post_envelope, require_tool
 
 import kent
 
@@ -383,3 +383,18 @@ def test_sigint_to_kent_alone_is_passed_on():
 def test_printable_escapes_control_characters():
     text = "a\x00b\x1b[31mc\x7f\x9b\u202e\ud800 é ok"
     assert kent.printable(text) == "a\\x00b\\x1b[31mc\\x7f\\x9b\\u202e\\ud800 é ok"
+
+
+def test_tally_counts_past_the_store_limit():
+    """Items the store drops (--max-events) are counted and scanned, or said
+    to be missed: nothing goes quietly."""
+    with kent.KentServer(max_events=2) as server:
+        tally = kent.ExecTally(server.kent).start()
+        for n in range(6):
+            body = {"message": f"mail jane{n}@example.com", "level": "error"}
+            status, _, _ = post_envelope(server.url, envelope(event_item(body)))
+            assert status == 200
+        tally.stop()
+    report = kent.exec_report(tally, server.kent, ["true"], 0)
+    assert report["received"] + report["not_counted"] == 6
+    assert report["leaks"]["kinds"] == {"email": report["received"]}
