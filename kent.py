@@ -20,7 +20,8 @@ Kent is one file with no dependencies: copy ``kent.py`` into your project
         assert event.body["message"] == "hello"
 
 The file reads top to bottom as a request flows: bytes, decoded body,
-envelope items, store, JSON and HTML, HTTP handler, server object, CLI.
+envelope items, store, JSON and HTML, HTTP handler, server object, clients
+(``kent exec``), CLI.
 """
 
 import argparse
@@ -7809,7 +7810,569 @@ def pytest_configure(config):
 
 
 # ---------------------------------------------------------------------------
-# CLI: kent-server run | wait
+# Client: ``kent exec -- COMMAND``, a fresh Kent around a test run, as a gate
+# ---------------------------------------------------------------------------
+
+# A gate failure exits with this, so CI can tell it from COMMAND's own status
+# (test runners use 1-5, shells 126-127 and 128+N for signals).
+EXEC_GATE_FAILED = 99
+EXEC_SETTLE_LIMIT = 30.0  # seconds of settling at most, however busy the SDK
+EXEC_NOT_FOUND = 127  # as a shell: no such command
+EXEC_NOT_EXECUTABLE = 126
+
+# Control characters (C0, DEL, C1), lone surrogates, bidi overrides and line
+# separators: in a terminal, a JUnit file or an annotation they could rewrite
+# the screen, break the XML or hide text, so payload-derived text shows them
+# as escapes.
+_UNPRINTABLE = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+    "\ud800-\udfff\ufffe\uffff]"
+)
+
+
+def printable(value):
+    """``value`` as text with control characters as escapes (``\\x1b``)."""
+    return _UNPRINTABLE.sub(
+        lambda m: (
+            f"\\u{ord(m.group()):04x}"
+            if ord(m.group()) > 0xFF
+            else f"\\x{ord(m.group()):02x}"
+        ),
+        str(value),
+    )
+
+
+def _refusal_reason(kent, events):
+    """Why Kent answered a request with a 4xx/5xx (as ``judge`` decided)."""
+    errors = [e.error for e in events if e.error]
+    if errors:
+        return "; ".join(dict.fromkeys(errors))
+    relay = [w["message"] for e in events for w in e.warnings if w.get("relay_status")]
+    if kent.strict and relay:
+        return f"--strict: {relay[0]}"
+    key = events[0].auth.get("sentry_key")
+    if kent.require_keys is not None and key not in kent.require_keys:
+        return (
+            f"unknown public key {key!r} (--require-key)"
+            if key
+            else ("missing authorization information (--require-key)")
+        )
+    return f"answered {events[0].status}"
+
+
+def _by_request(events):
+    """Consecutive items of one request, grouped (they are stored together)."""
+    groups = []
+    for event in events:
+        if groups and groups[-1][0].request_id == event.request_id:
+            groups[-1].append(event)
+        else:
+            groups.append([event])
+    return groups
+
+
+class ExecTally:
+    """Everything Kent stores while COMMAND runs, counted and leak-scanned.
+
+    A thread reads new items from the store as they arrive (holding each only
+    until it is scanned), so the store's limits (``--max-events``) drop no
+    finding from the report; items dropped before the thread saw them are
+    counted as ``not_counted``.
+    """
+
+    def __init__(self, kent):
+        self.kent = kent
+        self.items = collections.Counter()  # (project_id, type) -> received
+        self.accepted = collections.Counter()  # type -> answered 2xx
+        self.refused = []
+        self.warnings = {}  # code -> {"code", "count", "message"}
+        self.leaks = []  # items with findings: heading and findings
+        self.faulted = 0
+        self.not_counted = 0
+        self._cursor = 0
+        self._unscanned = collections.deque()
+        self._stopping = threading.Event()
+        self._thread = None
+
+    def start(self):
+        self._cursor = self.kent.store.last_seq
+        self._thread = threading.Thread(
+            target=self._loop, name="kent-exec-tally", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self):
+        """Count and scan what is left; the tally is final afterwards."""
+        self._stopping.set()
+        self._thread.join()
+        self._take(0)
+        while self._unscanned:
+            self._scan(self._unscanned.popleft())
+
+    def _loop(self):
+        while not self._stopping.is_set():
+            # Take what is new before each scan: a burst must not push items
+            # out of the store while the scanner is busy.
+            self._take(0 if self._unscanned else 0.2)
+            if self._unscanned:
+                self._scan(self._unscanned.popleft())
+
+    def _take(self, timeout):
+        new, _ = self.kent.store.wait_for(1, timeout, None, self._cursor)
+        for group in _by_request(new):
+            self.not_counted += max(0, group[0].seq - self._cursor - 1)
+            self._cursor = group[-1].seq
+            self._count(group)
+            self._unscanned.extend(group)
+
+    def _count(self, group):
+        for event in group:
+            self.items[(event.project_id, event.type)] += 1
+            if 200 <= event.status < 300:
+                self.accepted[event.type] += 1
+        seen = set()  # envelope-level warnings are on every item of a request
+        for warning in (w for e in group for w in e.warnings):
+            if (warning["code"], warning["message"]) not in seen:
+                seen.add((warning["code"], warning["message"]))
+                entry = self.warnings.setdefault(
+                    warning["code"],
+                    {
+                        "code": warning["code"],
+                        "count": 0,
+                        "message": warning["message"],
+                    },
+                )
+                entry["count"] += 1
+        first = group[0]
+        if first.fault is not None:
+            self.faulted += 1
+        elif first.status >= 400:
+            self.refused.append(self._refusal(group))
+
+    def _refusal(self, group):
+        first = group[0]
+        return {
+            "status": first.status,
+            "reason": _refusal_reason(self.kent, group),
+            "project_id": first.project_id,
+            "endpoint": first.request.get("endpoint"),
+            "items": [e.type for e in group],
+            "event_id": first.id,
+            "summary": first.summary,
+        }
+
+    def _scan(self, event):
+        try:
+            findings = self.kent.findings(event)
+        except Exception:  # a bug in Kent: say so, keep counting
+            logger.exception("Kent could not scan an item")
+            return
+        if findings:
+            self.leaks.append(
+                dict(
+                    _event_heading(event),
+                    sdk_event_id=event.event_id,
+                    findings=findings,
+                )
+            )
+
+
+def _gate(name, passed, detail):
+    return {"gate": name, "failed": not passed, "detail": detail}
+
+
+def exec_report(tally, kent, command, command_status, signals=()):
+    """What ``kent exec`` found, as the ``--report`` JSON (gates not yet run)."""
+    items = {}
+    for (project_id, item_type), count in sorted(tally.items.items()):
+        items.setdefault(str(project_id), {})[item_type] = count
+    kinds = collections.Counter(
+        f["kind"] for entry in tally.leaks for f in entry["findings"]
+    )
+    return {
+        "kent": __version__,
+        "command": list(command),
+        "command_status": command_status,
+        "signals": [signal.Signals(s).name for s in signals],
+        "received": sum(tally.items.values()),
+        "not_counted": tally.not_counted,
+        "items": items,
+        "accepted": dict(sorted(tally.accepted.items())),
+        "refused": tally.refused,
+        "warnings": sorted(tally.warnings.values(), key=lambda w: w["code"]),
+        "leaks": {
+            "count": sum(kinds.values()),
+            "kinds": dict(kinds),
+            "events": tally.leaks,
+        },
+        "faults": [rule for rule in kent.faults.list() if rule["hits"]],
+        "gates": [],
+        "status": command_status,
+    }
+
+
+def check_gates(report, options):
+    """Run the gates ``options`` asks for; a failure sets ``EXEC_GATE_FAILED``."""
+    gates = []
+    if options.fail_on_leak:
+        count = report["leaks"]["count"]
+        gates.append(
+            _gate("--fail-on-leak", not count, _ui_plural(count, "leak finding"))
+        )
+    if options.fail_on_warning:
+        count = sum(w["count"] for w in report["warnings"])
+        gates.append(
+            _gate("--fail-on-warning", not count, _ui_plural(count, "warning"))
+        )
+    if options.fail_on_refused:
+        count = len(report["refused"])
+        gates.append(
+            _gate("--fail-on-refused", not count, _ui_plural(count, "refused request"))
+        )
+    for item_type, wanted in options.expect:
+        got = report["accepted"].get(item_type, 0)
+        got_text = _ui_plural(got, f"accepted {item_type} item")
+        detail = f"{got_text}, wanted at least {wanted}"
+        gates.append(_gate(f"--expect {item_type}={wanted}", got >= wanted, detail))
+    report["gates"] = gates
+    if any(g["failed"] for g in gates):
+        report["status"] = EXEC_GATE_FAILED
+    return report
+
+
+def _report_items(report):
+    accepted = sum(report["accepted"].values())
+    lines = [f"Items: {report['received']} received, {accepted} accepted"]
+    if report["not_counted"]:
+        lines[0] += (
+            f" (and {report['not_counted']} dropped by --max-events/--max-bytes "
+            "before Kent could count and scan them)"
+        )
+    for project_id, types in report["items"].items():
+        counts = ", ".join(f"{t} {n}" for t, n in types.items())
+        lines.append(f"  project {project_id}: {printable(counts)}")
+    return lines
+
+
+def _report_refusals(report):
+    lines = [f"Refused requests: {len(report['refused']) or 'none'}"]
+    for refusal in report["refused"]:
+        lines.append(
+            f"  {refusal['status']} {refusal['endpoint']} (project "
+            f"{refusal['project_id']}, {', '.join(refusal['items'])}): "
+            + printable(refusal["reason"])
+        )
+    return lines
+
+
+def _report_warnings(report):
+    count = sum(w["count"] for w in report["warnings"])
+    lines = [f"Protocol warnings: {count or 'none'}"]
+    for warning in report["warnings"]:
+        lines.append(
+            f"  {warning['code']} x{warning['count']}: {printable(warning['message'])}"
+        )
+    return lines
+
+
+def _report_leaks(report):
+    leaks = report["leaks"]
+    if not leaks["count"]:
+        return ["Leak findings: none"]
+    items = _ui_plural(len(leaks["events"]), "item")
+    lines = [f"Leak findings: {leaks['count']} in {items}"]
+    for entry in leaks["events"]:
+        lines.append(
+            f"  {entry['type']} {entry['sdk_event_id'] or entry['event_id']} "
+            f"(project {entry['project_id']}): {printable(entry['summary'])}"
+        )
+        for finding in entry["findings"]:
+            lines.append(
+                f"    {finding['kind']} at {printable(finding['pointer'])}: "
+                + printable(finding["excerpt"])
+            )
+    return lines
+
+
+def _report_faults(report):
+    if not report["faults"]:
+        return ["Fault rules hit: none"]
+    return ["Fault rules hit:"] + [
+        f"  rule {rule['id']} ({_ui_fault_text(rule)}): {_ui_plural(rule['hits'], 'hit')}"
+        for rule in report["faults"]
+    ]
+
+
+def _command_outcome(report):
+    command = printable(shlex.join(report["command"]))
+    signals = report["signals"]
+    if signals:
+        return f"`{command}` was stopped by {signals[0]}, exit status {report['command_status']}"
+    return f"`{command}` exited {report['command_status']}"
+
+
+def render_exec_report(report):
+    """The report ``kent exec`` prints: plain text, payload text escaped."""
+    lines = [f"Kent {report['kent']} exec report: {_command_outcome(report)}"]
+    for part in (
+        _report_items,
+        _report_refusals,
+        _report_warnings,
+        _report_leaks,
+        _report_faults,
+    ):
+        lines += part(report)
+    for gate in report["gates"]:
+        verdict = "FAILED" if gate["failed"] else "passed"
+        lines.append(f"Gate {gate['gate']}: {verdict} ({gate['detail']})")
+    return "\n".join(lines)
+
+
+def exec_verdict(report):
+    """The last line: which gates failed and what the exit status means."""
+    failed = [f"{g['gate']} ({g['detail']})" for g in report["gates"] if g["failed"]]
+    if failed:
+        return (
+            f"kent exec: gate failed: {'; '.join(failed)}; exit status "
+            f"{EXEC_GATE_FAILED} (COMMAND's was {report['command_status']})"
+        )
+    return f"kent exec: exit status {report['status']} (COMMAND's own)"
+
+
+def _gated(report, name):
+    return any(g["gate"] == name for g in report["gates"])
+
+
+def _junit_leak_cases(report, gated):
+    for entry in report["leaks"]["events"]:
+        where = f"{entry['type']} {entry['sdk_event_id'] or entry['event_id']}"
+        for f in entry["findings"]:
+            yield (
+                f"kent.leaks.project{entry['project_id']}",
+                f"{f['kind']} at {f['pointer']} ({where})",
+                f"{f['kind']} leaked at {f['pointer']}: {f['excerpt']}",
+                f"{where} (project {entry['project_id']}): {entry['summary']}",
+                gated,
+            )
+
+
+def _junit_cases(report):
+    """``(classname, name, failure message or None, details, gated)`` rows."""
+    yield from _junit_leak_cases(report, _gated(report, "--fail-on-leak"))
+    refused_gate = _gated(report, "--fail-on-refused")
+    for r in report["refused"]:
+        name = (
+            f"{r['status']} {r['endpoint']} ({', '.join(r['items'])}) {r['event_id']}"
+        )
+        message = f"Kent answered {r['status']}: {r['reason']}"
+        yield "kent.refused", name, message, r["summary"], refused_gate
+    warning_gate = _gated(report, "--fail-on-warning")
+    for w in report["warnings"]:
+        message = f"{w['count']} x {w['message']}"
+        yield "kent.warnings", w["code"], message, "", warning_gate
+    for g in report["gates"]:
+        failure = f"{g['gate']} failed: {g['detail']}" if g["failed"] else None
+        yield "kent.gates", g["gate"], failure, g["detail"], True
+
+
+def render_junit(report):
+    """JUnit XML: a test case per leak finding, refusal, warning code and gate.
+
+    Findings and refusals fail only under their gate; otherwise they show as
+    skipped, so CI lists them without failing on them.
+    """
+    from xml.etree import ElementTree
+
+    suite = ElementTree.Element("testsuite", name="kent exec")
+    counts = collections.Counter()
+    for classname, name, message, details, gated in _junit_cases(report):
+        case = ElementTree.SubElement(
+            suite, "testcase", classname=printable(classname), name=printable(name)
+        )
+        counts["tests"] += 1
+        if message is not None:
+            counts["failures" if gated else "skipped"] += 1
+            tag = "failure" if gated else "skipped"
+            outcome = ElementTree.SubElement(case, tag, message=printable(message))
+            outcome.text = printable(details)
+    if not counts["tests"]:  # an empty suite reads as "no tests ran"
+        ElementTree.SubElement(
+            suite, "testcase", classname="kent", name="no leak, refusal or warning"
+        )
+        counts["tests"] = 1
+    for key in ("tests", "failures", "skipped"):
+        suite.set(key, str(counts[key]))
+    suite.set("errors", "0")
+    root = ElementTree.Element("testsuites")
+    root.append(suite)
+    ElementTree.indent(root)
+    return ElementTree.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+def _workflow_text(text, property=False):
+    """Escape for a GitHub Actions workflow command (``::error ...::text``)."""
+    text = printable(text).replace("%", "%25")
+    return text.replace(":", "%3A").replace(",", "%2C") if property else text
+
+
+def github_annotations(report):
+    """``::error`` lines for GitHub Actions: each finding and failed gate."""
+    lines = []
+    for entry in report["leaks"]["events"]:
+        where = f"{entry['type']} {entry['sdk_event_id'] or entry['event_id']}"
+        for f in entry["findings"]:
+            title = _workflow_text(f"Kent: {f['kind']} reached Sentry", property=True)
+            message = (
+                f"{f['kind']} at {f['pointer']} ({f['excerpt']}) in {where} "
+                f"(project {entry['project_id']}): {entry['summary']}"
+            )
+            lines.append(f"::error title={title}::{_workflow_text(message)}")
+    for gate in report["gates"]:
+        if gate["failed"]:
+            title = _workflow_text(f"Kent: {gate['gate']} failed", property=True)
+            lines.append(f"::error title={title}::{_workflow_text(gate['detail'])}")
+    return lines
+
+
+def _exec_environment(dsn):
+    env = dict(os.environ)
+    env["SENTRY_DSN"] = dsn
+    # SDKs would also send to a Spotlight sidecar; Kent does not serve
+    # Spotlight's /stream (yet), so COMMAND gets none.
+    env.pop("SENTRY_SPOTLIGHT", None)
+    return env
+
+
+def _terminal_sent_it():
+    """True when Kent is in the terminal's foreground group: then a Ctrl-C
+    reached COMMAND directly (it shares the group) and must not be doubled."""
+    try:
+        return os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except (AttributeError, OSError, ValueError):
+        return False
+
+
+def _exit_status(returncode):
+    return 128 - returncode if returncode < 0 else returncode  # as a shell
+
+
+class _SignalForwarder:
+    """The SIGINT and SIGTERM handler while COMMAND runs: pass the first on
+    (a terminal's Ctrl-C already reached COMMAND), kill on the second."""
+
+    def __init__(self):
+        self.child = None
+        self.signals = []
+
+    def __call__(self, signum, frame):
+        self.signals.append(signum)
+        if self.child is None:  # not started yet: run_command sends it
+            return
+        if len(self.signals) > 1:
+            print("kent exec: killing COMMAND", file=sys.stderr, flush=True)
+            self.child.kill()  # the second Ctrl-C: stop waiting for it
+            return
+        print(
+            f"kent exec: {signal.Signals(signum).name}: waiting for COMMAND to "
+            "stop (again to kill it)",
+            file=sys.stderr,
+            flush=True,
+        )
+        if signum != signal.SIGINT or not _terminal_sent_it():
+            with contextlib.suppress(OSError):
+                self.child.send_signal(signum)
+
+
+def run_command(command, env):
+    """Run COMMAND sharing stdin, stdout and stderr; ``(status, signals)``.
+
+    SIGINT and SIGTERM go on to COMMAND (a terminal's Ctrl-C reaches it
+    directly); a second one kills it. ``OSError`` if it cannot start.
+    """
+    import subprocess
+
+    forward = _SignalForwarder()
+    wanted = [signal.SIGINT, signal.SIGTERM]
+    previous = {s: signal.signal(s, forward) for s in wanted}
+    try:
+        forward.child = subprocess.Popen(command, env=env)
+        if forward.signals:  # arrived while it started
+            forward.child.send_signal(forward.signals[0])
+        return _exit_status(forward.child.wait()), forward.signals
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+def _settle(store, seconds, limit=EXEC_SETTLE_LIMIT):
+    """Wait until nothing arrived for ``seconds`` (at most ``limit`` in all)."""
+    deadline = time.monotonic() + limit
+    while (left := deadline - time.monotonic()) > 0:
+        _, arrived = store.wait_for(1, min(seconds, left), None, store.last_seq)
+        if not arrived:
+            return
+
+
+def _connectable(url):
+    """A URL a client can use for a server bound to every address."""
+    return url.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//[::1]:")
+
+
+def _start_command(server, command, dsn):
+    print(
+        f"kent exec: Kent {__version__} on {_connectable(server.url)}/, "
+        f"SENTRY_DSN={dsn}",
+        file=sys.stderr,
+        flush=True,
+    )
+    try:
+        return run_command(command, _exec_environment(dsn))
+    except FileNotFoundError as exc:
+        print(f"kent exec: no such command: {command[0]!r} ({exc})", file=sys.stderr)
+        return EXEC_NOT_FOUND, None
+    except OSError as exc:
+        print(f"kent exec: cannot run {command[0]!r}: {exc}", file=sys.stderr)
+        return EXEC_NOT_EXECUTABLE, None
+
+
+def _write_outputs(report, options):
+    print(render_exec_report(report), file=sys.stderr, flush=True)
+    if os.environ.get("GITHUB_ACTIONS") == "true":
+        for line in github_annotations(report):
+            print(line, flush=True)  # GitHub reads workflow commands on stdout
+    if options.report:
+        with open(options.report, "w", encoding="utf-8") as file:
+            json.dump(report, file, indent=2, default=str)
+            file.write("\n")
+    if options.junit:
+        with open(options.junit, "wb") as file:
+            file.write(render_junit(report))
+    print(exec_verdict(report), file=sys.stderr, flush=True)
+
+
+def run_exec(server, command, options):
+    """Run COMMAND against ``server`` (started; stopped here), settle, report
+    and gate; returns ``kent exec``'s exit status."""
+    tally = ExecTally(server.kent).start()
+    try:
+        dsn = _connectable(server.dsn(1))
+        status, signals = _start_command(server, command, dsn)
+        if signals is None:  # COMMAND did not start: nothing to report
+            return status
+        if len(signals) < 2:  # a second Ctrl-C wants out now
+            _settle(server.store, options.settle)
+    finally:
+        tally.stop()
+        server.stop()
+    report = exec_report(tally, server.kent, command, status, signals)
+    check_gates(report, options)
+    _write_outputs(report, options)
+    return report["status"]
+
+
+# ---------------------------------------------------------------------------
+# CLI: kent-server run | wait | send | replay | exec
 # ---------------------------------------------------------------------------
 
 
@@ -7829,6 +8392,12 @@ def _add_run_parser(commands):
         help="run the server",
         description="Run Kent. Point an SDK at the DSN it prints.",
     )
+    _add_server_arguments(run)
+    return run
+
+
+def _add_server_arguments(run):
+    """The options of ``run``: ``exec`` takes them all too."""
     run.add_argument("--help", action="help", help="show this help and exit")
     run.add_argument(
         "-h",
@@ -7937,7 +8506,6 @@ def _add_run_parser(commands):
         action="store_true",
         help="log request headers and full payloads (also KENT_DEV=1)",
     )
-    return run
 
 
 def _add_wait_parser(commands):
@@ -8028,6 +8596,68 @@ def _add_replay_parser(commands):
     _add_target_arguments(replay)
 
 
+def _expectation(text):
+    """``TYPE=N`` of ``--expect``: ``(type, n)``."""
+    item_type, sep, count = text.partition("=")
+    if not (sep and item_type.strip() and count.strip().isdigit()):
+        raise argparse.ArgumentTypeError(
+            f"not TYPE=N: {text!r} (e.g. event=1, transaction=2)"
+        )
+    return item_type.strip(), int(count)
+
+
+def _add_exec_parser(commands):
+    run = commands.add_parser(
+        "exec",
+        add_help=False,  # -h means --host, as in run
+        help="run COMMAND against a fresh Kent; fail the build on leaks",
+        description="Start Kent on a free loopback port, run COMMAND with "
+        "SENTRY_DSN set to it (project 1; SENTRY_SPOTLIGHT unset), wait for "
+        "the last sends, print a report and exit with COMMAND's status, or "
+        f"{EXEC_GATE_FAILED} when a gate (--fail-on-..., --expect) fails. "
+        "Every option of 'run' applies.",
+        usage="%(prog)s [OPTIONS] -- COMMAND [ARG ...]",
+    )
+    _add_server_arguments(run)
+    run.set_defaults(port=0)
+    run.add_argument(
+        "--settle",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="after COMMAND exits, wait until nothing arrived for this long "
+        f"(default %(default)s; at most {EXEC_SETTLE_LIMIT:g} s in all)",
+    )
+    run.add_argument("--report", metavar="FILE.json", help="write the report as JSON")
+    run.add_argument(
+        "--junit",
+        metavar="FILE.xml",
+        help="write JUnit XML: a test case per leak finding, refusal, warning "
+        "code and gate",
+    )
+    gates = run.add_argument_group(f"gates (a failure exits {EXEC_GATE_FAILED})")
+    gates.add_argument(
+        "--fail-on-leak", action="store_true", help="fail on any leak finding"
+    )
+    gates.add_argument(
+        "--fail-on-warning", action="store_true", help="fail on any protocol warning"
+    )
+    gates.add_argument(
+        "--fail-on-refused",
+        action="store_true",
+        help="fail when Kent refused a request (fault rules aside)",
+    )
+    gates.add_argument(
+        "--expect",
+        action="append",
+        default=[],
+        type=_expectation,
+        metavar="TYPE=N",
+        help="fail unless at least N items of TYPE were accepted (repeatable)",
+    )
+    run.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kent-server",
@@ -8041,6 +8671,7 @@ def build_parser():
     _add_wait_parser(commands)
     _add_send_parser(commands)
     _add_replay_parser(commands)
+    _add_exec_parser(commands)
     return parser
 
 
@@ -8048,7 +8679,7 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt
 
 
-def _server_from_args(args):
+def _server_from_args(args, console=True):
     """The ``KentServer`` that ``run``'s options describe (not started)."""
     try:
         canaries = _canary_values(args.canary)
@@ -8078,7 +8709,7 @@ def _server_from_args(args):
         require_keys=keys or None,
         verbose=args.verbose,
         canaries=canaries,
-        console=True,
+        console=console,
         allow_origins=args.allow_origin,
         allow_hosts=args.allow_host,
     )
@@ -8286,14 +8917,59 @@ def _replay(args):
     return 0 if all(results) else 1
 
 
+def _check_writable(path, option):
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise SystemExit(f"kent exec: cannot write {option} {path}: no such folder")
+
+
+def _exec(args):
+    command = args.argv[1:] if args.argv[:1] == ["--"] else args.argv
+    if not command:
+        raise SystemExit("kent exec: give a COMMAND: kent exec [OPTIONS] -- COMMAND")
+    for path, option in ((args.report, "--report"), (args.junit, "--junit")):
+        if path:
+            _check_writable(path, option)
+    args.verbose = args.verbose or os.environ.get("KENT_DEV") == "1"
+    # COMMAND's output is what the terminal is for: Kent prints item lines
+    # only when asked to (--print-payloads, --verbose), else its errors.
+    console = args.verbose or args.print_payloads
+    logging.basicConfig(
+        level=logging.DEBUG
+        if args.verbose
+        else [logging.WARNING, logging.INFO][console],
+        format="[%(asctime)s] %(levelname)s: %(message)s",
+    )
+    server = _server_from_args(args, console=console)
+    try:
+        server.start()
+    except OSError as exc:
+        raise SystemExit(
+            f"kent exec: cannot listen on {args.host}:{args.port}: {exc}"
+        ) from None
+    try:
+        return run_exec(server, command, args)
+    except KeyboardInterrupt:  # once COMMAND is gone, Ctrl-C skips the report
+        print("kent exec: interrupted", file=sys.stderr)
+        return 128 + signal.SIGINT
+
+
 def main(argv=None):
     """The ``kent-server`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    if argv[:1] == ["run"] and argv[-1:] == ["-h"]:  # -h is --host, as in Kent 2.x,
-        argv[-1] = "--help"  # but alone it can only mean help
+    # -h is --host, as in Kent 2.x, but alone it can only mean help (after
+    # exec, a last -h is COMMAND's)
+    if argv[:1] == ["run"] and argv[-1:] == ["-h"] or argv == ["exec", "-h"]:
+        argv[-1] = "--help"
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": _run, "wait": _wait, "send": _send, "replay": _replay}
+    commands = {
+        "run": _run,
+        "wait": _wait,
+        "send": _send,
+        "replay": _replay,
+        "exec": _exec,
+    }
     if args.command in commands:
         return commands[args.command](args)
     parser.print_help()

@@ -119,3 +119,35 @@ def test_other_pythons_missing_are_reported_not_fatal(tmp_path):
     assert f"pythons: ran on Python {version} (python3: the whole suite)" in (
         done.stdout
     )
+
+
+def _report_shape(text):
+    """A ``kent exec`` report without what changes from run to run."""
+    text = re.sub(r"127\.0\.0\.1:\d+", "127.0.0.1:PORT", text)
+    return re.sub(r"\b[0-9a-f]{32}\b", "EVENT_ID", text).replace(kent.__version__, "V")
+
+
+def test_exec_report_snippet(tmp_path):
+    """The README's example test, run as it says, gives the README's report."""
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "test_checkout.py").write_text(readme_snippet("exec-pytest"))
+    command = "python3 kent.py exec --fail-on-leak --expect event=1 -- pytest -q tests/"
+    assert f"``{command}``" in README
+    # ``pytest`` on PATH, as the README runs it: this Python's
+    shim = tmp_path / "bin" / "pytest"
+    shim.parent.mkdir()
+    shim.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m pytest "$@"\n')
+    shim.chmod(0o755)
+    path = os.pathsep.join([str(shim.parent), os.environ["PATH"]])
+    done = subprocess.run(
+        [sys.executable, str(ROOT / "kent.py"), *command.split()[2:]],
+        cwd=tmp_path,
+        env=dict(os.environ, PATH=path, GITHUB_ACTIONS="false"),
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert done.returncode == kent.EXEC_GATE_FAILED, done.stdout + done.stderr
+    assert "1 passed" in done.stdout
+    expected = _report_shape(readme_snippet("exec-report"))
+    assert _report_shape(done.stderr) == expected
