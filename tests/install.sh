@@ -9,6 +9,7 @@
 #   @sentry/node, browser tests/js/node_modules           (npm ci, package-lock.json)
 #   browser bundle        tests/js/browser/dist/sentry.bundle.js (esbuild)
 #   chromium              /usr/bin/chromium               (Debian apt, when root)
+#   kent 2.2.0            tests/.deps/kent-original       (venv: the original Kent)
 set -euo pipefail
 
 TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -99,5 +100,16 @@ elif [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 else
   say "chromium: /usr/bin/chromium missing and cannot apt-get (not root?);" \
     "browser tests will skip (or fail when CI=true)"
+fi
+# 6. Kent 2.2.0 in its own venv, for tests/test_compat.py and tests/bench.py.
+orig="$DEPS/kent-original"
+if [ -x "$orig/bin/kent-server" ] && [ -e "$orig/.installed-2.2.0" ]; then
+  say "kent 2.2.0: present"
+elif "$PY" -m venv "$orig" && "$orig/bin/python" -m pip install -qq \
+  --disable-pip-version-check 'kent==2.2.0'; then
+  touch "$orig/.installed-2.2.0"
+  say "kent 2.2.0: installed into tests/.deps/kent-original"
+else
+  say "kent 2.2.0: install failed; test_compat skips (or fails when CI=true)"
 fi
 say "done"
