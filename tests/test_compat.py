@@ -6,7 +6,7 @@ the same value, events in the same order. Ids are compared by form (2.x makes
 a UUID per item, Kent too, so only the shape can match). The corpus: hand-made
 edge cases, and real payloads of sentry-sdk 2.x and 1.x and raven, recorded
 by a third Kent (its ``/envelope`` download, or the /store/ body) and sent to
-both. Not yet in the corpus: @sentry/node, sentry-cli, brotli bodies.
+both. sentry-cli and @sentry/node are recorded the same way.
 
 Intended differences (also listed in README.rst, "Kent 2.x compatibility"):
 
@@ -263,21 +263,43 @@ SDK_CASES = [
 ]
 
 
-@pytest.mark.parametrize(("app", "scenario", "deps"), SDK_CASES)
-def test_real_sdk_payloads(both, kent_server, app, scenario, deps):
-    from test_clients import NO_BROTLI, SDK1, run_app
-
-    pythonpath = SDK1 if deps == "sdk1" else NO_BROTLI
-    recorder = kent.KentServer(port=0)
-    with recorder:
-        args = [recorder.dsn(1, key=CLEAN_KEY)] + ([scenario] if scenario else [])
-        run_app(app, *args, pythonpath=pythonpath)
+def replay_to_both(both, run_client):
+    """Record what ``run_client(recorder)`` sends, send it to both, compare."""
+    with kent.KentServer(port=0) as recorder:
+        run_client(recorder)
         recorder.wait_for(1, timeout=30)
         sent = list(recorded_requests(recorder))
     assert sent
     for path, kind, body in sent:
-        assert send_both(both, "POST", path, body, {"Content-Type": kind}) == [
-            200,
-            200,
-        ]
-    assert compare(both)["events"]
+        statuses = send_both(both, "POST", path, body, {"Content-Type": kind})
+        assert statuses == [200, 200], path
+    return compare(both)["events"]
+
+
+@pytest.mark.parametrize(("app", "scenario", "deps"), SDK_CASES)
+def test_real_sdk_payloads(both, app, scenario, deps):
+    from test_clients import NO_BROTLI, SDK1, run_app
+
+    pythonpath = SDK1 if deps == "sdk1" else NO_BROTLI
+
+    def run(recorder):
+        args = [recorder.dsn(1, key=CLEAN_KEY)] + ([scenario] if scenario else [])
+        run_app(app, *args, pythonpath=pythonpath)
+
+    assert replay_to_both(both, run)
+
+
+def test_sentry_cli_send_event(both):
+    from test_protocol_clients import run_sentry_cli
+
+    events = replay_to_both(
+        both, lambda r: run_sentry_cli(r, "send-event", "-m", "hello from cli")
+    )
+    assert events[0]["summary"] == "hello from cli"
+
+
+def test_node_exception(both):
+    from test_protocol_clients import run_node
+
+    events = replay_to_both(both, lambda r: run_node(r, "exception"))
+    assert events[0]["summary"].startswith("TypeError: ")
