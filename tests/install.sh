@@ -11,6 +11,7 @@
 #   chromium              /usr/bin/chromium               (Debian apt, when root)
 #   Go, Ruby SDKs         sentry-go, sentry-ruby, raven-ruby (Debian apt, when root)
 #   other Pythons         tests/.deps/pythons/3.X         (venvs for tests/pythons.sh)
+#   kent 2.2.0            tests/.deps/kent-original       (venv: the original Kent)
 set -euo pipefail
 
 TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -128,4 +129,16 @@ fi
 
 # 7. A venv per other CPython 3.10-3.13 found, for tests/pythons.sh.
 bash "$TESTS/pythons.sh" --install
+
+# 8. Kent 2.2.0 in its own venv, for tests/test_compat.py and tests/bench.py.
+orig="$DEPS/kent-original"
+if [ -x "$orig/bin/kent-server" ] && [ -e "$orig/.installed-2.2.0" ]; then
+  say "kent 2.2.0: present"
+elif "$PY" -m venv "$orig" && "$orig/bin/python" -m pip install -qq \
+  --disable-pip-version-check 'kent==2.2.0'; then
+  touch "$orig/.installed-2.2.0"
+  say "kent 2.2.0: installed into tests/.deps/kent-original"
+else
+  say "kent 2.2.0: install failed; test_compat skips (or fails when CI=true)"
+fi
 say "done"

@@ -771,7 +771,7 @@ def test_every_sample_is_stored_by_a_running_kent(kent_server):
         assert status == 200, answer
         expected += ENVELOPE_SUMMARIES.get(kind) or [SECURITY_SUMMARIES[kind]]
     stored = kent_server.wait_for(len(expected), timeout=10)
-    assert [event.summary for event in stored] == expected
+    assert [event.title for event in stored] == expected
     assert [event.warnings for event in stored] == [[]] * len(expected)
 
 
