@@ -84,6 +84,11 @@ DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 DEFAULT_PROJECT_KEY = "public"
+# Spotlight: SDKs with SENTRY_SPOTLIGHT=1 post envelopes to this port's /stream,
+# with no DSN; such items go to this project unless the envelope names one.
+SPOTLIGHT_PORT = 8969
+SPOTLIGHT_PROJECT_ID = 0
+STREAM_HEARTBEAT = 15.0  # seconds between comments on an idle event stream
 
 # Relay's default limits (relay-config Limits::default), used for warnings.
 MIB = 1024 * 1024
@@ -3267,13 +3272,27 @@ class EventStore:
             if len(found) >= count:
                 return found, True
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            if remaining <= 0 or not self._wait_past(cursor, remaining):
                 return found, False
-            with self._cond:
-                if self.closing:
-                    return found, False
-                if self.last_seq <= cursor:
-                    self._cond.wait(remaining)
+
+    def _wait_past(self, cursor, timeout):
+        """Sleep until an item newer than ``cursor`` is stored or ``timeout``
+        passes; False when the server is stopping."""
+        with self._cond:
+            if self.closing:
+                return False
+            if self.last_seq <= cursor:
+                self._cond.wait(timeout)
+            return not self.closing
+
+    def follow(self, since, timeout):
+        """Items newer than ``since``, waiting up to ``timeout`` for the first;
+        ``None`` once the server is stopping. For streams: the lock is held
+        only to copy, never while a reader writes to its socket."""
+        new = self._newer_than(since)
+        if not new and self._wait_past(since, timeout):
+            new = self._newer_than(since)
+        return None if self.closing else new
 
     def wake_waiters(self, closing):
         """Release every waiter (the server is stopping) or allow waits again."""
@@ -3550,6 +3569,7 @@ def event_to_summary(event, leaks=None):
         "warnings": [w["code"] for w in event.warnings],
         "fault": event.fault,
         "request_id": event.request_id,
+        "endpoint": event.request.get("endpoint"),
         "size": len(event.raw),
     }
     if leaks is not None:
@@ -3697,24 +3717,38 @@ def _paint(text, style, colour):
 
 def render_console_line(event, base_url, colour=False):
     """One readable line per stored item for the terminal."""
-    sdk = event.sdk or {}
+    return render_entry_line(event_to_summary(event), base_url, colour)
+
+
+def render_entry_line(entry, base_url, colour=False):
+    """The console line from a list entry (``event_to_summary``), as ``run``
+    prints it and ``tail`` prints what the event stream sends."""
+    sdk = entry.get("sdk") or {}
     sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
-    ok = 200 <= event.status < 300
+    status = entry.get("status") or 0
     parts = [
-        _paint(f"#{event.seq}", "dim", colour),
-        f"project={event.project_id}",
-        _paint(event.type, "cyan", colour),
-        _paint(str(event.status), "green" if ok else "red", colour),
+        _paint(f"#{entry.get('seq')}", "dim", colour),
+        f"project={entry.get('project_id')}",
+        _paint(str(entry.get("type")), "cyan", colour),
+        _paint(str(status), "green" if 200 <= status < 300 else "red", colour),
         sdk_text,
-        _paint(event.summary, "bold", colour),
+        _paint(str(entry.get("summary")), "bold", colour),
     ]
-    if event.warnings:
-        codes = ",".join(w["code"] for w in event.warnings)
+    if entry.get("warnings"):
+        codes = ",".join(entry["warnings"])
         parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
-    if event.fault:
-        parts.append(_paint(f"[fault rule {event.fault}]", "yellow", colour))
-    parts.append(_paint(f"{base_url}/event/{event.id}", "dim", colour))
+    if entry.get("fault"):
+        parts.append(_paint(f"[fault rule {entry['fault']}]", "yellow", colour))
+    if entry.get("endpoint") == "spotlight":
+        parts.append(_paint("[via Spotlight]", "dim", colour))
+    parts.append(_paint(f"{base_url}/event/{entry.get('event_id')}", "dim", colour))
     return " ".join(parts)
+
+
+def sse_message(event, data):
+    """One Server-Sent Event for a stored item: its seq, type and list entry."""
+    name = re.sub(r"[^\w.-]", "_", str(event.type)) or "item"
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, name.encode(), data)
 
 
 def render_leak_flag(findings, colour=False, shown=3):
@@ -4256,6 +4290,8 @@ def _ui_event_row(event, leaks=0):
     if event.fault is not None:
         warn += f' <span class="badge bad">fault rule {_e(event.fault)}</span>'
     warn = _ui_leak_badge(leaks) + warn
+    if event.request.get("endpoint") == "spotlight":  # the copy sent to /stream
+        warn += ' <span class="badge">via Spotlight</span>'
     sdk = event.sdk or {}
     sdk_text = " ".join(str(v) for v in (sdk.get("name"), sdk.get("version")) if v)
     return (
@@ -5404,6 +5440,9 @@ ROUTES = [
     ),
     (("POST",), r"/api/(\d+)/unreal/([^/]+)/", "ingest_unreal", INGEST),
     (("POST",), r"/tunnel/?", "ingest_tunnel", INGEST),
+    (("POST",), r"/stream", "ingest_spotlight", INGEST),
+    (("GET",), r"/stream", "stream_events", "api"),
+    (("GET",), r"/api/stream/?", "stream_events", "api"),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
     (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", "api"),
     (("GET",), r"/api/0/relays/(live)/", "health", "api"),
@@ -5940,6 +5979,26 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
         self._ingest(0, "tunnel", parse)
 
+    def ingest_spotlight(self):
+        """Spotlight's ``POST /stream``: an envelope with no auth and no
+        project in the URL. The project is the envelope ``dsn``'s (an SDK
+        with a DSN and ``spotlight`` sends a copy here), else Spotlight's."""
+
+        def parse(data, auth, auth_warnings):
+            # Spotlight never sends auth; saying so on every item is noise.
+            auth_warnings = [w for w in auth_warnings if w["code"] != "no-auth"]
+            header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
+            dsn = header.get("dsn")
+            dsn = parse_dsn(dsn) if isinstance(dsn, str) else None
+            project = SPOTLIGHT_PROJECT_ID
+            if dsn and _wire_int(dsn[1]) is not None:
+                project = int(dsn[1])
+            accepted = self._envelope(data, auth, auth_warnings, project)
+            accepted.project_id = project
+            return accepted
+
+        self._ingest(SPOTLIGHT_PROJECT_ID, "spotlight", parse)
+
     def ingest_store(self, project_id):
         def parse(data, auth, auth_warnings):
             if self._content_type() == "application/x-sentry-envelope":
@@ -6303,6 +6362,70 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         value.update(diff_bodies(first.body, second.body))
         self._respond_json(200, value)
 
+    # -- the event stream (Server-Sent Events) ---------------------------------------
+
+    def stream_events(self):
+        """``text/event-stream``: the kept items after the cursor
+        (``Last-Event-ID`` or ``since=``), then each one as it is stored."""
+        params = self._params()
+        resume = (self.headers.get("Last-Event-ID") or "").strip()
+        if resume:
+            if _wire_int(resume) is None:
+                raise BadRequest(
+                    f"bad Last-Event-ID {resume[:40]!r}: a sequence number"
+                )
+            params["since"] = resume
+        match = self._filter(params)
+        with self.server.kent.stream_slot():
+            self._start_stream()
+            if self.command != "HEAD":
+                self._pump_stream(match)
+
+    def _start_stream(self):
+        self.close_connection = True  # the stream ends when the connection does
+        self._status = 200
+        head = (
+            f"HTTP/1.1 200 OK\r\nServer: {self.server_version}\r\n"
+            f"Date: {self.date_time_string()}\r\n"
+            "Content-Type: text/event-stream; charset=utf-8\r\n"
+            "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+            "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+        )
+        self._stream_write(head.encode("latin-1") + b"retry: 2000\n: kent\n\n")
+
+    def _stream_write(self, data):
+        self.server.waiting(self.connection, True)  # a reader that stalls is cut
+        self.wfile.write(data)
+        self.server.waiting(self.connection, False)
+
+    def _pump_stream(self, match):
+        """Write items as the store reports them; a comment when idle.
+
+        ``follow`` holds the store's lock only to copy: a slow reader slows
+        its own thread, never ingestion."""
+        kent = self.server.kent
+        cursor = match.since
+        if cursor > kent.store.last_seq:  # an id from before Kent restarted
+            cursor = match.since = 0
+        last_write = time.monotonic()
+        while True:
+            events = kent.store.follow(cursor, kent.stream_heartbeat)
+            if events is None:
+                return  # the server is stopping
+            data = b"".join(
+                sse_message(
+                    e, event_summary_json(e, kent.leak_count, kent.canary_version)
+                )
+                for e in events
+                if match(e)
+            )
+            cursor = events[-1].seq if events else cursor
+            if not data and time.monotonic() - last_write >= kent.stream_heartbeat:
+                data = b": heartbeat\n\n"
+            if data:
+                self._stream_write(data)
+                last_write = time.monotonic()
+
     # -- pages -----------------------------------------------------------------------
 
     def page_index(self):
@@ -6553,8 +6676,15 @@ class Kent:
         colour=False,
         print_payloads=False,
         canaries=(),
+        max_streams=DEFAULT_MAX_CONNECTIONS // 2,
+        stream_heartbeat=STREAM_HEARTBEAT,
     ):
         self.store = store if store is not None else EventStore()
+        # Open event streams, bounded so that they never take every connection.
+        self.max_streams = max_streams
+        self.stream_heartbeat = stream_heartbeat
+        self._streams = 0
+        self._streams_lock = threading.Lock()
         # (version, values) replaced as a whole: readers need no lock.
         canaries = [canaries] if isinstance(canaries, str) else list(canaries or ())
         self._canaries = (0, tuple(dict.fromkeys(_canary_values(canaries))))
@@ -6575,6 +6705,22 @@ class Kent:
         self.print_payloads = print_payloads
         for spec in faults or ():
             self.faults.add(spec)
+
+    @contextlib.contextmanager
+    def stream_slot(self):
+        """Count an open event stream; ``ServiceUnavailable`` when all are taken."""
+        with self._streams_lock:
+            if self._streams >= self.max_streams:
+                raise ServiceUnavailable(
+                    f"{self.max_streams} event streams are open, the most Kent "
+                    "allows (half of --max-connections); close one"
+                )
+            self._streams += 1
+        try:
+            yield
+        finally:
+            with self._streams_lock:
+                self._streams -= 1
 
     def judge(self, events, auth, answer):
         """The answer a request gets: Relay's, or Kent's 400 for bad items."""
@@ -6819,57 +6965,87 @@ class KentServer:
         max_bytes=DEFAULT_MAX_BYTES,
         max_connections=DEFAULT_MAX_CONNECTIONS,
         console=False,
+        spotlight_port=None,
         **settings,
     ):
         self.store = EventStore(max_events=max_events, max_bytes=max_bytes)
+        settings.setdefault("max_streams", max(1, max_connections // 2))
         self.kent = Kent(self.store, **settings)
         if console:  # print lines (and leak flags) from a background thread
             self.kent.printer = ConsolePrinter(self.kent)
         self._address = (host, port)
+        # A second listener (Spotlight's 8969) serving the same Kent.
+        self._spotlight_address = (
+            None if spotlight_port is None else (host, spotlight_port)
+        )
         self._max_connections = max_connections
         self._httpd = None
-        self._thread = None
+        self._spotlight = None
+        self._threads = []
 
-    def start(self):
-        """Bind and serve in a daemon thread; returns self."""
+    def _bind(self):
         self.store.wake_waiters(closing=False)
         self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
+        if self._spotlight_address is not None:
+            try:
+                self._spotlight = _HTTPServer(
+                    self._spotlight_address, self.kent, self._max_connections
+                )
+            except OSError:
+                self._httpd.server_close()
+                raise
         if self.kent.printer is not None:
             self.kent.printer.start()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
+
+    def _serve_in_thread(self, httpd):
+        thread = threading.Thread(
+            target=httpd.serve_forever,
             kwargs={"poll_interval": 0.1},
             name="kent-server",
             daemon=True,
         )
-        self._thread.start()
+        thread.start()
+        self._threads.append((httpd, thread))
+
+    def start(self):
+        """Bind and serve in a daemon thread; returns self."""
+        self._bind()
+        for httpd in (self._httpd, self._spotlight):
+            if httpd is not None:
+                self._serve_in_thread(httpd)
         return self
 
     def serve_forever(self):
         """Bind and serve in this thread until interrupted."""
-        self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
-        if self.kent.printer is not None:
-            self.kent.printer.start()
+        self._bind()
+        if self._spotlight is not None:
+            self._serve_in_thread(self._spotlight)
         try:
             self._httpd.serve_forever(poll_interval=0.2)
         finally:
+            self._stop_threads()
             self._close()
 
     def stop(self):
         """Stop serving; leaves no thread or socket behind."""
         if self._httpd is None:
             return
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
+        self._stop_threads()
         self._close()
+
+    def _stop_threads(self):
+        for httpd, thread in self._threads:
+            httpd.shutdown()
+            thread.join()
+        self._threads = []
 
     def _close(self):
         self.store.wake_waiters(closing=True)
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        self._httpd = None
+        for httpd in (self._httpd, self._spotlight):
+            if httpd is not None:
+                httpd.close_connections()
+                httpd.server_close()
+        self._httpd = self._spotlight = None
         if self.kent.printer is not None:
             self.kent.printer.stop()
 
@@ -6891,6 +7067,15 @@ class KentServer:
     def url(self):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def spotlight_url(self):
+        """Where ``SENTRY_SPOTLIGHT`` should point: the second listener's
+        ``/stream`` (or this one's, when there is no second listener)."""
+        if self._spotlight is None:
+            return f"{self.url}/stream"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._spotlight.server_address[1]}/stream"
 
     def dsn(self, project_id=1, key=None):
         """The DSN an SDK should use to send to this server's project
@@ -7041,6 +7226,20 @@ def _add_run_parser(commands):
         type=int,
         default=DEFAULT_PORT,
         help="port (default %(default)s; 0 picks a free one)",
+    )
+    run.add_argument(
+        "--spotlight",
+        action="store_const",
+        const=SPOTLIGHT_PORT,
+        dest="spotlight_port",
+        help=f"also listen on port {SPOTLIGHT_PORT}, where SDKs send with "
+        "SENTRY_SPOTLIGHT=1 (POST /stream, no DSN needed)",
+    )
+    run.add_argument(
+        "--spotlight-port",
+        type=int,
+        metavar="PORT",
+        help="the same on another port (0 picks a free one)",
     )
     run.add_argument(
         "--max-events",
@@ -7255,6 +7454,7 @@ def _server_from_args(args):
         verbose=args.verbose,
         canaries=canaries,
         console=True,
+        spotlight_port=args.spotlight_port,
     )
     try:
         for spec in args.fault:
@@ -7285,6 +7485,9 @@ def _run(args):
             f"DSN: {server.dsn(1).replace('0.0.0.0', '127.0.0.1')}   (any project id)",
             flush=True,
         )
+        if args.spotlight_port is not None:
+            spotlight = server.spotlight_url.replace("0.0.0.0", "127.0.0.1")
+            print(f"Spotlight: {spotlight}   (SENTRY_SPOTLIGHT=1 on 8969)", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
