@@ -40,6 +40,7 @@ import json
 import logging
 import os
 import re
+import select
 import shlex
 import signal
 import socket
@@ -6398,6 +6399,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self.wfile.write(data)
         self.server.waiting(self.connection, False)
 
+    def _client_gone(self):
+        """The reader hung up (its end reads as EOF), seen without writing."""
+        try:
+            readable = select.select([self.connection], [], [], 0)[0]
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+
     def _pump_stream(self, match):
         """Write items as the store reports them; a comment when idle.
 
@@ -6409,9 +6418,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             cursor = match.since = 0
         last_write = time.monotonic()
         while True:
-            events = kent.store.follow(cursor, kent.stream_heartbeat)
-            if events is None:
-                return  # the server is stopping
+            events = kent.store.follow(cursor, min(kent.stream_heartbeat, 1.0))
+            if events is None or (not events and self._client_gone()):
+                return  # the server is stopping, or the reader left: free the slot
             data = b"".join(
                 sse_message(
                     e, event_summary_json(e, kent.leak_count, kent.canary_version)
@@ -7487,7 +7496,10 @@ def _run(args):
         )
         if args.spotlight_port is not None:
             spotlight = server.spotlight_url.replace("0.0.0.0", "127.0.0.1")
-            print(f"Spotlight: {spotlight}   (SENTRY_SPOTLIGHT=1 on 8969)", flush=True)
+            setting = (
+                "1" if spotlight.endswith(f":{SPOTLIGHT_PORT}/stream") else spotlight
+            )
+            print(f"Spotlight: {spotlight}   (SENTRY_SPOTLIGHT={setting})", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
