@@ -56,7 +56,7 @@ def _read_lines(stream, count, timeout):
 
 
 @contextlib.contextmanager
-def running_kent(command, tmp_path, cwd=None, env=None):
+def running_kent(command, tmp_path, cwd=None, env=None, banner_lines=2):
     """Start ``command``; yield (url, banner lines, process); SIGINT after.
 
     ``env`` adds variables; an inherited KENT_DEV is dropped so that only
@@ -72,7 +72,7 @@ def running_kent(command, tmp_path, cwd=None, env=None):
         env={**inherited, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
-        lines = _read_lines(proc.stdout, 2, 20)
+        lines = _read_lines(proc.stdout, banner_lines, 20)
         match = BANNER.search(lines[0] if lines else "")
         assert match, (
             f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
@@ -442,3 +442,22 @@ def test_wait_bad_field_argument(kent_server):
     with pytest.raises(SystemExit) as info:
         kent.main(["wait", "--url", kent_server.url, "--field", "no-equals"])
     assert "PATH=VALUE" in str(info.value.code)
+
+
+def test_run_spotlight_port_takes_sentry_spotlight(tmp_path):
+    """``run --spotlight-port 0``: a second listener whose /stream takes
+    what sentry-python sends with SENTRY_SPOTLIGHT set and no DSN."""
+    command = [sys.executable, KENT_PY, "run", "-p", "0", "--spotlight-port", "0"]
+    with running_kent(command, tmp_path, banner_lines=3) as (url, lines, _):
+        line = lines[2]
+        match = re.match(r"Spotlight: (http://127\.0\.0\.1:(\d+)/stream) ", line)
+        assert match and match.group(1) != f"{url}/stream", line
+        assert f"(SENTRY_SPOTLIGHT={match.group(1)})" in line
+        env = {**os.environ, "SENTRY_SPOTLIGHT": match.group(1)}
+        env.pop("SENTRY_DSN", None)
+        code = "import sentry_sdk; sentry_sdk.init(); sentry_sdk.capture_message('spot'); sentry_sdk.flush()"
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+        status, value = get_json(url, "/api/wait/?count=1&timeout=30&q=spot")
+        assert status == 200, value
+        [entry] = value["events"]
+        assert (entry["project_id"], entry["endpoint"]) == (0, "spotlight")
