@@ -6369,6 +6369,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         """``text/event-stream``: the kept items after the cursor
         (``Last-Event-ID`` or ``since=``), then each one as it is stored."""
         params = self._params()
+        # A client that saw another Kent run (``run`` = the id the stream's
+        # first comment gave) resumes from the start: seqs begin anew.
+        other_run = (
+            params.pop("run", self.server.kent.run_id) != self.server.kent.run_id
+        )
         resume = (self.headers.get("Last-Event-ID") or "").strip()
         if resume:
             if _wire_int(resume) is None:
@@ -6377,6 +6382,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 )
             params["since"] = resume
         match = self._filter(params)
+        if other_run:
+            match.since = 0
         with self.server.kent.stream_slot():
             self._start_stream()
             if self.command != "HEAD":
@@ -6392,7 +6399,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
             "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
         )
-        self._stream_write(head.encode("latin-1") + b"retry: 2000\n: kent\n\n")
+        hello = f"retry: 2000\n: kent {self.server.kent.run_id}\n\n"
+        self._stream_write((head + hello).encode("latin-1"))
 
     def _stream_write(self, data):
         self.server.waiting(self.connection, True)  # a reader that stalls is cut
@@ -6694,6 +6702,7 @@ class Kent:
         self.stream_heartbeat = stream_heartbeat
         self._streams = 0
         self._streams_lock = threading.Lock()
+        self.run_id = uuid.uuid4().hex[:12]  # tells a restarted Kent's streams apart
         # (version, values) replaced as a whole: readers need no lock.
         canaries = [canaries] if isinstance(canaries, str) else list(canaries or ())
         self._canaries = (0, tuple(dict.fromkeys(_canary_values(canaries))))
@@ -7202,6 +7211,94 @@ def pytest_configure(config):
 
 
 # ---------------------------------------------------------------------------
+# Client: what talks to a running Kent from outside (tail, the MCP bridge)
+# ---------------------------------------------------------------------------
+
+
+def read_sse(lines):
+    """Server-Sent Events from byte lines: ``(id, event, data)`` per event,
+    and ``(None, "kent-run", id)`` for the comment that names Kent's run."""
+    fields = {}
+    for raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if "data" in fields:
+                yield fields.get("id"), fields.get("event", "message"), fields["data"]
+            fields = {}
+            continue
+        if line.startswith(":"):
+            if line.startswith(": kent "):
+                yield None, "kent-run", line[7:]
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data" and "data" in fields:  # a multi-line data field
+            value = fields["data"] + "\n" + value
+        fields[name] = value
+
+
+def _open_stream(base, query, last_id, timeout):
+    """GET ``/api/stream/`` of the Kent at ``base``: the response to read."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    headers = {"Accept": "text/event-stream"}
+    if last_id:
+        headers["Last-Event-ID"] = last_id
+    conn.request(
+        "GET", f"{parts.path.rstrip('/')}/api/stream/?{query}", headers=headers
+    )
+    response = conn.getresponse()
+    if response.status != 200:
+        text = response.read().decode("utf-8", "replace")[:300]
+        conn.close()
+        raise SystemExit(f"kent tail: {base} answered {response.status}: {text}")
+    return conn, response
+
+
+def _tail_line(entry, base, colour):
+    line = render_entry_line(entry, base, colour)
+    leaks = entry.get("leaks")
+    return f"{line} {_paint(f'LEAK {leaks}', 'red', colour)}" if leaks else line
+
+
+def tail(base, query="", as_json=False, colour=False, out=None, timeout=60.0):
+    """Print each item a Kent stores, one line each, until interrupted;
+    reconnect with ``Last-Event-ID`` when Kent goes away and comes back."""
+    out = out or sys.stdout
+    last_id, run, lost = None, None, False
+    while True:
+        try:
+            resume = f"{query}&run={run}" if run else query
+            conn, response = _open_stream(base, resume, last_id, timeout)
+        except (OSError, http.client.HTTPException) as exc:
+            if not lost:
+                print(
+                    f"kent tail: no Kent at {base} ({exc}); retrying", file=sys.stderr
+                )
+            lost = True
+            time.sleep(1.0)
+            continue
+        if lost:
+            print(f"kent tail: connected to {base}", file=sys.stderr, flush=True)
+        lost = False
+        try:
+            for event_id, name, data in read_sse(iter(response.fp.readline, b"")):
+                if name == "kent-run":
+                    run = data
+                    continue
+                last_id = event_id or last_id
+                entry = json.loads(data) if not as_json else None
+                print(data if as_json else _tail_line(entry, base, colour), file=out)
+                out.flush()
+        except (OSError, http.client.HTTPException, ValueError):
+            pass  # Kent went away mid-stream: reconnect
+        finally:
+            conn.close()
+        print(f"kent tail: lost {base}; reconnecting", file=sys.stderr, flush=True)
+        lost = True
+
+
+# ---------------------------------------------------------------------------
 # CLI: kent-server run | wait
 # ---------------------------------------------------------------------------
 
@@ -7416,6 +7513,32 @@ def _add_replay_parser(commands):
     _add_target_arguments(replay)
 
 
+def _add_tail_parser(commands):
+    tail = commands.add_parser(
+        "tail",
+        help="print what a running Kent receives, as it arrives",
+        description="Follow a running Kent's event stream and print one line "
+        "per stored item (as 'run' does), or its JSON list entry with --json. "
+        "Reconnects after Kent restarts; Ctrl-C exits.",
+    )
+    tail.add_argument(
+        "--url",
+        default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="Kent's URL (default %(default)s)",
+    )
+    tail.add_argument("--project", help="project id(s), comma-separated")
+    tail.add_argument("--type", help="item type(s), comma-separated")
+    tail.add_argument(
+        "--since",
+        type=int,
+        default=0,
+        help="start after this sequence number (default: every item kept)",
+    )
+    tail.add_argument(
+        "--json", action="store_true", help="print JSON lines (the list entries)"
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kent-server",
@@ -7429,6 +7552,7 @@ def build_parser():
     _add_wait_parser(commands)
     _add_send_parser(commands)
     _add_replay_parser(commands)
+    _add_tail_parser(commands)
     return parser
 
 
@@ -7673,6 +7797,16 @@ def _replay(args):
     return 0 if all(results) else 1
 
 
+def _tail(args):
+    params = {"project": args.project, "type": args.type, "since": args.since}
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how tail ends
+        tail(args.url.rstrip("/"), query, args.json, colour)
+    return 0
+
+
 def main(argv=None):
     """The ``kent-server`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -7680,7 +7814,13 @@ def main(argv=None):
         argv[-1] = "--help"  # but alone it can only mean help
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"run": _run, "wait": _wait, "send": _send, "replay": _replay}
+    commands = {
+        "run": _run,
+        "wait": _wait,
+        "send": _send,
+        "replay": _replay,
+        "tail": _tail,
+    }
     if args.command in commands:
         return commands[args.command](args)
     parser.print_help()
