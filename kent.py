@@ -5363,6 +5363,373 @@ def render_diff(a, b, diff, nonce):
 
 
 # ---------------------------------------------------------------------------
+# MCP: tools for coding assistants, as JSON-RPC 2.0 (POST /mcp, or stdio)
+# https://modelcontextprotocol.io/specification (Streamable HTTP, stdio)
+# ---------------------------------------------------------------------------
+
+MCP_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+MCP_MAX_WAIT = 60.0  # seconds a wait_for_events call may take
+
+
+class JsonRpcError(KentError):
+    """A JSON-RPC error: ``code`` is JSON-RPC's, ``status`` the HTTP answer."""
+
+    def __init__(self, code, message, status=200):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _schema(required=(), **properties):
+    kinds = {int: "integer", str: "string", float: "number"}
+    props = {
+        name: {"type": kinds[kind], "description": text}
+        for name, (kind, text) in properties.items()
+    }
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+_FILTERS = {
+    "project": (str, "project id(s), comma-separated"),
+    "type": (str, "item type(s), comma-separated: event, transaction, log, ..."),
+}
+MCP_TOOLS = {
+    "list_events": (
+        "List the items Kent received, newest last, with filters.",
+        _schema(
+            **_FILTERS,
+            since=(int, "only items after this sequence number (seq)"),
+            q=(str, "text that must occur in the payload"),
+            limit=(int, "at most this many, the newest (default 20)"),
+        ),
+    ),
+    "get_event": (
+        "One item by Kent's id or the SDK's event_id: the exception with its "
+        "in-app frames, breadcrumbs, tags, Kent's warnings and leak findings.",
+        _schema(["id"], id=(str, "Kent's id (event_id in lists) or the SDK's")),
+    ),
+    "search": (
+        "Find a text in every stored payload; answers where it occurs.",
+        _schema(["q"], q=(str, "the text"), **_FILTERS),
+    ),
+    "list_leaks": (
+        "Secrets and personal data found in what the SDKs sent (masked).",
+        _schema(**_FILTERS),
+    ),
+    "get_trace": (
+        "A trace by trace_id: its transactions with their spans, and errors.",
+        _schema(["trace_id"], trace_id=(str, "32 hex digits")),
+    ),
+    "wait_for_events": (
+        "Wait until COUNT matching items arrive (after since), up to timeout.",
+        _schema(
+            **_FILTERS,
+            count=(int, "how many (default 1)"),
+            since=(int, "only items after this seq (default: from now)"),
+            q=(str, "text that must occur in the payload"),
+            timeout=(float, f"seconds, at most {MCP_MAX_WAIT:g} (default 10)"),
+        ),
+    ),
+    "flush": (
+        "Forget the stored items, all or one project's.",
+        _schema(project=(int, "only this project")),
+    ),
+}
+
+
+def _tool_filter(args, since=0):
+    return EventFilter(
+        project=args.get("project"),
+        type=args.get("type"),
+        since=args.get("since", since),
+        q=args.get("q"),
+    )
+
+
+def _in_app_frames(exception):
+    frames = _get(exception, "stacktrace", "frames")
+    frames = frames if isinstance(frames, list) else []
+    kept = [f for f in frames if isinstance(f, dict) and f.get("in_app") is not False]
+    return [
+        {k: f.get(k) for k in ("filename", "function", "lineno", "context_line")}
+        for f in kept[-15:]
+    ]
+
+
+def _exceptions(body):
+    values = _get(body, "exception", "values")
+    return [
+        {"type": e.get("type"), "value": e.get("value"), "frames": _in_app_frames(e)}
+        for e in (values if isinstance(values, list) else [])
+        if isinstance(e, dict)
+    ]
+
+
+def _breadcrumbs(body):
+    crumbs = _get(body, "breadcrumbs", "values") or _get(body, "breadcrumbs")
+    crumbs = crumbs if isinstance(crumbs, list) else []
+    keys = ("timestamp", "category", "level", "message")
+    return [{k: c.get(k) for k in keys} for c in crumbs[-20:] if isinstance(c, dict)]
+
+
+def _event_report(event, findings):
+    body = event.body if not event.binary else None
+    body = body if isinstance(body, dict) else {}
+    report = event_to_summary(event, len(findings))
+    report.update(
+        exceptions=_exceptions(body),
+        breadcrumbs=_breadcrumbs(body),
+        tags=body.get("tags"),
+        trace_id=_get(body, "contexts", "trace", "trace_id"),
+        warnings=event.warnings,
+        leaks=findings,
+    )
+    return report
+
+
+def _event_text(report):
+    lines = [
+        f"{report['type']} {report['summary']} (id {report['event_id']}, "
+        f"project {report['project_id']}, seq {report['seq']})"
+    ]
+    for exc in report["exceptions"]:
+        lines.append(f"{exc['type']}: {exc['value']}")
+        lines += [
+            f"  at {f['function']} ({f['filename']}:{f['lineno']})"
+            + (f"  {f['context_line'].strip()}" if f.get("context_line") else "")
+            for f in exc["frames"]
+        ]
+    lines += [
+        f"breadcrumb {c['category']}: {c['message']}" for c in report["breadcrumbs"]
+    ]
+    lines += [f"warning {w['code']}: {w['message']}" for w in report["warnings"]]
+    lines += [
+        f"LEAK {f['kind']} at {f['pointer']} ({f['excerpt']})" for f in report["leaks"]
+    ]
+    return "\n".join(lines)
+
+
+def _span_line(span):
+    seconds = _ui_seconds_between(span.get("start_timestamp"), span.get("timestamp"))
+    return {
+        "op": span.get("op"),
+        "description": span.get("description"),
+        "seconds": seconds,
+    }
+
+
+def _ui_seconds_between(start, end):
+    try:
+        return round(float(end) - float(start), 6)
+    except (TypeError, ValueError):
+        return None
+
+
+def _trace_report(kent, trace_id):
+    transactions, errors = [], []
+    for event in kent.store.snapshot():
+        if event.binary or event.type not in ("event", "transaction"):
+            continue
+        body = event.body
+        if _get(body, "contexts", "trace", "trace_id") != trace_id:
+            continue
+        if event.type == "event":
+            errors.append(event_to_summary(event))
+            continue
+        spans = body.get("spans") if isinstance(body.get("spans"), list) else []
+        transactions.append(
+            dict(
+                event_to_summary(event),
+                name=body.get("transaction"),
+                op=_get(body, "contexts", "trace", "op"),
+                seconds=_ui_seconds_between(
+                    body.get("start_timestamp"), body.get("timestamp")
+                ),
+                spans=[_span_line(s) for s in spans if isinstance(s, dict)],
+            )
+        )
+    return {"trace_id": trace_id, "transactions": transactions, "errors": errors}
+
+
+def _trace_text(report):
+    lines = [
+        f"trace {report['trace_id']}: {len(report['transactions'])} "
+        f"transactions, {len(report['errors'])} errors"
+    ]
+    for tx in report["transactions"]:
+        lines.append(f"transaction {tx['name']} op={tx['op']} {tx['seconds']} s")
+        lines += [
+            f"  span {s['op']} {s['description']} {s['seconds']} s" for s in tx["spans"]
+        ]
+    lines += [f"error {e['summary']} (id {e['event_id']})" for e in report["errors"]]
+    return "\n".join(lines)
+
+
+def _entries_text(entries, base_url, empty="no items"):
+    return "\n".join(render_entry_line(e, base_url) for e in entries) or empty
+
+
+def _tool_list_events(kent, args, base_url):
+    events = kent.store.snapshot(_tool_filter(args))
+    entries = [event_to_summary(e, kent.leak_count(e)) for e in events]
+    entries = entries[-max(0, int(args.get("limit", 20))) :]
+    return _entries_text(entries, base_url), {"events": entries, "count": len(entries)}
+
+
+def _tool_get_event(kent, args, base_url):
+    event = kent.store.get(str(args["id"]))
+    if event is None:
+        raise NotFound(f"no stored item with id {args['id']!r}")
+    report = _event_report(event, kent.findings(event))
+    return _event_text(report) + f"\n{base_url}/event/{event.id}", report
+
+
+def _tool_search(kent, args, base_url):
+    events = kent.store.snapshot(_tool_filter(dict(args, q=None)))
+    found = [(e, search_item(e.body, e.raw, e.binary, args["q"])) for e in events]
+    hits = [dict(_event_heading(e), pointers=p) for e, p in found if p]
+    lines = [
+        f"{h['event_id']} {h['type']} {h['summary']}: {', '.join(h['pointers'][:5])}"
+        for h in hits
+    ]
+    return "\n".join(lines) or f"{args['q']!r} occurs in no stored item", {
+        "events": hits,
+        "count": len(hits),
+    }
+
+
+def _tool_list_leaks(kent, args, base_url):
+    found = [(e, kent.findings(e)) for e in kent.store.snapshot(_tool_filter(args))]
+    report = leaks_report([(e, f) for e, f in found if f])
+    lines = [
+        f"{e['event_id']} {e['summary']}: " + render_leak_flag(e["findings"])
+        for e in report["events"]
+    ]
+    return "\n".join(lines) or "no leaks found", report
+
+
+def _tool_get_trace(kent, args, base_url):
+    report = _trace_report(kent, str(args["trace_id"]).replace("-", "").lower())
+    return _trace_text(report), report
+
+
+def _tool_wait_for_events(kent, args, base_url):
+    match = _tool_filter(args, since=kent.store.last_seq)
+    timeout = min(float(args.get("timeout", 10)), MCP_MAX_WAIT)
+    events, ok = kent.store.wait_for(
+        int(args.get("count", 1)), timeout, match, match.since
+    )
+    entries = [event_to_summary(e, kent.leak_count(e)) for e in events]
+    value = {"events": entries, "count": len(entries), "complete": ok}
+    text = _entries_text(entries, base_url, "nothing arrived")
+    return (text if ok else f"timed out after {timeout} s; arrived:\n{text}"), value
+
+
+def _tool_flush(kent, args, base_url):
+    gone = kent.store.flush(args.get("project"))
+    return f"flushed {gone} items", {"flushed": gone}
+
+
+def _check_arguments(name, args):
+    schema = MCP_TOOLS[name][1]
+    missing = [k for k in schema["required"] if k not in args]
+    if missing:
+        raise JsonRpcError(-32602, f"{name} needs {', '.join(missing)}")
+    unknown = sorted(set(args) - set(schema["properties"]))
+    if unknown:
+        raise JsonRpcError(-32602, f"{name} has no argument {', '.join(unknown)}")
+
+
+def _call_tool(kent, params, base_url):
+    name, args = params.get("name"), params.get("arguments") or {}
+    if name not in MCP_TOOLS:
+        raise JsonRpcError(-32602, f"no tool {name!r}; tools: {', '.join(MCP_TOOLS)}")
+    if not isinstance(args, dict):
+        raise JsonRpcError(-32602, "arguments is an object")
+    _check_arguments(name, args)
+    try:  # a tool that fails answers isError, so the model can read why
+        text, value = globals()[f"_tool_{name}"](kent, args, base_url)
+    except (KentError, ValueError, TypeError) as exc:
+        message = exc.message if isinstance(exc, KentError) else f"bad argument: {exc}"
+        return {"content": [{"type": "text", "text": message}], "isError": True}
+    return {"content": [{"type": "text", "text": text}], "structuredContent": value}
+
+
+def _initialize(params):
+    asked = params.get("protocolVersion")
+    return {
+        "protocolVersion": asked if asked in MCP_VERSIONS else MCP_VERSIONS[0],
+        "capabilities": {"tools": {"listChanged": False}},
+        "serverInfo": {"name": "kent", "version": __version__},
+        "instructions": "Kent is a local fake Sentry: these tools read what "
+        "the app's Sentry SDK sent (errors, transactions, logs) and what leaked.",
+    }
+
+
+def _mcp_result(kent, method, params, base_url):
+    if method == "initialize":
+        return _initialize(params)
+    if method == "ping":
+        return {}
+    if method == "tools/list":
+        return {
+            "tools": [
+                {"name": name, "description": text, "inputSchema": schema}
+                for name, (text, schema) in MCP_TOOLS.items()
+            ]
+        }
+    if method == "tools/call":
+        return _call_tool(kent, params, base_url)
+    raise JsonRpcError(-32601, f"Kent's MCP server has no method {method!r}")
+
+
+def mcp_answer(kent, message, base_url):
+    """The answer to one JSON-RPC message, or None (a notification, a response)."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return _rpc_error(None, JsonRpcError(-32600, "not a JSON-RPC 2.0 message"))
+    ident, method = message.get("id"), message.get("method")
+    if not isinstance(method, str):
+        return (
+            None
+            if "id" in message and ("result" in message or "error" in message)
+            else _rpc_error(ident, JsonRpcError(-32600, "no method"))
+        )
+    if "id" not in message:
+        return None  # notifications/initialized and friends: nothing to answer
+    params = message.get("params") or {}
+    try:
+        if not isinstance(params, dict):
+            raise JsonRpcError(-32602, "params is an object")
+        return {
+            "jsonrpc": "2.0",
+            "id": ident,
+            "result": _mcp_result(kent, method, params, base_url),
+        }
+    except JsonRpcError as exc:
+        return _rpc_error(ident, exc)
+
+
+def _rpc_error(ident, exc):
+    return {
+        "jsonrpc": "2.0",
+        "id": ident,
+        "error": {"code": exc.code, "message": exc.message},
+    }
+
+
+def mcp_answers(kent, data, base_url):
+    """The answer to a POSTed body or stdio line (a message or a batch)."""
+    try:
+        message = json_loads(data)
+    except ValueError as exc:
+        return _rpc_error(None, JsonRpcError(-32700, f"parse error: {exc}"))
+    if isinstance(message, list):
+        answers = [a for m in message if (a := mcp_answer(kent, m, base_url))]
+        return answers or None
+    return mcp_answer(kent, message, base_url)
+
+
+# ---------------------------------------------------------------------------
 # HTTP handler: routes, request bodies, one place that maps errors to status
 # ---------------------------------------------------------------------------
 
@@ -5444,6 +5811,7 @@ ROUTES = [
     (("POST",), r"/stream", "ingest_spotlight", INGEST),
     (("GET",), r"/stream", "stream_events", "api"),
     (("GET",), r"/api/stream/?", "stream_events", "api"),
+    (("POST",), r"/mcp/?", "mcp_request", "api"),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
     (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", "api"),
     (("GET",), r"/api/0/relays/(live)/", "health", "api"),
@@ -6443,6 +6811,30 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self._stream_write(data)
                 last_write = time.monotonic()
 
+    # -- MCP (Streamable HTTP: one JSON answer per POST) ----------------------------
+
+    def _check_own_origin(self):
+        """MCP's guidance: refuse a browser page of another origin (DNS
+        rebinding); clients without ``Origin`` (assistants, curl) may ask."""
+        origin = self.headers.get("Origin")
+        own = f"http://{self.headers.get('Host') or ''}"
+        if origin is not None and origin.rstrip("/") != own:
+            raise Forbidden(f"origin {origin[:80]!r} may not use Kent's /mcp")
+        if (self.headers.get("Sec-Fetch-Site") or "") == "cross-site":
+            raise Forbidden("a cross-site request may not use Kent's /mcp")
+
+    def mcp_request(self):
+        data = self._read_body(MIB)
+        self._check_own_origin()
+        answer = mcp_answers(self.server.kent, data, self._base_url())
+        if answer is None:  # only notifications or responses
+            self._respond(202, b"", "text/plain")
+            return
+        parse_error = (
+            isinstance(answer, dict) and _get(answer, "error", "code") == -32700
+        )
+        self._respond_json(400 if parse_error else 200, answer)
+
     # -- pages -----------------------------------------------------------------------
 
     def page_index(self):
@@ -7298,6 +7690,56 @@ def tail(base, query="", as_json=False, colour=False, out=None, timeout=60.0):
         lost = True
 
 
+def _forward_mcp(base, line, timeout=MCP_MAX_WAIT + 30):
+    """POST one stdio line to a Kent's /mcp: the answer's bytes, or b""."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        conn.request("POST", f"{parts.path.rstrip('/')}/mcp", line, headers)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def serve_mcp_stdio(answer, stdin=None, stdout=None):
+    """MCP's stdio transport: a JSON-RPC message per line in, answers out.
+
+    ``answer(line)`` gives the answer as bytes (empty for none)."""
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    for line in iter(stdin.readline, b""):
+        if not line.strip():
+            continue
+        data = answer(line)
+        if data:
+            stdout.write(data.strip().replace(b"\n", b" ") + b"\n")
+            stdout.flush()
+
+
+def _local_mcp_answer(kent, base_url):
+    def answer(line):
+        value = mcp_answers(kent, line, base_url)
+        return b"" if value is None else to_json_bytes(value)
+
+    return answer
+
+
+def _remote_mcp_answer(base):
+    def answer(line):
+        try:
+            return _forward_mcp(base, line)
+        except (OSError, http.client.HTTPException) as exc:
+            error = JsonRpcError(-32603, f"cannot reach Kent at {base}: {exc}")
+            try:
+                ident = json_loads(line).get("id")
+            except (ValueError, AttributeError):
+                ident = None
+            return to_json_bytes(_rpc_error(ident, error)) if ident is not None else b""
+
+    return answer
+
+
 # ---------------------------------------------------------------------------
 # CLI: kent-server run | wait
 # ---------------------------------------------------------------------------
@@ -7539,6 +7981,29 @@ def _add_tail_parser(commands):
     )
 
 
+def _add_mcp_parser(commands):
+    mcp = commands.add_parser(
+        "mcp",
+        help="an MCP server on stdin/stdout for coding assistants",
+        description="Speak the Model Context Protocol over stdio. With --url, "
+        "forward to that running Kent; otherwise use the Kent on --port if "
+        "one answers, else run one in this process on --port.",
+    )
+    mcp.add_argument("--url", help="a running Kent's URL")
+    mcp.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port of the Kent to use or start (default %(default)s)",
+    )
+    mcp.add_argument(
+        "--spotlight",
+        action="store_true",
+        help=f"the Kent started here also listens on {SPOTLIGHT_PORT}",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kent-server",
@@ -7553,6 +8018,7 @@ def build_parser():
     _add_send_parser(commands)
     _add_replay_parser(commands)
     _add_tail_parser(commands)
+    _add_mcp_parser(commands)
     return parser
 
 
@@ -7807,6 +8273,37 @@ def _tail(args):
     return 0
 
 
+def _mcp(args):
+    base = (args.url or f"http://{DEFAULT_HOST}:{args.port}").rstrip("/")
+    if args.url or (args.port and _kent_answers(base)):
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_mcp_stdio(_remote_mcp_answer(base))
+        return 0
+    spotlight = SPOTLIGHT_PORT if args.spotlight else None
+    try:
+        server = KentServer(DEFAULT_HOST, args.port, spotlight_port=spotlight).start()
+    except OSError as exc:
+        raise SystemExit(
+            f"kent mcp: cannot listen on port {args.port}: {exc}"
+        ) from None
+    print(
+        f"kent mcp: Kent runs at {server.url}/ (DSN {server.dsn(1)})", file=sys.stderr
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_mcp_stdio(_local_mcp_answer(server.kent, server.url))
+    finally:
+        server.stop()
+    return 0
+
+
+def _kent_answers(base):
+    try:
+        return _http_get_json(base + "/api/status/", 2)[0] == 200
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
 def main(argv=None):
     """The ``kent-server`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -7820,6 +8317,7 @@ def main(argv=None):
         "send": _send,
         "replay": _replay,
         "tail": _tail,
+        "mcp": _mcp,
     }
     if args.command in commands:
         return commands[args.command](args)

@@ -91,9 +91,11 @@ def test_python_sdk_with_dsn_and_spotlight_sends_two_copies(kent_server):
     # sentry-python's envelope header has no dsn: Spotlight's project.
     assert by_endpoint["spotlight"].project_id == 0
     assert all(e.warnings == [] for e in copies)
+    kent_server.wait_for(2, timeout=30, type="transaction")  # traced, too
     status, _, page = http_request(kent_server.url, "GET", "/")
-    assert status == 200 and page.count(b"via Spotlight") == 1
-    entries = json.loads(http_request(kent_server.url, "GET", "/api/eventlist/")[2])
+    assert status == 200 and page.count(b"via Spotlight") == 2  # of 4 rows
+    listing = "/api/eventlist/?type=event"
+    entries = json.loads(http_request(kent_server.url, "GET", listing)[2])
     assert sorted(e["endpoint"] for e in entries["events"]) == ["envelope", "spotlight"]
 
 

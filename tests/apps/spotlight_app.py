@@ -4,8 +4,7 @@ Usage: python spotlight_app.py [--spotlight URL] [--dsn DSN]
 
 With no ``--spotlight`` the SDK reads ``SENTRY_SPOTLIGHT`` as users set it;
 with no ``--dsn`` it runs DSN-less (Spotlight only: everything sampled,
-``send_default_pii`` on). Prints one JSON line: {"event_id", "transaction_id",
-"trace_id"}.
+``send_default_pii`` on). Prints one JSON line: {"event_id", "trace_id"}.
 """
 
 import argparse
@@ -24,6 +23,8 @@ def main():
     parser.add_argument("--dsn")
     args = parser.parse_args()
     options = {"spotlight": args.spotlight} if args.spotlight else {}
+    if args.dsn:  # DSN-less Spotlight mode samples everything by itself
+        options["traces_sample_rate"] = 1.0
     sentry_sdk.init(
         dsn=args.dsn, default_integrations=False, release="kent-tests@1.0.0", **options
     )
@@ -38,9 +39,6 @@ def main():
         json.dumps(
             {
                 "event_id": event_id,
-                "transaction_id": span.transaction_id
-                if hasattr(span, "transaction_id")
-                else None,
                 "trace_id": span.trace_id,
             }
         )
