@@ -8009,7 +8009,8 @@ def build_parser():
         prog="kent-server",
         description="Kent: a fake Sentry server for debugging and tests. "
         "'run' serves; 'wait' waits for events; 'send' and 'replay' post "
-        "samples and saved requests to Kent or any Sentry.",
+        "samples and saved requests to Kent or any Sentry; 'tail' prints what "
+        "a running Kent receives; 'mcp' serves coding assistants on stdio.",
     )
     parser.add_argument("--version", action="version", version=f"Kent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
