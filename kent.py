@@ -5626,7 +5626,8 @@ def _tool_wait_for_events(kent, args, base_url):
 
 
 def _tool_flush(kent, args, base_url):
-    gone = kent.store.flush(args.get("project"))
+    project = args.get("project")
+    gone = kent.store.flush(None if project is None else int(project))
     return f"flushed {gone} items", {"flushed": gone}
 
 

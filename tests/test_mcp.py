@@ -88,6 +88,8 @@ async def drive_every_tool(session, server):
     missing = await session.call_tool("get_event", {"id": "nope"})
     assert missing.is_error and "no stored item" in missing.content[0].text
 
+    flushed = await session.call_tool("flush", {"project": 99})
+    assert flushed.structured_content["flushed"] == 0
     flushed = await session.call_tool("flush", {})
     assert flushed.structured_content["flushed"] >= 1
     assert server.events() == []
