@@ -5509,20 +5509,19 @@ def _event_text(report):
     return "\n".join(lines)
 
 
+def _seconds_between(start, end):
+    """Seconds between two Sentry timestamps (epoch numbers or RFC 3339)."""
+    start, end = _ui_seconds(start), _ui_seconds(end)
+    return None if start is None or end is None else round(end - start, 6)
+
+
 def _span_line(span):
-    seconds = _ui_seconds_between(span.get("start_timestamp"), span.get("timestamp"))
+    seconds = _seconds_between(span.get("start_timestamp"), span.get("timestamp"))
     return {
         "op": span.get("op"),
         "description": span.get("description"),
         "seconds": seconds,
     }
-
-
-def _ui_seconds_between(start, end):
-    try:
-        return round(float(end) - float(start), 6)
-    except (TypeError, ValueError):
-        return None
 
 
 def _trace_report(kent, trace_id):
@@ -5542,7 +5541,7 @@ def _trace_report(kent, trace_id):
                 event_to_summary(event),
                 name=body.get("transaction"),
                 op=_get(body, "contexts", "trace", "op"),
-                seconds=_ui_seconds_between(
+                seconds=_seconds_between(
                     body.get("start_timestamp"), body.get("timestamp")
                 ),
                 spans=[_span_line(s) for s in spans if isinstance(s, dict)],
@@ -5689,12 +5688,10 @@ def mcp_answer(kent, message, base_url):
     if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
         return _rpc_error(None, JsonRpcError(-32600, "not a JSON-RPC 2.0 message"))
     ident, method = message.get("id"), message.get("method")
+    if method is None and ("result" in message or "error" in message):
+        return None  # a client's answer: Kent asks nothing, so nothing to do
     if not isinstance(method, str):
-        return (
-            None
-            if "id" in message and ("result" in message or "error" in message)
-            else _rpc_error(ident, JsonRpcError(-32600, "no method"))
-        )
+        return _rpc_error(ident, JsonRpcError(-32600, "a request needs a method"))
     if "id" not in message:
         return None  # notifications/initialized and friends: nothing to answer
     params = message.get("params") or {}

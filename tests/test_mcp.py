@@ -80,6 +80,7 @@ async def drive_every_tool(session, server):
     trace = await session.call_tool("get_trace", {"trace_id": out["trace_id"]})
     [transaction] = trace.structured_content["transactions"]
     assert transaction["name"] == "spotlight-checkout"
+    assert transaction["seconds"] >= 0  # sentry-python sends RFC 3339 times
     assert "transaction spotlight-checkout op=task" in trace.content[0].text
     assert [e["sdk_event_id"] for e in trace.structured_content["errors"]] == [
         out["event_id"]
