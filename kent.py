@@ -8073,7 +8073,13 @@ def _run(args):
         server.start()
     except OSError as exc:
         raise SystemExit(
-            f"kent: cannot listen on {args.host}:{args.port}: {exc}"
+            f"kent: cannot listen on {args.host}:{args.port}"
+            + (
+                f" and Spotlight's port {args.spotlight_port}"
+                if args.spotlight_port is not None
+                else ""
+            )
+            + f": {exc}"
         ) from None
     shown = server.url.replace("0.0.0.0", "127.0.0.1")
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop: exit as on Ctrl-C
