@@ -41,6 +41,7 @@ import json
 import logging
 import os
 import re
+import select
 import shlex
 import signal
 import socket
@@ -92,6 +93,11 @@ CLIENT_GONE_POLL = 0.2  # seconds between a long-poll's checks that its client i
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
 DEFAULT_PROJECT_KEY = "public"
+# Spotlight: SDKs with SENTRY_SPOTLIGHT=1 post envelopes to this port's /stream,
+# with no DSN; such items go to this project unless the envelope names one.
+SPOTLIGHT_PORT = 8969
+SPOTLIGHT_PROJECT_ID = 0
+STREAM_HEARTBEAT = 15.0  # seconds between comments on an idle event stream
 
 # Relay's default limits (relay-config Limits::default), used for warnings.
 MIB = 1024 * 1024
@@ -3592,12 +3598,8 @@ class EventStore:
                 if gone():
                     return self._still_kept(found), False
                 next_check = now + nap
-            remaining = deadline - now
-            with self._cond:
-                if self.closing:
-                    return self._still_kept(found), False
-                if self.last_seq <= cursor:
-                    self._cond.wait(min(remaining, nap))
+            if not self._wait_past(cursor, min(deadline - now, nap)):
+                return self._still_kept(found), False
 
     def _still_kept(self, seqs):
         """The events with these seqs that the store still holds."""
@@ -3605,6 +3607,25 @@ class EventStore:
             return []
         wanted = set(seqs)
         return [e for e in self._newer_than(seqs[0] - 1) if e.seq in wanted]
+
+    def _wait_past(self, cursor, timeout):
+        """Sleep until an item newer than ``cursor`` is stored or ``timeout``
+        passes; False when the server is stopping."""
+        with self._cond:
+            if self.closing:
+                return False
+            if self.last_seq <= cursor:
+                self._cond.wait(timeout)
+            return not self.closing
+
+    def follow(self, since, timeout):
+        """Items newer than ``since``, waiting up to ``timeout`` for the first;
+        ``None`` once the server is stopping. For streams: the lock is held
+        only to copy, never while a reader writes to its socket."""
+        new = self._newer_than(since)
+        if not new and self._wait_past(since, timeout):
+            new = self._newer_than(since)
+        return None if self.closing else new
 
     def wake_waiters(self, closing):
         """Release every waiter (the server is stopping) or allow waits again."""
@@ -3882,6 +3903,7 @@ def event_to_summary(event, leaks=None):
         "warnings": [w["code"] for w in event.warnings],
         "fault": event.fault,
         "request_id": event.request_id,
+        "endpoint": event.request.get("endpoint"),
         "size": len(event.raw),
     }
     if leaks is not None:
@@ -4057,25 +4079,40 @@ def _paint(text, style, colour):
 
 def render_console_line(event, base_url, colour=False):
     """One readable line per stored item for the terminal."""
-    sdk = event.sdk or {}
+    return render_entry_line(event_to_summary(event), base_url, colour)
+
+
+def render_entry_line(entry, base_url, colour=False):
+    """The console line from a list entry (``event_to_summary``), as ``run``
+    prints it and ``tail`` prints what the event stream sends."""
+    sdk = entry.get("sdk") or {}
     sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
-    ok = 200 <= event.status < 300
+    status = entry.get("status") or 0
+    title = entry.get("title") or entry.get("summary")
     parts = [  # every payload-derived piece through console_text
-        _paint(f"#{event.seq}", "dim", colour),
-        f"project={event.project_id}",
-        _paint(console_text(event.type), "cyan", colour),
-        _paint(str(event.status), "green" if ok else "red", colour),
+        _paint(f"#{entry.get('seq')}", "dim", colour),
+        f"project={entry.get('project_id')}",
+        _paint(console_text(str(entry.get("type"))), "cyan", colour),
+        _paint(str(status), "green" if 200 <= status < 300 else "red", colour),
         console_text(sdk_text),
-        _paint(console_text(event.title), "bold", colour),
+        _paint(console_text(str(title)), "bold", colour),
     ]
-    if event.warnings:
-        codes = ",".join(w["code"] for w in event.warnings)
+    if entry.get("warnings"):
+        codes = ",".join(entry["warnings"])
         parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
-    if event.fault:
-        parts.append(_paint(f"[fault rule {event.fault}]", "yellow", colour))
-    link = console_text(f"{base_url}/event/{event.id}")  # base_url is from Host
+    if entry.get("fault"):
+        parts.append(_paint(f"[fault rule {entry['fault']}]", "yellow", colour))
+    if entry.get("endpoint") == "spotlight":
+        parts.append(_paint("[via Spotlight]", "dim", colour))
+    link = console_text(f"{base_url}/event/{entry.get('event_id')}")  # from Host
     parts.append(_paint(link, "dim", colour))
     return " ".join(parts)
+
+
+def sse_message(event, data):
+    """One Server-Sent Event for a stored item: its seq, type and list entry."""
+    name = re.sub(r"[^\w.-]", "_", str(event.type)) or "item"
+    return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, name.encode(), data)
 
 
 def render_leak_flag(findings, colour=False, shown=3):
@@ -4622,6 +4659,8 @@ def _ui_event_row(event, leaks=0):
     if event.fault is not None:
         warn += f' <span class="badge bad">fault rule {_e(event.fault)}</span>'
     warn = _ui_leak_badge(leaks) + warn
+    if event.request.get("endpoint") == "spotlight":  # the copy sent to /stream
+        warn += ' <span class="badge">via Spotlight</span>'
     sdk = event.sdk or {}
     sdk_text = " ".join(str(v) for v in (sdk.get("name"), sdk.get("version")) if v)
     return (
@@ -5702,6 +5741,371 @@ def render_diff(a, b, diff, nonce):
 
 
 # ---------------------------------------------------------------------------
+# MCP: tools for coding assistants, as JSON-RPC 2.0 (POST /mcp, or stdio)
+# https://modelcontextprotocol.io/specification (Streamable HTTP, stdio)
+# ---------------------------------------------------------------------------
+
+MCP_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
+MCP_MAX_WAIT = 60.0  # seconds a wait_for_events call may take
+
+
+class JsonRpcError(KentError):
+    """A JSON-RPC error: ``code`` is JSON-RPC's, ``status`` the HTTP answer."""
+
+    def __init__(self, code, message, status=200):
+        super().__init__(message)
+        self.code = code
+        self.status = status
+
+
+def _schema(required=(), **properties):
+    kinds = {int: "integer", str: "string", float: "number"}
+    props = {
+        name: {"type": kinds[kind], "description": text}
+        for name, (kind, text) in properties.items()
+    }
+    return {"type": "object", "properties": props, "required": list(required)}
+
+
+_FILTERS = {
+    "project": (str, "project id(s), comma-separated"),
+    "type": (str, "item type(s), comma-separated: event, transaction, log, ..."),
+}
+MCP_TOOLS = {
+    "list_events": (
+        "List the items Kent received, newest last, with filters.",
+        _schema(
+            **_FILTERS,
+            since=(int, "only items after this sequence number (seq)"),
+            q=(str, "text that must occur in the payload"),
+            limit=(int, "at most this many, the newest (default 20)"),
+        ),
+    ),
+    "get_event": (
+        "One item by Kent's id or the SDK's event_id: the exception with its "
+        "in-app frames, breadcrumbs, tags, Kent's warnings and leak findings.",
+        _schema(["id"], id=(str, "Kent's id (event_id in lists) or the SDK's")),
+    ),
+    "search": (
+        "Find a text in every stored payload; answers where it occurs.",
+        _schema(["q"], q=(str, "the text"), **_FILTERS),
+    ),
+    "list_leaks": (
+        "Secrets and personal data found in what the SDKs sent (masked).",
+        _schema(**_FILTERS),
+    ),
+    "get_trace": (
+        "A trace by trace_id: its transactions with their spans, and errors.",
+        _schema(["trace_id"], trace_id=(str, "32 hex digits")),
+    ),
+    "wait_for_events": (
+        "Wait until COUNT matching items arrive (after since), up to timeout.",
+        _schema(
+            **_FILTERS,
+            count=(int, "how many (default 1)"),
+            since=(int, "only items after this seq (default: from now)"),
+            q=(str, "text that must occur in the payload"),
+            timeout=(float, f"seconds, at most {MCP_MAX_WAIT:g} (default 10)"),
+        ),
+    ),
+    "flush": (
+        "Forget the stored items, all or one project's.",
+        _schema(project=(int, "only this project")),
+    ),
+}
+
+
+def _tool_filter(args, since=0):
+    return EventFilter(
+        project=args.get("project"),
+        type=args.get("type"),
+        since=args.get("since", since),
+        q=args.get("q"),
+    )
+
+
+def _in_app_frames(exception):
+    frames = _get(exception, "stacktrace", "frames")
+    frames = frames if isinstance(frames, list) else []
+    kept = [f for f in frames if isinstance(f, dict) and f.get("in_app") is not False]
+    return [
+        {k: f.get(k) for k in ("filename", "function", "lineno", "context_line")}
+        for f in kept[-15:]
+    ]
+
+
+def _exceptions(body):
+    values = _get(body, "exception", "values")
+    return [
+        {"type": e.get("type"), "value": e.get("value"), "frames": _in_app_frames(e)}
+        for e in (values if isinstance(values, list) else [])
+        if isinstance(e, dict)
+    ]
+
+
+def _breadcrumbs(body):
+    crumbs = _get(body, "breadcrumbs", "values") or _get(body, "breadcrumbs")
+    crumbs = crumbs if isinstance(crumbs, list) else []
+    keys = ("timestamp", "category", "level", "message")
+    return [{k: c.get(k) for k in keys} for c in crumbs[-20:] if isinstance(c, dict)]
+
+
+def _event_report(event, findings):
+    body = event.body if not event.binary else None
+    body = body if isinstance(body, dict) else {}
+    report = event_to_summary(event, len(findings))
+    report.update(
+        exceptions=_exceptions(body),
+        breadcrumbs=_breadcrumbs(body),
+        tags=body.get("tags"),
+        trace_id=_get(body, "contexts", "trace", "trace_id"),
+        warnings=event.warnings,
+        leaks=findings,
+    )
+    return report
+
+
+def _event_text(report):
+    lines = [
+        f"{report['type']} {report['summary']} (id {report['event_id']}, "
+        f"project {report['project_id']}, seq {report['seq']})"
+    ]
+    for exc in report["exceptions"]:
+        lines.append(f"{exc['type']}: {exc['value']}")
+        lines += [
+            f"  at {f['function']} ({f['filename']}:{f['lineno']})"
+            + (f"  {f['context_line'].strip()}" if f.get("context_line") else "")
+            for f in exc["frames"]
+        ]
+    lines += [
+        f"breadcrumb {c['category']}: {c['message']}" for c in report["breadcrumbs"]
+    ]
+    lines += [f"warning {w['code']}: {w['message']}" for w in report["warnings"]]
+    lines += [
+        f"LEAK {f['kind']} at {f['pointer']} ({f['excerpt']})" for f in report["leaks"]
+    ]
+    return "\n".join(lines)
+
+
+def _seconds_between(start, end):
+    """Seconds between two Sentry timestamps (epoch numbers or RFC 3339)."""
+    start, end = _ui_seconds(start), _ui_seconds(end)
+    return None if start is None or end is None else round(end - start, 6)
+
+
+def _span_line(span):
+    seconds = _seconds_between(span.get("start_timestamp"), span.get("timestamp"))
+    return {
+        "op": span.get("op"),
+        "description": span.get("description"),
+        "seconds": seconds,
+    }
+
+
+def _trace_report(kent, trace_id):
+    transactions, errors = [], []
+    for event in kent.store.snapshot():
+        if event.binary or event.type not in ("event", "transaction"):
+            continue
+        body = event.body
+        if _get(body, "contexts", "trace", "trace_id") != trace_id:
+            continue
+        if event.type == "event":
+            errors.append(event_to_summary(event))
+            continue
+        spans = body.get("spans") if isinstance(body.get("spans"), list) else []
+        transactions.append(
+            dict(
+                event_to_summary(event),
+                name=body.get("transaction"),
+                op=_get(body, "contexts", "trace", "op"),
+                seconds=_seconds_between(
+                    body.get("start_timestamp"), body.get("timestamp")
+                ),
+                spans=[_span_line(s) for s in spans if isinstance(s, dict)],
+            )
+        )
+    return {"trace_id": trace_id, "transactions": transactions, "errors": errors}
+
+
+def _trace_text(report):
+    lines = [
+        f"trace {report['trace_id']}: {len(report['transactions'])} "
+        f"transactions, {len(report['errors'])} errors"
+    ]
+    for tx in report["transactions"]:
+        lines.append(f"transaction {tx['name']} op={tx['op']} {tx['seconds']} s")
+        lines += [
+            f"  span {s['op']} {s['description']} {s['seconds']} s" for s in tx["spans"]
+        ]
+    lines += [f"error {e['summary']} (id {e['event_id']})" for e in report["errors"]]
+    return "\n".join(lines)
+
+
+def _entries_text(entries, base_url, empty="no items"):
+    return "\n".join(render_entry_line(e, base_url) for e in entries) or empty
+
+
+def _tool_list_events(kent, args, base_url):
+    events = kent.store.snapshot(_tool_filter(args))
+    entries = [event_to_summary(e, kent.leak_count(e)) for e in events]
+    entries = entries[-max(0, int(args.get("limit", 20))) :]
+    return _entries_text(entries, base_url), {"events": entries, "count": len(entries)}
+
+
+def _tool_get_event(kent, args, base_url):
+    event = kent.store.get(str(args["id"]))
+    if event is None:
+        raise NotFound(f"no stored item with id {args['id']!r}")
+    report = _event_report(event, kent.findings(event))
+    return _event_text(report) + f"\n{base_url}/event/{event.id}", report
+
+
+def _tool_search(kent, args, base_url):
+    events = kent.store.snapshot(_tool_filter(dict(args, q=None)))
+    found = [(e, search_item(e.body, e.raw, e.binary, args["q"])) for e in events]
+    hits = [dict(_event_heading(e), pointers=p) for e, p in found if p]
+    lines = [
+        f"{h['event_id']} {h['type']} {h['summary']}: {', '.join(h['pointers'][:5])}"
+        for h in hits
+    ]
+    return "\n".join(lines) or f"{args['q']!r} occurs in no stored item", {
+        "events": hits,
+        "count": len(hits),
+    }
+
+
+def _tool_list_leaks(kent, args, base_url):
+    found = [(e, kent.findings(e)) for e in kent.store.snapshot(_tool_filter(args))]
+    report = leaks_report([(e, f) for e, f in found if f])
+    lines = [
+        f"{e['event_id']} {e['summary']}: " + render_leak_flag(e["findings"])
+        for e in report["events"]
+    ]
+    return "\n".join(lines) or "no leaks found", report
+
+
+def _tool_get_trace(kent, args, base_url):
+    report = _trace_report(kent, str(args["trace_id"]).replace("-", "").lower())
+    return _trace_text(report), report
+
+
+def _tool_wait_for_events(kent, args, base_url):
+    match = _tool_filter(args, since=kent.store.last_seq)
+    timeout = min(float(args.get("timeout", 10)), MCP_MAX_WAIT)
+    events, ok = kent.store.wait_for(
+        int(args.get("count", 1)), timeout, match, match.since
+    )
+    entries = [event_to_summary(e, kent.leak_count(e)) for e in events]
+    value = {"events": entries, "count": len(entries), "complete": ok}
+    text = _entries_text(entries, base_url, "nothing arrived")
+    return (text if ok else f"timed out after {timeout} s; arrived:\n{text}"), value
+
+
+def _tool_flush(kent, args, base_url):
+    project = args.get("project")
+    gone = kent.store.flush(None if project is None else int(project))
+    return f"flushed {gone} items", {"flushed": gone}
+
+
+def _check_arguments(name, args):
+    schema = MCP_TOOLS[name][1]
+    missing = [k for k in schema["required"] if k not in args]
+    if missing:
+        raise JsonRpcError(-32602, f"{name} needs {', '.join(missing)}")
+    unknown = sorted(set(args) - set(schema["properties"]))
+    if unknown:
+        raise JsonRpcError(-32602, f"{name} has no argument {', '.join(unknown)}")
+
+
+def _call_tool(kent, params, base_url):
+    name, args = params.get("name"), params.get("arguments") or {}
+    if name not in MCP_TOOLS:
+        raise JsonRpcError(-32602, f"no tool {name!r}; tools: {', '.join(MCP_TOOLS)}")
+    if not isinstance(args, dict):
+        raise JsonRpcError(-32602, "arguments is an object")
+    _check_arguments(name, args)
+    try:  # a tool that fails answers isError, so the model can read why
+        text, value = globals()[f"_tool_{name}"](kent, args, base_url)
+    except (KentError, ValueError, TypeError) as exc:
+        message = exc.message if isinstance(exc, KentError) else f"bad argument: {exc}"
+        return {"content": [{"type": "text", "text": message}], "isError": True}
+    return {"content": [{"type": "text", "text": text}], "structuredContent": value}
+
+
+def _initialize(params):
+    asked = params.get("protocolVersion")
+    return {
+        "protocolVersion": asked if asked in MCP_VERSIONS else MCP_VERSIONS[0],
+        "capabilities": {"tools": {"listChanged": False}},
+        "serverInfo": {"name": "kent", "version": __version__},
+        "instructions": "Kent is a local fake Sentry: these tools read what "
+        "the app's Sentry SDK sent (errors, transactions, logs) and what leaked.",
+    }
+
+
+def _mcp_result(kent, method, params, base_url):
+    if method == "initialize":
+        return _initialize(params)
+    if method == "ping":
+        return {}
+    if method == "tools/list":
+        return {
+            "tools": [
+                {"name": name, "description": text, "inputSchema": schema}
+                for name, (text, schema) in MCP_TOOLS.items()
+            ]
+        }
+    if method == "tools/call":
+        return _call_tool(kent, params, base_url)
+    raise JsonRpcError(-32601, f"Kent's MCP server has no method {method!r}")
+
+
+def mcp_answer(kent, message, base_url):
+    """The answer to one JSON-RPC message, or None (a notification, a response)."""
+    if not isinstance(message, dict) or message.get("jsonrpc") != "2.0":
+        return _rpc_error(None, JsonRpcError(-32600, "not a JSON-RPC 2.0 message"))
+    ident, method = message.get("id"), message.get("method")
+    if method is None and ("result" in message or "error" in message):
+        return None  # a client's answer: Kent asks nothing, so nothing to do
+    if not isinstance(method, str):
+        return _rpc_error(ident, JsonRpcError(-32600, "a request needs a method"))
+    if "id" not in message:
+        return None  # notifications/initialized and friends: nothing to answer
+    params = message.get("params") or {}
+    try:
+        if not isinstance(params, dict):
+            raise JsonRpcError(-32602, "params is an object")
+        return {
+            "jsonrpc": "2.0",
+            "id": ident,
+            "result": _mcp_result(kent, method, params, base_url),
+        }
+    except JsonRpcError as exc:
+        return _rpc_error(ident, exc)
+
+
+def _rpc_error(ident, exc):
+    return {
+        "jsonrpc": "2.0",
+        "id": ident,
+        "error": {"code": exc.code, "message": exc.message},
+    }
+
+
+def mcp_answers(kent, data, base_url):
+    """The answer to a POSTed body or stdio line (a message or a batch)."""
+    try:
+        message = json_loads(data)
+    except ValueError as exc:
+        return _rpc_error(None, JsonRpcError(-32700, f"parse error: {exc}"))
+    if isinstance(message, list):
+        answers = [a for m in message if (a := mcp_answer(kent, m, base_url))]
+        return answers or None
+    return mcp_answer(kent, message, base_url)
+
+
+# ---------------------------------------------------------------------------
 # HTTP handler: routes, request bodies, one place that maps errors to status
 # ---------------------------------------------------------------------------
 
@@ -5980,6 +6384,10 @@ ROUTES = [
     ),
     (("POST",), r"/api/(\d+)/unreal/([^/]+)/", "ingest_unreal", INGEST),
     (("POST",), r"/tunnel/?", "ingest_tunnel", INGEST),
+    (("POST",), r"/stream", "ingest_spotlight", INGEST),
+    (("GET",), r"/stream", "stream_events", "api"),
+    (("GET",), r"/api/stream/?", "stream_events", "api"),
+    (("POST",), r"/mcp/?", "mcp_request", "api"),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
     (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", INGEST),
     (("GET",), r"/api/0/relays/(live)/", "health", INGEST),
@@ -6703,6 +7111,26 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
         self._ingest(0, "tunnel", parse)
 
+    def ingest_spotlight(self):
+        """Spotlight's ``POST /stream``: an envelope with no auth and no
+        project in the URL. The project is the envelope ``dsn``'s (an SDK
+        with a DSN and ``spotlight`` sends a copy here), else Spotlight's."""
+
+        def parse(data, auth, auth_warnings):
+            # Spotlight never sends auth; saying so on every item is noise.
+            auth_warnings = [w for w in auth_warnings if w["code"] != "no-auth"]
+            header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
+            dsn = header.get("dsn")
+            dsn = parse_dsn(dsn) if isinstance(dsn, str) else None
+            project = SPOTLIGHT_PROJECT_ID
+            if dsn and _wire_int(dsn[1]) is not None:
+                project = int(dsn[1])
+            accepted = self._envelope(data, auth, auth_warnings, project)
+            accepted.project_id = project
+            return accepted
+
+        self._ingest(SPOTLIGHT_PROJECT_ID, "spotlight", parse)
+
     def ingest_store(self, project_id):
         def parse(data, auth, auth_warnings):
             if self._content_type() == "application/x-sentry-envelope":
@@ -7109,6 +7537,110 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         value.update(diff_bodies(first.body, second.body))
         self._respond_json(200, value)
 
+    # -- the event stream (Server-Sent Events) ---------------------------------------
+
+    def stream_events(self):
+        """``text/event-stream``: the kept items after the cursor
+        (``Last-Event-ID`` or ``since=``), then each one as it is stored."""
+        params = self._params()
+        # A client that saw another Kent run (``run`` = the id the stream's
+        # first comment gave) resumes from the start: seqs begin anew.
+        other_run = (
+            params.pop("run", self.server.kent.run_id) != self.server.kent.run_id
+        )
+        resume = (self.headers.get("Last-Event-ID") or "").strip()
+        if resume:
+            if _wire_int(resume) is None:
+                raise BadRequest(
+                    f"bad Last-Event-ID {resume[:40]!r}: a sequence number"
+                )
+            params["since"] = resume
+        match = self._filter(params)
+        if other_run:
+            match.since = 0
+        with self.server.kent.stream_slot():
+            self._start_stream()
+            if self.command != "HEAD":
+                self._pump_stream(match)
+
+    def _start_stream(self):
+        self.close_connection = True  # the stream ends when the connection does
+        self._status = 200
+        head = (
+            f"HTTP/1.1 200 OK\r\nServer: {self.server_version}\r\n"
+            f"Date: {self.date_time_string()}\r\n"
+            "Content-Type: text/event-stream; charset=utf-8\r\n"
+            "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n"
+            "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
+        )
+        hello = f"retry: 2000\n: kent {self.server.kent.run_id}\n\n"
+        self._stream_write((head + hello).encode("latin-1"))
+
+    def _stream_write(self, data):
+        self.server.waiting(self.connection, True)  # a reader that stalls is cut
+        self.wfile.write(data)
+        self.server.waiting(self.connection, False)
+
+    def _client_gone(self):
+        """The reader hung up (its end reads as EOF), seen without writing."""
+        try:
+            readable = select.select([self.connection], [], [], 0)[0]
+            return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
+        except OSError:
+            return True
+
+    def _pump_stream(self, match):
+        """Write items as the store reports them; a comment when idle.
+
+        ``follow`` holds the store's lock only to copy: a slow reader slows
+        its own thread, never ingestion."""
+        kent = self.server.kent
+        cursor = match.since
+        if cursor > kent.store.last_seq:  # an id from before Kent restarted
+            cursor = match.since = 0
+        last_write = time.monotonic()
+        while True:
+            events = kent.store.follow(cursor, min(kent.stream_heartbeat, 1.0))
+            if events is None or (not events and self._client_gone()):
+                return  # the server is stopping, or the reader left: free the slot
+            data = b"".join(
+                sse_message(
+                    e, event_summary_json(e, kent.leak_count, kent.canary_version)
+                )
+                for e in events
+                if match(e)
+            )
+            cursor = events[-1].seq if events else cursor
+            if not data and time.monotonic() - last_write >= kent.stream_heartbeat:
+                data = b": heartbeat\n\n"
+            if data:
+                self._stream_write(data)
+                last_write = time.monotonic()
+
+    # -- MCP (Streamable HTTP: one JSON answer per POST) ----------------------------
+
+    def _check_own_origin(self):
+        """MCP's guidance: refuse a browser page of another origin (DNS
+        rebinding); clients without ``Origin`` (assistants, curl) may ask."""
+        origin = self.headers.get("Origin")
+        own = f"http://{self.headers.get('Host') or ''}"
+        if origin is not None and origin.rstrip("/") != own:
+            raise Forbidden(f"origin {origin[:80]!r} may not use Kent's /mcp")
+        if (self.headers.get("Sec-Fetch-Site") or "") == "cross-site":
+            raise Forbidden("a cross-site request may not use Kent's /mcp")
+
+    def mcp_request(self):
+        data = self._read_body(MIB)
+        self._check_own_origin()
+        answer = mcp_answers(self.server.kent, data, self._base_url())
+        if answer is None:  # only notifications or responses
+            self._respond(202, b"", "text/plain")
+            return
+        parse_error = (
+            isinstance(answer, dict) and _get(answer, "error", "code") == -32700
+        )
+        self._respond_json(400 if parse_error else 200, answer)
+
     # -- pages -----------------------------------------------------------------------
 
     def page_index(self):
@@ -7359,9 +7891,17 @@ class Kent:
         canaries=(),
         allow_origins=(),
         allow_hosts=(),
+        max_streams=DEFAULT_MAX_CONNECTIONS // 2,
+        stream_heartbeat=STREAM_HEARTBEAT,
     ):
         self.store = store if store is not None else EventStore()
         self.access = AccessPolicy(allow_origins, allow_hosts)
+        # Open event streams, bounded so that they never take every connection.
+        self.max_streams = max_streams
+        self.stream_heartbeat = stream_heartbeat
+        self._streams = 0
+        self._streams_lock = threading.Lock()
+        self.run_id = uuid.uuid4().hex[:12]  # tells a restarted Kent's streams apart
         # (version, values) replaced as a whole: readers need no lock.
         canaries = [canaries] if isinstance(canaries, str) else list(canaries or ())
         self._canaries = (0, tuple(dict.fromkeys(_canary_values(canaries))))
@@ -7399,6 +7939,22 @@ class Kent:
     def release(self, size):
         with self._in_flight_lock:
             self._in_flight -= size
+
+    @contextlib.contextmanager
+    def stream_slot(self):
+        """Count an open event stream; ``ServiceUnavailable`` when all are taken."""
+        with self._streams_lock:
+            if self._streams >= self.max_streams:
+                raise ServiceUnavailable(
+                    f"{self.max_streams} event streams are open, the most Kent "
+                    "allows (half of --max-connections); close one"
+                )
+            self._streams += 1
+        try:
+            yield
+        finally:
+            with self._streams_lock:
+                self._streams -= 1
 
     def judge(self, events, auth, answer):
         """The answer a request gets: Relay's, or Kent's 400 for bad items."""
@@ -7683,57 +8239,87 @@ class KentServer:
         max_bytes=DEFAULT_MAX_BYTES,
         max_connections=DEFAULT_MAX_CONNECTIONS,
         console=False,
+        spotlight_port=None,
         **settings,
     ):
         self.store = EventStore(max_events=max_events, max_bytes=max_bytes)
+        settings.setdefault("max_streams", max(1, max_connections // 2))
         self.kent = Kent(self.store, **settings)
         if console:  # print lines (and leak flags) from a background thread
             self.kent.printer = ConsolePrinter(self.kent)
         self._address = (host, port)
+        # A second listener (Spotlight's 8969) serving the same Kent.
+        self._spotlight_address = (
+            None if spotlight_port is None else (host, spotlight_port)
+        )
         self._max_connections = max_connections
         self._httpd = None
-        self._thread = None
+        self._spotlight = None
+        self._threads = []
 
-    def start(self):
-        """Bind and serve in a daemon thread; returns self."""
+    def _bind(self):
         self.store.wake_waiters(closing=False)
         self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
+        if self._spotlight_address is not None:
+            try:
+                self._spotlight = _HTTPServer(
+                    self._spotlight_address, self.kent, self._max_connections
+                )
+            except OSError:
+                self._httpd.server_close()
+                raise
         if self.kent.printer is not None:
             self.kent.printer.start()
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
+
+    def _serve_in_thread(self, httpd):
+        thread = threading.Thread(
+            target=httpd.serve_forever,
             kwargs={"poll_interval": 0.1},
             name="kent-server",
             daemon=True,
         )
-        self._thread.start()
+        thread.start()
+        self._threads.append((httpd, thread))
+
+    def start(self):
+        """Bind and serve in a daemon thread; returns self."""
+        self._bind()
+        for httpd in (self._httpd, self._spotlight):
+            if httpd is not None:
+                self._serve_in_thread(httpd)
         return self
 
     def serve_forever(self):
         """Bind and serve in this thread until interrupted."""
-        self._httpd = _HTTPServer(self._address, self.kent, self._max_connections)
-        if self.kent.printer is not None:
-            self.kent.printer.start()
+        self._bind()
+        if self._spotlight is not None:
+            self._serve_in_thread(self._spotlight)
         try:
             self._httpd.serve_forever(poll_interval=0.2)
         finally:
+            self._stop_threads()
             self._close()
 
     def stop(self):
         """Stop serving; leaves no thread or socket behind."""
         if self._httpd is None:
             return
-        if self._thread is not None:
-            self._httpd.shutdown()
-            self._thread.join()
-            self._thread = None
+        self._stop_threads()
         self._close()
+
+    def _stop_threads(self):
+        for httpd, thread in self._threads:
+            httpd.shutdown()
+            thread.join()
+        self._threads = []
 
     def _close(self):
         self.store.wake_waiters(closing=True)
-        self._httpd.close_connections()
-        self._httpd.server_close()
-        self._httpd = None
+        for httpd in (self._httpd, self._spotlight):
+            if httpd is not None:
+                httpd.close_connections()
+                httpd.server_close()
+        self._httpd = self._spotlight = None
         if self.kent.printer is not None:
             self.kent.printer.stop()
 
@@ -7755,6 +8341,15 @@ class KentServer:
     def url(self):
         host = f"[{self.host}]" if ":" in self.host else self.host
         return f"http://{host}:{self.port}"
+
+    @property
+    def spotlight_url(self):
+        """Where ``SENTRY_SPOTLIGHT`` should point: the second listener's
+        ``/stream`` (or this one's, when there is no second listener)."""
+        if self._spotlight is None:
+            return f"{self.url}/stream"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self._spotlight.server_address[1]}/stream"
 
     def dsn(self, project_id=1, key=None):
         """The DSN an SDK should use to send to this server's project
@@ -8297,12 +8892,15 @@ def github_annotations(report):
     return lines
 
 
-def _exec_environment(dsn):
+def _exec_environment(dsn, spotlight=None):
+    """COMMAND's environment: Kent's DSN, and Kent's ``/stream`` as
+    SENTRY_SPOTLIGHT when asked (--spotlight), else no Spotlight at all
+    (an inherited one would send every item a second time elsewhere)."""
     env = dict(os.environ)
     env["SENTRY_DSN"] = dsn
-    # SDKs would also send to a Spotlight sidecar; Kent does not serve
-    # Spotlight's /stream (yet), so COMMAND gets none.
     env.pop("SENTRY_SPOTLIGHT", None)
+    if spotlight:
+        env["SENTRY_SPOTLIGHT"] = spotlight
     return env
 
 
@@ -8389,7 +8987,10 @@ def _start_command(server, command, dsn):
         flush=True,
     )
     try:
-        return run_command(command, _exec_environment(dsn))
+        spotlight = None
+        if server._spotlight_address is not None:
+            spotlight = _connectable(server.spotlight_url)
+        return run_command(command, _exec_environment(dsn, spotlight))
     except FileNotFoundError as exc:
         print(f"kent exec: no such command: {command[0]!r} ({exc})", file=sys.stderr)
         return EXEC_NOT_FOUND, None
@@ -8434,7 +9035,145 @@ def run_exec(server, command, options):
 
 
 # ---------------------------------------------------------------------------
-# CLI: kent-server run | wait | send | replay | exec
+# Client: what talks to a running Kent from outside (tail, the MCP bridge)
+# ---------------------------------------------------------------------------
+
+
+def read_sse(lines):
+    """Server-Sent Events from byte lines: ``(id, event, data)`` per event,
+    and ``(None, "kent-run", id)`` for the comment that names Kent's run."""
+    fields = {}
+    for raw in lines:
+        line = raw.decode("utf-8", "replace").rstrip("\r\n")
+        if not line:
+            if "data" in fields:
+                yield fields.get("id"), fields.get("event", "message"), fields["data"]
+            fields = {}
+            continue
+        if line.startswith(":"):
+            if line.startswith(": kent "):
+                yield None, "kent-run", line[7:]
+            continue
+        name, _, value = line.partition(":")
+        value = value.removeprefix(" ")
+        if name == "data" and "data" in fields:  # a multi-line data field
+            value = fields["data"] + "\n" + value
+        fields[name] = value
+
+
+def _open_stream(base, query, last_id, timeout):
+    """GET ``/api/stream/`` of the Kent at ``base``: the response to read."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    headers = {"Accept": "text/event-stream"}
+    if last_id:
+        headers["Last-Event-ID"] = last_id
+    conn.request(
+        "GET", f"{parts.path.rstrip('/')}/api/stream/?{query}", headers=headers
+    )
+    response = conn.getresponse()
+    if response.status != 200:
+        text = response.read().decode("utf-8", "replace")[:300]
+        conn.close()
+        raise SystemExit(f"kent tail: {base} answered {response.status}: {text}")
+    return conn, response
+
+
+def _tail_line(entry, base, colour):
+    line = render_entry_line(entry, base, colour)
+    leaks = entry.get("leaks")
+    return f"{line} {_paint(f'LEAK {leaks}', 'red', colour)}" if leaks else line
+
+
+def tail(base, query="", as_json=False, colour=False, out=None, timeout=60.0):
+    """Print each item a Kent stores, one line each, until interrupted;
+    reconnect with ``Last-Event-ID`` when Kent goes away and comes back."""
+    out = out or sys.stdout
+    last_id, run, lost = None, None, False
+    while True:
+        try:
+            resume = f"{query}&run={run}" if run else query
+            conn, response = _open_stream(base, resume, last_id, timeout)
+        except (OSError, http.client.HTTPException) as exc:
+            if not lost:
+                print(
+                    f"kent tail: no Kent at {base} ({exc}); retrying", file=sys.stderr
+                )
+            lost = True
+            time.sleep(1.0)
+            continue
+        if lost:
+            print(f"kent tail: connected to {base}", file=sys.stderr, flush=True)
+        lost = False
+        try:
+            for event_id, name, data in read_sse(iter(response.fp.readline, b"")):
+                if name == "kent-run":
+                    run = data
+                    continue
+                last_id = event_id or last_id
+                entry = json.loads(data) if not as_json else None
+                print(data if as_json else _tail_line(entry, base, colour), file=out)
+                out.flush()
+        except (OSError, http.client.HTTPException, ValueError):
+            pass  # Kent went away mid-stream: reconnect
+        finally:
+            conn.close()
+        print(f"kent tail: lost {base}; reconnecting", file=sys.stderr, flush=True)
+        lost = True
+
+
+def _forward_mcp(base, line, timeout=MCP_MAX_WAIT + 30):
+    """POST one stdio line to a Kent's /mcp: the answer's bytes, or b""."""
+    parts = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json", "Accept": "application/json"}
+        conn.request("POST", f"{parts.path.rstrip('/')}/mcp", line, headers)
+        return conn.getresponse().read()
+    finally:
+        conn.close()
+
+
+def serve_mcp_stdio(answer, stdin=None, stdout=None):
+    """MCP's stdio transport: a JSON-RPC message per line in, answers out.
+
+    ``answer(line)`` gives the answer as bytes (empty for none)."""
+    stdin = stdin or sys.stdin.buffer
+    stdout = stdout or sys.stdout.buffer
+    for line in iter(stdin.readline, b""):
+        if not line.strip():
+            continue
+        data = answer(line)
+        if data:
+            stdout.write(data.strip().replace(b"\n", b" ") + b"\n")
+            stdout.flush()
+
+
+def _local_mcp_answer(kent, base_url):
+    def answer(line):
+        value = mcp_answers(kent, line, base_url)
+        return b"" if value is None else to_json_bytes(value)
+
+    return answer
+
+
+def _remote_mcp_answer(base):
+    def answer(line):
+        try:
+            return _forward_mcp(base, line)
+        except (OSError, http.client.HTTPException) as exc:
+            error = JsonRpcError(-32603, f"cannot reach Kent at {base}: {exc}")
+            try:
+                ident = json_loads(line).get("id")
+            except (ValueError, AttributeError):
+                ident = None
+            return to_json_bytes(_rpc_error(ident, error)) if ident is not None else b""
+
+    return answer
+
+
+# ---------------------------------------------------------------------------
+# CLI: kent-server run | wait | send | replay | exec | tail | mcp
 # ---------------------------------------------------------------------------
 
 
@@ -8473,6 +9212,20 @@ def _add_server_arguments(run):
         type=int,
         default=DEFAULT_PORT,
         help="port (default %(default)s; 0 picks a free one)",
+    )
+    run.add_argument(
+        "--spotlight",
+        action="store_const",
+        const=SPOTLIGHT_PORT,
+        dest="spotlight_port",
+        help=f"also listen on port {SPOTLIGHT_PORT}, where SDKs send with "
+        "SENTRY_SPOTLIGHT=1 (POST /stream, no DSN needed)",
+    )
+    run.add_argument(
+        "--spotlight-port",
+        type=int,
+        metavar="PORT",
+        help="the same on another port (0 picks a free one)",
     )
     run.add_argument(
         "--max-events",
@@ -8674,7 +9427,8 @@ def _add_exec_parser(commands):
         add_help=False,  # -h means --host, as in run
         help="run COMMAND against a fresh Kent; fail the build on leaks",
         description="Start Kent on a free loopback port, run COMMAND with "
-        "SENTRY_DSN set to it (project 1; SENTRY_SPOTLIGHT unset), wait for "
+        "SENTRY_DSN set to it (project 1; SENTRY_SPOTLIGHT unset, or set to "
+        "Kent's /stream with --spotlight or --spotlight-port), wait for "
         "the last sends, print a report and exit with COMMAND's status, or "
         f"{EXEC_GATE_FAILED} when a gate (--fail-on-..., --expect) fails. "
         "Every option of 'run' applies.",
@@ -8720,12 +9474,62 @@ def _add_exec_parser(commands):
     run.add_argument("argv", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
 
 
+def _add_tail_parser(commands):
+    tail = commands.add_parser(
+        "tail",
+        help="print what a running Kent receives, as it arrives",
+        description="Follow a running Kent's event stream and print one line "
+        "per stored item (as 'run' does), or its JSON list entry with --json. "
+        "Reconnects after Kent restarts; Ctrl-C exits.",
+    )
+    tail.add_argument(
+        "--url",
+        default=f"http://{DEFAULT_HOST}:{DEFAULT_PORT}",
+        help="Kent's URL (default %(default)s)",
+    )
+    tail.add_argument("--project", help="project id(s), comma-separated")
+    tail.add_argument("--type", help="item type(s), comma-separated")
+    tail.add_argument(
+        "--since",
+        type=int,
+        default=0,
+        help="start after this sequence number (default: every item kept)",
+    )
+    tail.add_argument(
+        "--json", action="store_true", help="print JSON lines (the list entries)"
+    )
+
+
+def _add_mcp_parser(commands):
+    mcp = commands.add_parser(
+        "mcp",
+        help="an MCP server on stdin/stdout for coding assistants",
+        description="Speak the Model Context Protocol over stdio. With --url, "
+        "forward to that running Kent; otherwise use the Kent on --port if "
+        "one answers, else run one in this process on --port.",
+    )
+    mcp.add_argument("--url", help="a running Kent's URL")
+    mcp.add_argument(
+        "-p",
+        "--port",
+        type=int,
+        default=DEFAULT_PORT,
+        help="port of the Kent to use or start (default %(default)s)",
+    )
+    mcp.add_argument(
+        "--spotlight",
+        action="store_true",
+        help=f"the Kent started here also listens on {SPOTLIGHT_PORT}",
+    )
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="kent-server",
         description="Kent: a fake Sentry server for debugging and tests. "
         "'run' serves; 'wait' waits for events; 'send' and 'replay' post "
-        "samples and saved requests to Kent or any Sentry.",
+        "samples and saved requests to Kent or any Sentry; 'tail' prints what "
+        "a running Kent receives; 'mcp' serves coding assistants on stdio.",
     )
     parser.add_argument("--version", action="version", version=f"Kent {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -8734,6 +9538,8 @@ def build_parser():
     _add_send_parser(commands)
     _add_replay_parser(commands)
     _add_exec_parser(commands)
+    _add_tail_parser(commands)
+    _add_mcp_parser(commands)
     return parser
 
 
@@ -8774,6 +9580,7 @@ def _server_from_args(args, console=True):
         console=console,
         allow_origins=args.allow_origin,
         allow_hosts=args.allow_host,
+        spotlight_port=args.spotlight_port,
     )
     try:
         for spec in args.fault:
@@ -8794,7 +9601,13 @@ def _run(args):
         server.start()
     except OSError as exc:
         raise SystemExit(
-            f"kent: cannot listen on {args.host}:{args.port}: {exc}"
+            f"kent: cannot listen on {args.host}:{args.port}"
+            + (
+                f" and Spotlight's port {args.spotlight_port}"
+                if args.spotlight_port is not None
+                else ""
+            )
+            + f": {exc}"
         ) from None
     shown = server.url.replace("0.0.0.0", "127.0.0.1")
     signal.signal(signal.SIGTERM, _interrupt)  # docker stop: exit as on Ctrl-C
@@ -8804,6 +9617,12 @@ def _run(args):
             f"DSN: {server.dsn(1).replace('0.0.0.0', '127.0.0.1')}   (any project id)",
             flush=True,
         )
+        if args.spotlight_port is not None:
+            spotlight = server.spotlight_url.replace("0.0.0.0", "127.0.0.1")
+            setting = (
+                "1" if spotlight.endswith(f":{SPOTLIGHT_PORT}/stream") else spotlight
+            )
+            print(f"Spotlight: {spotlight}   (SENTRY_SPOTLIGHT={setting})", flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -9017,6 +9836,47 @@ def _exec(args):
         return 128 + signal.SIGINT
 
 
+def _tail(args):
+    params = {"project": args.project, "type": args.type, "since": args.since}
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
+    colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ
+    signal.signal(signal.SIGTERM, _interrupt)
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C is how tail ends
+        tail(args.url.rstrip("/"), query, args.json, colour)
+    return 0
+
+
+def _mcp(args):
+    base = (args.url or f"http://{DEFAULT_HOST}:{args.port}").rstrip("/")
+    if args.url or (args.port and _kent_answers(base)):
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_mcp_stdio(_remote_mcp_answer(base))
+        return 0
+    spotlight = SPOTLIGHT_PORT if args.spotlight else None
+    try:
+        server = KentServer(DEFAULT_HOST, args.port, spotlight_port=spotlight).start()
+    except OSError as exc:
+        raise SystemExit(
+            f"kent mcp: cannot listen on port {args.port}: {exc}"
+        ) from None
+    print(
+        f"kent mcp: Kent runs at {server.url}/ (DSN {server.dsn(1)})", file=sys.stderr
+    )
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            serve_mcp_stdio(_local_mcp_answer(server.kent, server.url))
+    finally:
+        server.stop()
+    return 0
+
+
+def _kent_answers(base):
+    try:
+        return _http_get_json(base + "/api/status/", 2)[0] == 200
+    except (OSError, ValueError, http.client.HTTPException):
+        return False
+
+
 def main(argv=None):
     """The ``kent-server`` command; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -9032,6 +9892,8 @@ def main(argv=None):
         "send": _send,
         "replay": _replay,
         "exec": _exec,
+        "tail": _tail,
+        "mcp": _mcp,
     }
     if args.command in commands:
         return commands[args.command](args)

@@ -56,7 +56,7 @@ def _read_lines(stream, count, timeout):
 
 
 @contextlib.contextmanager
-def running_kent(command, tmp_path, cwd=None, env=None):
+def running_kent(command, tmp_path, cwd=None, env=None, banner_lines=2):
     """Start ``command``; yield (url, banner lines, process); SIGINT after.
 
     ``env`` adds variables; an inherited KENT_DEV is dropped so that only
@@ -72,7 +72,7 @@ def running_kent(command, tmp_path, cwd=None, env=None):
         env={**inherited, "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     try:
-        lines = _read_lines(proc.stdout, 2, 20)
+        lines = _read_lines(proc.stdout, banner_lines, 20)
         match = BANNER.search(lines[0] if lines else "")
         assert match, (
             f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
@@ -443,3 +443,77 @@ def test_wait_bad_field_argument(kent_server):
     with pytest.raises(SystemExit) as info:
         kent.main(["wait", "--url", kent_server.url, "--field", "no-equals"])
     assert "PATH=VALUE" in str(info.value.code)
+
+
+def test_run_spotlight_port_takes_sentry_spotlight(tmp_path):
+    """``run --spotlight-port 0``: a second listener whose /stream takes
+    what sentry-python sends with SENTRY_SPOTLIGHT set and no DSN."""
+    command = [sys.executable, KENT_PY, "run", "-p", "0", "--spotlight-port", "0"]
+    with running_kent(command, tmp_path, banner_lines=3) as (url, lines, _):
+        line = lines[2]
+        match = re.match(r"Spotlight: (http://127\.0\.0\.1:(\d+)/stream) ", line)
+        assert match and match.group(1) != f"{url}/stream", line
+        assert f"(SENTRY_SPOTLIGHT={match.group(1)})" in line
+        env = {**os.environ, "SENTRY_SPOTLIGHT": match.group(1)}
+        env.pop("SENTRY_DSN", None)
+        code = "import sentry_sdk; sentry_sdk.init(); sentry_sdk.capture_message('spot'); sentry_sdk.flush()"
+        subprocess.run([sys.executable, "-c", code], env=env, check=True, timeout=60)
+        status, value = get_json(url, "/api/wait/?count=1&timeout=30&q=spot")
+        assert status == 200, value
+        [entry] = value["events"]
+        assert (entry["project_id"], entry["endpoint"]) == (0, "spotlight")
+
+
+@contextlib.contextmanager
+def running_tail(*args):
+    proc = subprocess.Popen(
+        [sys.executable, KENT_PY, "tail", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGINT)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(10)
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(10)
+        proc.stdout.close()
+        proc.stderr.close()
+
+
+def test_tail_prints_console_lines_and_exits_0_on_ctrl_c(kent_server):
+    post_envelope(kent_server.url, envelope(event_item({"message": "kept one"})))
+    with running_tail("--url", kent_server.url, "--type", "event") as proc:
+        [first] = _read_lines(proc.stdout, 1, 30)
+        body = {"message": "new one", "event_id": "ab" * 16}
+        post_envelope(kent_server.url, envelope(event_item(body)), project=3)
+        [second] = _read_lines(proc.stdout, 1, 30)
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0
+    assert first.startswith("#1 project=1 event 200 ") and "kept one" in first
+    assert second.startswith("#2 project=3 event 200 ") and "new one" in second
+    assert f"{kent_server.url}/event/" in second
+    assert "\x1b[" not in first  # no colour into a pipe
+
+
+def test_tail_json_reconnects_after_kent_restarts(tmp_path):
+    first = kent.KentServer().start()
+    port = first.port
+    try:
+        post_envelope(first.url, envelope(event_item({"message": "before"})))
+        with running_tail("--url", first.url, "--json") as proc:
+            [line] = _read_lines(proc.stdout, 1, 30)
+            assert json.loads(line)["summary"] == "before"
+            first.stop()
+            with kent.KentServer(port=port) as second:  # seq starts at 1 again
+                post_envelope(second.url, envelope(event_item({"message": "after"})))
+                [line] = _read_lines(proc.stdout, 1, 60)
+                entry = json.loads(line)
+                assert (entry["summary"], entry["seq"]) == ("after", 1)
+    finally:
+        first.stop()
