@@ -3780,10 +3780,12 @@ def error_json(status, message, **extra):
 PAGE_STYLE = """
 :root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--bg2:#f6f6f8;--mut:#6b6b72;
 --line:#e3e3e8;--acc:#5b34b8;--bad:#b3261e;--badbg:#fdecea;--warn:#8a5300;
---warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6}
+--warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6;
+--info:#1f5fa8;--infobg:#e6f0fb}
 @media (prefers-color-scheme:dark){:root{--fg:#e6e6ea;--bg:#151518;--bg2:#1d1d22;
 --mut:#9d9da6;--line:#303038;--acc:#b59cff;--bad:#ff8a80;--badbg:#3a1d1b;--warn:#ffc66d;
---warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0}}
+--warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0;
+--info:#8cbcff;--infobg:#172a40}}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
 background:var(--bg);margin:0}
@@ -3797,7 +3799,8 @@ a{color:var(--acc)}h1{font-size:1.35em;margin:.3em 0 .2em;overflow-wrap:anywhere
 h2{font-size:1.1em;margin:1.4em 0 .5em;padding-bottom:3px;border-bottom:1px solid var(--line)}
 h3{font-size:1em;margin:1em 0 .4em;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;
+overflow-wrap:anywhere}
 th{color:var(--mut);font-weight:600;font-size:.88em}
 code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
@@ -3806,11 +3809,14 @@ white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
 .mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
 .nowrap{white-space:nowrap}
 .badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
-line-height:19px;border:1px solid var(--line);white-space:nowrap;vertical-align:1px}
+line-height:19px;border:1px solid var(--line);vertical-align:1px;overflow-wrap:anywhere}
 .badge.bad{color:var(--bad);background:var(--badbg);border-color:transparent}
 .badge.warn{color:var(--warn);background:var(--warnbg);border-color:transparent}
 .badge.ok{color:var(--ok);background:var(--okbg);border-color:transparent}
 .badge.app{color:var(--acc);border-color:var(--acc)}
+.badge.info{color:var(--info);background:var(--infobg);border-color:transparent}
+.headline{margin:.2em 0 .6em;color:var(--fg)}.leak-line{margin:.5em 0}
+details.more{display:inline}details.more[open]{display:block}
 .box{border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:.6em 0}
 .box.bad{border-color:var(--bad);background:var(--badbg)}
 .box.warn{border-color:var(--warn);background:var(--warnbg)}
@@ -3842,7 +3848,7 @@ margin:.6em 0}
 .frame>summary,.frame>.head{padding:5px 10px;cursor:pointer;overflow-wrap:anywhere}
 .frame>.head{cursor:default}.frame.app{border-left:3px solid var(--acc)}
 .frame .fn{font-weight:600}.frame .inner{padding:0 10px 8px}
-.ctx{padding:6px 0;margin:4px 0}.ctx span{display:block;padding:0 10px}
+.ctx{padding:6px 0;margin:4px 0}.ctx>span{display:block;padding:0 10px}
 .ctx .ln{display:inline-block;min-width:3.5em;color:var(--mut);padding:0;user-select:none}
 .ctx .cur{background:var(--hl)}
 .wf td{padding:3px 8px}.wf .name{overflow-wrap:anywhere}.wf .barcell{width:45%}
@@ -3920,7 +3926,9 @@ $max_bytes),
 EVENT_TEMPLATE = string.Template(
     """<p class="small"><a href="/">&larr; All events</a></p>
 <h1>$summary</h1>
-<dl class="meta">$meta</dl>$problems$leaks$siblings$body
+<p class="headline">$headline</p>$leak_line$problems$body
+<h2>Details</h2>
+<dl class="meta">$meta</dl>$leaks$siblings
 <h2>Envelope</h2>
 <div class="cards"><div class="box"><h3>Envelope header</h3><pre>$envelope_header</pre></div>
 <div class="box"><h3>Item header</h3><pre>$item_header</pre></div></div>
@@ -4378,6 +4386,19 @@ def render_index(
 # -- the event page: header and what every item has
 
 
+_UI_LEVEL_COLOURS = {
+    "fatal": "bad",
+    "error": "bad",
+    "critical": "bad",
+    "warning": "warn",
+    "warn": "warn",
+    "info": "info",
+    "log": "info",
+    "debug": "",
+    "trace": "",
+}
+
+
 def _ui_sdk_text(event):
     sdk = _get(event.body, "sdk") if isinstance(event.body, dict) else None
     sdk = sdk if isinstance(sdk, dict) else (event.sdk or {})
@@ -4385,11 +4406,45 @@ def _ui_sdk_text(event):
     return _e(text)
 
 
-def _ui_integrations(event):
+def _ui_integrations(event, shown=10):
+    """The first ``shown`` integration badges; the rest folded (Node has ~60)."""
     names = _get(event.body, "sdk", "integrations")
     if not isinstance(names, list) or not names:
         return ""
-    return " ".join(f'<span class="badge">{_e(n)}</span>' for n in names[:100])
+    badges = [f'<span class="badge">{_e(n)}</span>' for n in names[:200]]
+    if len(badges) <= shown:
+        return " ".join(badges)
+    rest = " ".join(badges[shown:])
+    return (
+        " ".join(badges[:shown])
+        + f' <details class="more"><summary>{len(names) - shown} more</summary>'
+        + f"{rest}</details>"
+    )
+
+
+def _ui_level(level):
+    """A level badge, coloured: error and fatal red, warning amber."""
+    if level in (None, ""):
+        return ""
+    text = level if isinstance(level, str) else _ui_json(level)
+    colour = _UI_LEVEL_COLOURS.get(text.lower(), "")
+    return f'<span class="badge level {colour}">{_e(text)}</span>'
+
+
+def _ui_headline(event):
+    """One line under the title: level, type, status, project, time, release."""
+    body = event.body if isinstance(event.body, dict) else {}
+    parts = [
+        _ui_level(body.get("level")),
+        f'<span class="badge">{_e(event.type)}</span>',
+        _ui_status(event),
+        f"project {_e(event.project_id)}",
+        f'<span class="nowrap">{_e(_iso(event.received))}</span>',
+    ]
+    for key in ("environment", "release"):
+        if isinstance(body.get(key), str):
+            parts.append(f'<span class="mut">{key}</span> {_e(body[key])}')
+    return " ".join(p for p in parts if p)
 
 
 def _ui_status(event):
@@ -4404,7 +4459,7 @@ def _ui_header_meta(event):
     return _ui_meta(
         [
             ("Item type", _e(event.type)),
-            ("Level", f'<span class="badge">{_e(level)}</span>' if level else ""),
+            ("Level", _ui_level(level)),
             ("Project", _e(event.project_id)),
             ("Received", _e(_iso(event.received))),
             ("Event time", _ui_time(body.get("timestamp"))),
@@ -4696,9 +4751,10 @@ def _ui_event_body(event):
     body = event.body
     if not isinstance(body, dict):
         return ""
+    # The exception first, as Sentry does: the title already names the message.
     return (
-        _ui_message(body)
-        + _ui_exceptions(body)
+        _ui_exceptions(body)
+        + _ui_message(body)
         + _ui_threads(body)
         + _ui_event_sections(body)
     )
@@ -5112,6 +5168,19 @@ def _ui_leaks(findings):
     )
 
 
+def _ui_leak_line(findings):
+    """One line near the top: how many findings of which kind, and a link."""
+    if not findings:
+        return ""
+    kinds = collections.Counter(f["kind"] for f in findings)
+    counts = ", ".join(f"{n} {_e(kind)}" for kind, n in kinds.most_common())
+    return (
+        f'<p class="box bad leak-line"><strong>{_ui_plural(len(findings), "leak")}'
+        f"</strong> ({counts}): marked in place; "
+        '<a href="#kent-leaks">the list</a></p>'
+    )
+
+
 def _ui_pointer_keys(body, pointer):
     """The containers and keys along a JSON pointer, or None if it leads nowhere."""
     steps, node = [], body
@@ -5221,7 +5290,9 @@ def render_event(event, siblings, nonce, findings=(), base_url=""):
     envelope, curl = _ui_downloads(event, replayable, base_url)
     content = EVENT_TEMPLATE.substitute(
         summary=_e(event.summary),
+        headline=_ui_headline(event),
         meta=_ui_header_meta(event),
+        leak_line=_ui_leak_line(findings),
         problems=_ui_problems(event),
         leaks=_ui_leaks(findings),
         siblings=_ui_siblings(siblings),

@@ -189,3 +189,170 @@ def test_screenshots_fit_laptop_and_phone(browser, kent_server):
                     assert_nothing_ran(page)
             finally:
                 page.context.close()
+
+
+LONG = "https://shop.example/checkout?token=" + "a1B2c3D4" * 58  # 500+ characters
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def long_values_items():
+    """An event, a transaction and a log with a long unbroken value everywhere."""
+    frame = {"filename": "app.py", "function": "buy", "lineno": 3, "in_app": True}
+    frame.update(context_line="go(" + LONG + ")", vars={"url": LONG, LONG: 1})
+    event = {
+        "level": "info",
+        "message": "long values",
+        "exception": {
+            "values": [
+                {"type": "ValueError", "value": LONG, "stacktrace": {"frames": [frame]}}
+            ]
+        },
+        "breadcrumbs": [{"category": LONG, "message": LONG, "data": {"url": LONG}}],
+        "tags": {"url": LONG, LONG: "x"},
+        "contexts": {
+            "trace": {"trace_id": TRACE, "span_id": "b" * 16},
+            "x": {"u": LONG},
+        },
+        "request": {"url": LONG, "headers": {"Referer": LONG}, "query_string": LONG},
+        "user": {"id": LONG},
+        "extra": {"sql": "SELECT " + "x," * 250},
+        "sdk": {"name": "sentry.python", "integrations": [LONG] * 3},
+    }
+    transaction = {
+        "type": "transaction",
+        "transaction": LONG,
+        "start_timestamp": 1.7e9,
+        "timestamp": 1.7e9 + 0.5,
+        "contexts": {"trace": {"trace_id": TRACE, "span_id": "a" * 16}},
+        "spans": [
+            {
+                "span_id": "c" * 16,
+                "parent_span_id": "a" * 16,
+                "op": LONG,
+                "description": LONG,
+                "start_timestamp": 1.7e9 + 0.1,
+                "timestamp": 1.7e9 + 0.2,
+                "data": {"http.url": LONG},
+            }
+        ],
+    }
+    record = {"timestamp": 1.7e9, "level": "warn", "body": LONG, "trace_id": TRACE}
+    record["attributes"] = {"url": {"value": LONG, "type": "string"}}
+    log = {"items": [record]}
+    return [
+        ({"type": "event"}, event),
+        ({"type": "transaction"}, transaction),
+        ({"type": "log", "item_count": 1}, log),
+    ]
+
+
+def overflow(page):
+    """How far the worst table or block sticks out (0 when none), and which."""
+    return page.evaluate(
+        """() => {
+      const limit = document.documentElement.clientWidth;
+      let worst = [document.documentElement.scrollWidth - limit, "page"];
+      for (const el of document.querySelectorAll("main table, main pre, main .box")) {
+        const box = el.getBoundingClientRect();
+        const out = Math.max(box.right - limit, el.scrollWidth - el.clientWidth - 1);
+        if (out > worst[0]) worst = [out, el.tagName + "." + el.className];
+      }
+      return worst;
+    }"""
+    )
+
+
+def screenshots(browser, url, name, check):
+    """Open ``url`` at both widths and colour schemes, save and ``check`` each."""
+    OUTPUT.mkdir(exist_ok=True)
+    for width in (1280, 390):
+        for scheme in ("light", "dark"):
+            page = open_page(
+                browser, viewport={"width": width, "height": 800}, color_scheme=scheme
+            )
+            try:
+                page.goto(url)
+                page.screenshot(
+                    path=OUTPUT / f"{name}_{width}_{scheme}.png", full_page=True
+                )
+                check(page, width)
+                assert_nothing_ran(page)
+            finally:
+                page.context.close()
+
+
+def test_long_values_wrap_inside_the_viewport(browser, kent_server):
+    for item in long_values_items():
+        post_envelope(kent_server.url, envelope(item))
+    events = kent_server.wait_for(3, timeout=10)
+
+    def check(page, width):
+        out, where = overflow(page)
+        assert out <= 0, f"{where} of {page.url} sticks out {out} px at {width} px"
+
+    for event in events:
+        url = f"{kent_server.url}/event/{event.id}"
+        screenshots(browser, url, f"long_{event.type}", check)
+
+
+def pii_event():
+    """An error as sentry-python sends it with send_default_pii: 12 findings."""
+    frame = {"filename": "shop/views.py", "function": "checkout", "lineno": 114}
+    frame.update(
+        in_app=True,
+        pre_context=["def checkout(request):", "    card = request.POST['card']"],
+        context_line="    charge(card, CANARY_7f3e)",
+        post_context=["    return ok()"],
+        vars={
+            "email": "ann@shop.example",
+            "password": "hunter2hunter2",
+            "card": "4111 1111 1111 1111",
+        },
+    )
+    headers = {
+        "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghij",
+        "Cookie": "sessionid=abcdef0123456789abcdef",
+        "X-Forwarded-For": "198.51.100.23",
+        "X-Api-Key": "ak_live_51HqLyjWDarjtT1zdp7dc",
+    }
+    request = {"url": "https://shop.example/checkout?token=s3cr3tT0kenValue99"}
+    request.update(method="POST", headers=headers, env={"REMOTE_ADDR": "198.51.100.4"})
+    request["cookies"] = {"sessionid": "abcdef0123456789abcdef"}
+    raised = {"type": "ValueError", "value": "no price for teapot"}
+    raised.update(mechanism={"type": "django", "handled": False})
+    raised["stacktrace"] = {"frames": [frame]}
+    return {
+        "level": "error",
+        "environment": "dev",
+        "release": "shop@1",
+        "exception": {"values": [{"type": "KeyError", "value": "'price'"}, raised]},
+        "user": {"email": "ann@shop.example", "ip_address": "203.0.113.7"},
+        "request": request,
+        "breadcrumbs": [
+            {"category": "query", "message": f"step {n}"} for n in range(8)
+        ],
+    }
+
+
+def test_exception_comes_first_with_a_leak_summary_line(browser, kent_server):
+    kent_server.add_canary("CANARY_7f3e")  # a 13th, inside a source line
+    post_envelope(kent_server.url, envelope(({"type": "event"}, pii_event())))
+    (event,) = kent_server.wait_for(1, timeout=10)
+    assert kent_server.leaks()["count"] == 13
+    tops = {}
+
+    def check(page, width):
+        exception = page.locator("div.exc").first.bounding_box()
+        tops[width] = exception["y"]
+        line = page.locator(".leak-line")
+        assert line.bounding_box()["y"] < exception["y"]
+        assert "13 leaks" in line.inner_text() and "3 email" not in line.inner_text()
+        assert page.locator("#kent-leaks").bounding_box()["y"] > exception["y"]
+        assert page.locator("div.exc .leak").count() >= 3  # marks stay in place
+        # every source line keeps its number, the marked one too
+        numbers = page.locator(".ctx > span > .ln").all_inner_texts()
+        assert numbers == ["112", "113", "114", "115"]
+        assert "CANARY_7f3e" in page.locator(".ctx > span.cur").inner_text()
+
+    screenshots(browser, f"{kent_server.url}/event/{event.id}", "leaks_event", check)
+    assert tops[1280] < 700, tops
