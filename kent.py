@@ -3851,6 +3851,8 @@ margin:.6em 0}
 .ctx{padding:6px 0;margin:4px 0}.ctx>span{display:block;padding:0 10px}
 .ctx .ln{display:inline-block;min-width:3.5em;color:var(--mut);padding:0;user-select:none}
 .ctx .cur{background:var(--hl)}
+pre.snippet{white-space:pre;overflow-x:auto;overflow-wrap:normal}
+.ctx .caret{color:var(--bad);font-weight:700}
 .wf td{padding:3px 8px}.wf .name{overflow-wrap:anywhere}.wf .barcell{width:45%}
 .wf svg{display:block;width:100%;height:14px}.wf rect{fill:var(--bar)}
 .wf rect.track{fill:var(--code)}
@@ -4487,7 +4489,7 @@ def _ui_header_meta(event):
 
 def _ui_problems(event):
     parts = []
-    if event.error:
+    if event.error and event.error != event.summary:
         parts.append(
             f'<div class="box bad"><strong>Kent rejected this request:</strong> '
             f"{_e(event.error)}</div>"
@@ -5103,15 +5105,86 @@ def _ui_attachment_body(event):
     )
 
 
-def _ui_kent_error_body(event):
+# Where a refusal names a place: "at byte N of the envelope" (an offset in the
+# whole request) or "line L column C" (in the item's own payload).
+_UI_ERROR_BYTE = re.compile(r"at byte (\d+)")
+_UI_ERROR_LINE = re.compile(r"line (\d+) column (\d+)")
+_UI_SNIPPET_LINES = 4  # lines shown before and after the one with the error
+_UI_SNIPPET_WIDTH = 100  # characters of a long line shown around the column
+
+
+def _ui_error_place(error, data, whole_request):
+    """``(line, column)`` (1-based, characters) an error names in ``data``."""
+    at_byte = _UI_ERROR_BYTE.search(error or "")
+    if whole_request and at_byte and int(at_byte.group(1)) <= len(data):
+        before = data[: int(at_byte.group(1))].decode("utf-8", "replace")
+        return before.count("\n") + 1, len(before) - before.rfind("\n")
+    at_line = _UI_ERROR_LINE.search(error or "")
+    if at_line:
+        return int(at_line.group(1)), int(at_line.group(2))
+    return None
+
+
+def _ui_caret_window(line, column):
+    """A long line cut to the part around ``column``, and the column in it."""
+    start = max(0, column - 1 - _UI_SNIPPET_WIDTH // 2)
+    cut = line[start : start + _UI_SNIPPET_WIDTH]
+    prefix = "\u2026" if start else ""
+    suffix = "\u2026" if start + _UI_SNIPPET_WIDTH < len(line) else ""
+    return prefix + cut + suffix, column - start + len(prefix)
+
+
+def _ui_caret_snippet(text, line, column, reason):
+    """The lines around ``line`` with a caret under ``column``, numbered."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return ""
+    first = max(1, line - _UI_SNIPPET_LINES)
+    rows = []
+    for number in range(first, min(len(lines), line + _UI_SNIPPET_LINES) + 1):
+        shown = lines[number - 1]
+        if number == line:
+            shown, column = _ui_caret_window(shown, column)
+        else:
+            shown = _ui_caret_window(shown, 1)[0]
+        cls = ' class="cur"' if number == line else ""
+        rows.append(f'<span{cls}><span class="ln">{number}</span>{_e(shown)}</span>')
+        if number == line:
+            caret = " " * max(column - 1, 0) + "^ " + reason
+            rows.append(
+                f'<span class="caret"><span class="ln"></span>{_e(caret)}</span>'
+            )
+    return f'<pre class="ctx snippet">{"".join(rows)}</pre>'
+
+
+def _ui_refused_body(event):
+    """What Kent could not read: the text with the error marked, or hex.
+
+    The reason itself is the page's title, so it is not repeated here.
+    """
     data = bytes(event.raw or b"")
-    reason = f'<div class="box bad">{_e(event.error)}</div>'
-    text = data[:_UI_PREVIEW_BYTES].decode("utf-8", "replace")
-    return (
-        _ui_section("Why Kent could not read it", reason)
-        + _ui_section(f"First bytes ({len(data)} in all)", _ui_hexdump(data, 512))
-        + _ui_section("As text", f"<pre>{_e(text)}</pre>")
-    )
+    whole = event.type == "kent_error"
+    place = _ui_error_place(event.error, data, whole)
+    text_like = _ui_is_text(data, "")
+    parts = []
+    if place and text_like:
+        text = data.decode("utf-8", "replace")
+        reason = (event.error or "").rsplit(": ", 1)[-1]
+        reason = re.split(r" at (?:byte|line) | \(", reason)[0]
+        snippet = _ui_caret_snippet(text, *place, reason)
+        where = f"line {place[0]}, column {place[1]}"
+        parts.append(_ui_section(f"Where ({where})", snippet))
+    what = "the request" if whole else "the item"
+    if text_like:
+        preview = _ui_preview(data, "text/plain")
+        parts.append(_ui_section(f"Text of {what} ({len(data)} bytes)", preview))
+    else:
+        parts.append(_ui_section(f"Bytes of {what} ({len(data)})", _ui_hexdump(data)))
+    return "".join(parts)
+
+
+def _ui_kent_error_body(event):
+    return _ui_refused_body(event)
 
 
 _UI_BODIES = {
@@ -5283,6 +5356,8 @@ def render_event(event, siblings, nonce, findings=(), base_url=""):
     """
     shown, originals = _ui_marked_event(event, findings, nonce)
     renderer = _UI_BODIES.get(event.type)
+    if event.error and event.binary and event.type not in ("attachment", "minidump"):
+        renderer = _ui_refused_body
     body = renderer(shown) if renderer else ""
     raw, encoding = _ui_raw(shown)
     header = event.header if isinstance(event.header, dict) else {}

@@ -356,3 +356,53 @@ def test_exception_comes_first_with_a_leak_summary_line(browser, kent_server):
 
     screenshots(browser, f"{kent_server.url}/event/{event.id}", "leaks_event", check)
     assert tops[1280] < 700, tops
+
+
+CARET_AT = """() => {
+  // the left edge of the caret and of the character it points at
+  const text = (span) => span.querySelector(".ln").nextSibling;
+  const caret = text(document.querySelector(".snippet .caret"));
+  const line = text(document.querySelector(".snippet .cur"));
+  const column = caret.textContent.indexOf("^");
+  const left = (node, at) => {
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + 1);
+    return range.getBoundingClientRect().left;
+  };
+  return [column, line.textContent[column], left(caret, column), left(line, column)];
+}"""
+
+
+def test_a_refused_request_shows_where_it_broke(browser, kent_server):
+    bad = b'{"message":"oops","level": }'
+    item = envelope(({"type": "event"}, bad))
+    status, _, answer = post_envelope(kent_server.url, item)
+    assert status == 400 and "line 1 column 28" in answer["detail"]
+    headers = {"Content-Type": "application/json"}
+    http_request(kent_server.url, "POST", "/api/1/store/", bad, headers)
+    binary = envelope(({"type": "event"}, b"\x00\x9c\xffnot json\x01"))
+    post_envelope(kent_server.url, binary)
+    refused = kent_server.wait_for(3, timeout=10)
+
+    def check_caret(page, width):
+        column, char, caret_left, char_left = page.evaluate(CARET_AT)
+        assert (column, char) == (27, "}")  # column 28, counted from 1
+        assert abs(caret_left - char_left) < 1
+        text = page.inner_text("main")
+        assert text.count(refused_reason) == 1  # said once: the title
+        assert "Where (line 1, column 28)" in text
+        assert "^ Expecting value" in text
+        assert "base64" not in text.split("Details")[0]
+
+    for event, name in zip(refused[:2], ("refused_item", "refused_store"), strict=True):
+        refused_reason = event.error
+        url = f"{kent_server.url}/event/{event.id}"
+        screenshots(browser, url, name, check_caret)
+
+    def check_hex(page, width):
+        hexdump = page.inner_text("pre.hex")
+        assert "00 9c ff 6e 6f 74 20 6a" in hexdump and "...not j" in hexdump
+
+    url = f"{kent_server.url}/event/{refused[2].id}"
+    screenshots(browser, url, "refused_binary", check_hex)
