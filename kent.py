@@ -3217,13 +3217,16 @@ class EventStore:
             return [e for e in self._events if e.seq > seq]
 
     def get(self, ident):
-        """By Kent's id, or by the SDK's event id: the newest event item with
-        it (an SDK's retry or a replay sends an id again), else any item."""
+        """By Kent's id, by ``seq`` (digits, as the console prints ``#17``), or
+        by the SDK's event id: the newest event item with it (an SDK's retry
+        or a replay sends an id again), else any item."""
         with self._cond:
             event = self._by_id.get(ident)
             events = list(self._events) if event is None else None
         if event is not None:
             return event
+        if ident.isdigit() and len(ident) < 20:  # the console's #seq
+            return next((e for e in events if e.seq == int(ident)), None)
         sdk_id = normalize_event_id(ident)
         matches = [e for e in reversed(events) if sdk_id and e.event_id == sdk_id]
         matches.sort(key=lambda e: e.type not in EVENT_LIKE_TYPES)
@@ -3943,7 +3946,7 @@ $transport
 $curl
 <form class="bar-row" method="get" action="/diff/" id="kent-diff">
 <input type="hidden" name="a" value="$id">
-<label>Compare with another event id <input type="text" name="b"></label>
+<label>Compare with <select name="b">$diff_options</select></label>
 <button type="submit">Diff</button></form>
 """
 )
@@ -4083,6 +4086,7 @@ _UI_MAX_ROWS = 1000  # frames, breadcrumbs, spans, log records per list
 _UI_PREVIEW_BYTES = 4096
 _UI_IMAGE_TYPES = frozenset(("image/png", "image/jpeg", "image/gif", "image/webp"))
 _UI_MAX_IMAGE = 2 * 1024 * 1024
+_UI_DIFF_CHOICES = 50  # newest items the diff form offers
 
 
 def _e(value):
@@ -4446,6 +4450,7 @@ def _ui_headline(event):
     for key in ("environment", "release"):
         if isinstance(body.get(key), str):
             parts.append(f'<span class="mut">{key}</span> {_e(body[key])}')
+    parts.append(_ui_trace_links(event))
     return " ".join(p for p in parts if p)
 
 
@@ -5332,6 +5337,27 @@ def _ui_marked_event(event, findings, nonce):
     return marked, originals
 
 
+def _ui_diff_options(event, others):
+    """``<option>``s for the diff form: the other items, newest first."""
+    options = [
+        f'<option value="{_e(o.id)}">#{_e(o.seq)} {_e(o.type)}: '
+        f"{_e(_text(o.summary, 80))}</option>"
+        for o in others
+        if o is not event
+    ]
+    return "".join(options) or '<option value="">(no other item stored)</option>'
+
+
+def _ui_related(related):
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><a href="/event/{_e(r.id)}">#{_e(r.seq)} {_e(r.summary)}</a></li>'
+        for r in related
+    )
+    return f'<h2 id="kent-related">The same check-in</h2><ul>{items}</ul>'
+
+
 def _ui_downloads(event, replayable, base_url):
     if not replayable:
         return "", ""
@@ -5348,11 +5374,15 @@ def _ui_downloads(event, replayable, base_url):
     return link, curl
 
 
-def render_event(event, siblings, nonce, findings=(), base_url=""):
+def render_event(
+    event, siblings, nonce, findings=(), base_url="", related=(), others=()
+):
     """One stored item: header, problems, leaks, its type's view, headers, raw.
 
     ``findings`` (the leak scanner's) are listed and marked in place;
-    ``base_url`` goes into the curl command that sends the request again.
+    ``base_url`` goes into the curl command that sends the request again;
+    ``related`` are items linked from this one (the other check-ins of a
+    run); ``others`` the items the diff form offers, newest first.
     """
     shown, originals = _ui_marked_event(event, findings, nonce)
     renderer = _UI_BODIES.get(event.type)
@@ -5370,7 +5400,7 @@ def render_event(event, siblings, nonce, findings=(), base_url=""):
         leak_line=_ui_leak_line(findings),
         problems=_ui_problems(event),
         leaks=_ui_leaks(findings),
-        siblings=_ui_siblings(siblings),
+        siblings=_ui_siblings(siblings) + _ui_related(related),
         body=_ui_unmark(body, originals, nonce),
         envelope_header=_e(_ui_json(event.envelope_header, indent=2)),
         item_header=_e(_ui_json(event.header, indent=2)),
@@ -5383,8 +5413,89 @@ def render_event(event, siblings, nonce, findings=(), base_url=""):
         download=_e(header.get("filename") or f"{event.type}-{event.id}.bin"),
         envelope=envelope,
         curl=curl,
+        diff_options=_ui_diff_options(event, others),
     )
     return render_page(f"{event.summary} - Kent", content, nonce)
+
+
+# -- a trace: every item with one trace id, in time order
+
+
+def event_trace_ids(event):
+    """The trace ids an item names: its trace context, the envelope's dynamic
+    sampling context, and the ``trace_id`` of each log record or span."""
+    body = None if event.binary else event.body
+    ids = [
+        _get(event.envelope_header, "trace", "trace_id"),
+        _get(body, "contexts", "trace", "trace_id"),
+        _get(body, "trace_id"),
+    ]
+    records = _get(body, "items")
+    if isinstance(records, list):
+        ids += [
+            r.get("trace_id") for r in records[:_UI_MAX_ROWS] if isinstance(r, dict)
+        ]
+    return list(
+        dict.fromkeys(
+            i.replace("-", "").lower() for i in ids if isinstance(i, str) and i
+        )
+    )
+
+
+def event_time(event):
+    """When the SDK says the item happened (epoch seconds), else when it came."""
+    body = None if event.binary else event.body
+    first = _get(body, "items", 0) if isinstance(_get(body, "items"), list) else None
+    for value in (
+        _get(body, "start_timestamp"),
+        _get(body, "timestamp"),
+        _get(first, "start_timestamp"),
+        _get(first, "timestamp"),
+    ):
+        seconds = _ui_seconds(value)
+        if seconds is not None:
+            return seconds
+    return event.received
+
+
+def _ui_trace_links(event):
+    ids = event_trace_ids(event)[:3]
+    return " ".join(
+        f'<a class="trace" href="/trace/{_e(i)}">trace {_e(i[:8])}\u2026</a>'
+        for i in ids
+    )
+
+
+def render_trace(trace_id, events, nonce):
+    """``/trace/<id>``: the items of one trace (errors, transactions, logs) by time."""
+    timed = sorted(((event_time(e), e) for e in events), key=lambda pair: pair[0])
+    rows = "".join(
+        f'<tr><td class="time">{_ui_time(when)}</td><td>{_e(e.type)}</td>'
+        f"<td>{_ui_level(_get(e.body, 'level') if not e.binary else None)}</td>"
+        f'<td class="sum"><a href="/event/{_e(e.id)}">{_e(e.summary)}</a></td></tr>'
+        for when, e in timed
+    )
+    rows = rows or '<tr><td colspan="4">No stored item has this trace id.</td></tr>'
+    content = (
+        '<p class="small"><a href="/">&larr; All events</a></p>'
+        f"<h1>Trace <code>{_e(trace_id)}</code></h1>"
+        f'<p class="mut">{_ui_plural(len(events), "item")} with this trace id, '
+        "oldest first (by the time the SDK gave).</p>"
+        '<div class="scroll"><table class="events stack trace-items"><thead><tr>'
+        "<th>Time (UTC)</th><th>Type</th><th>Level</th><th>Summary</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+    return render_page(f"Trace {trace_id} - Kent", content, nonce)
+
+
+def render_not_found(message, nonce):
+    """A page route's 404 as a page, with the way back."""
+    content = (
+        f"<h1>Not found</h1><p>{_e(message)}</p>"
+        '<p><a href="/">&larr; All events</a> (it may have been flushed, or '
+        "dropped by the limits)</p>"
+    )
+    return render_page("Not found - Kent", content, nonce)
 
 
 # -- search results and the diff of two items
@@ -5574,6 +5685,7 @@ ROUTES = [
     (("GET",), r"/", "page_index", "page"),
     (("POST",), r"/flush", "page_flush", "page"),
     (("GET",), r"/event/([^/]+)", "page_event", "page"),
+    (("GET",), r"/trace/([^/]+)/?", "page_trace", "page"),
     (("GET",), r"/search/?", "page_search", "page"),
     (("GET",), r"/diff/?", "page_diff_form", "page"),
     (("GET",), r"/diff/([^/]+)/([^/]+)/?", "page_diff", "page"),
@@ -5827,6 +5939,13 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self._done_reading()
             getattr(self, name)(*args)
             self._discard_body()  # a GET with a body must not desync keep-alive
+        except NotFound as exc:
+            self._discard_body()
+            if path.startswith(("/event/", "/trace/", "/diff/")):  # a page: as a page
+                nonce = uuid.uuid4().hex
+                self._respond_html(render_not_found(exc.message, nonce), nonce, 404)
+            else:
+                self._respond(exc.status, error_json(exc.status, exc.message))
         except KentError as exc:
             self._discard_body()
             self._respond(exc.status, error_json(exc.status, exc.message))
@@ -6485,13 +6604,43 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         kent = self.server.kent
         siblings = kent.store.siblings(event)
         findings = kent.findings(event)
+        stored = kent.store.snapshot()
+        others = stored[: -_UI_DIFF_CHOICES - 1 : -1]
         try:
             view = event.parsed()
-            page = render_event(view, siblings, nonce, findings, self._base_url())
+            related = self._same_check_in(view, stored)
+            page = render_event(
+                view, siblings, nonce, findings, self._base_url(), related, others
+            )
         except RecursionError:  # Python 3.12+ parses deeper than a page can draw
             view = event.as_text()
             page = render_event(view, siblings, nonce, findings, self._base_url())
         self._respond_html(page, nonce)
+
+    @staticmethod
+    def _same_check_in(event, stored):
+        """The other check-ins of one run (``in_progress`` then ``ok``)."""
+        run = _get(event.body, "check_in_id") if event.type == "check_in" else None
+        if not run:
+            return []
+        return [
+            e
+            for e in stored
+            if e.type == "check_in"
+            and e is not event
+            and e.id != event.id
+            and _get(e.body, "check_in_id") == run
+        ]
+
+    def page_trace(self, trace_id):
+        wanted = trace_id.replace("-", "").lower()
+        events = [
+            e.parsed()
+            for e in self.server.kent.store.snapshot()
+            if wanted in event_trace_ids(e.parsed())
+        ]
+        nonce = uuid.uuid4().hex
+        self._respond_html(render_trace(wanted, events, nonce), nonce)
 
     def page_search(self):
         q, results = self._search(self._params())

@@ -202,6 +202,7 @@ def long_values_items():
     event = {
         "level": "info",
         "message": "long values",
+        "timestamp": 1.7e9 + 0.3,
         "exception": {
             "values": [
                 {"type": "ValueError", "value": LONG, "stacktrace": {"frames": [frame]}}
@@ -236,7 +237,12 @@ def long_values_items():
             }
         ],
     }
-    record = {"timestamp": 1.7e9, "level": "warn", "body": LONG, "trace_id": TRACE}
+    record = {
+        "timestamp": 1.7e9 + 0.4,
+        "level": "warn",
+        "body": LONG,
+        "trace_id": TRACE,
+    }
     record["attributes"] = {"url": {"value": LONG, "type": "string"}}
     log = {"items": [record]}
     return [
@@ -406,3 +412,44 @@ def test_a_refused_request_shows_where_it_broke(browser, kent_server):
 
     url = f"{kent_server.url}/event/{refused[2].id}"
     screenshots(browser, url, "refused_binary", check_hex)
+
+
+def check_in(status):
+    body = {"check_in_id": "c" * 32, "monitor_slug": "nightly", "status": status}
+    return envelope(({"type": "check_in"}, body))
+
+
+def test_related_items_link_to_each_other(browser, kent_server):
+    for item in long_values_items():
+        post_envelope(kent_server.url, envelope(item))
+    post_envelope(kent_server.url, check_in("in_progress"))
+    post_envelope(kent_server.url, check_in("ok"))
+    stored = kent_server.wait_for(5, timeout=10)
+    page = open_page(browser, viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(f"{kent_server.url}/event/1")  # the console's #1
+        assert page.inner_text("h1").startswith("ValueError: https:")
+        page.locator("a.trace").first.click()
+        page.wait_for_url(f"**/trace/{TRACE}")
+        types = page.locator(".trace-items tbody tr td:nth-child(2)").all_inner_texts()
+        assert types == ["transaction", "event", "log"]  # by the SDK's time
+        page.goto(f"{kent_server.url}/event/5")
+        page.locator("#kent-related + ul a").click()
+        page.wait_for_url(f"**/event/{stored[3].id}")
+        assert "in_progress" in page.inner_text("h1")
+        page.select_option("#kent-diff select", stored[4].id)  # no pasted UUID
+        page.locator("#kent-diff button").click()
+        page.wait_for_url(f"**/diff/{stored[3].id}/{stored[4].id}")
+        assert "in_progress" in page.inner_text("main")
+        page.goto(f"{kent_server.url}/diff/4/5")
+        assert "Changed (1)" in page.inner_text("main")
+        response = page.goto(f"{kent_server.url}/event/404404")
+        assert response.status == 404
+        assert "Event 404404 not found" in page.inner_text("main")
+        page.locator("main a", has_text="All events").click()
+        page.wait_for_url(kent_server.url + "/")
+        assert_nothing_ran(page)
+    finally:
+        page.context.close()
+    url = f"{kent_server.url}/trace/{TRACE}"
+    screenshots(browser, url, "trace", lambda page, width: None)
