@@ -2922,6 +2922,7 @@ class StoredEvent:
         "request_id",
         "summary",
         "sdk",
+        "level",
         "size",
         "_search_text",
         "_findings",
@@ -2954,6 +2955,8 @@ class StoredEvent:
         self.fault = None
         self.request_id = self.request.get("id")
         self.sdk = _sdk_of(item, self.auth)
+        level = _get(item.body, "level") if isinstance(item.body, dict) else None
+        self.level = level if isinstance(level, str) else None
         self.summary = summarize(item.type, item.body, item.header, item.error)
         # A body held parsed beside its raw bytes is counted twice.
         twice = not (item.binary or lazy)
@@ -3171,6 +3174,7 @@ class EventStore:
         self.received = 0  # every item ever stored
         self.accepted = 0  # ... of which answered with a 2xx
         self.closing = False  # set while the server stops: waits give up
+        self.generation = 0  # flushes so far: a live page knows to drop rows
 
     def add(self, events):
         """Store events (a list); returns them with seq, id and time set."""
@@ -3249,6 +3253,7 @@ class EventStore:
                 if project_id is not None and e.project_id != project_id
             ]
             gone = len(self._events) - len(keep)
+            self.generation += 1 if gone else 0
             self._events = collections.deque(keep)
             self._by_id = {e.id: e for e in keep}
             self.bytes = sum(e.size for e in keep)
@@ -3293,6 +3298,7 @@ class EventStore:
                 "accepted": self.accepted,
                 "bytes": self.bytes,
                 "last_seq": self.last_seq,
+                "generation": self.generation,
                 "max_events": self.max_events,
                 "max_bytes": self.max_bytes,
             }
@@ -3548,6 +3554,7 @@ def event_to_summary(event, leaks=None):
         "sdk_event_id": event.event_id,
         "received": _iso(event.received),
         "sdk": event.sdk,
+        "level": event.level,
         "status": event.status,
         "error": event.error,
         "warnings": [w["code"] for w in event.warnings],
@@ -3923,8 +3930,8 @@ $max_bytes),
 <label>Search every payload <input type="search" name="q"></label>
 <button type="submit">Search</button></form>$faults
 <div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
-<th class="wide">Project</th><th>Type</th><th class="wide">SDK</th><th>Summary</th>
-</tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
+<th class="wide">Project</th><th>Type</th><th>Level</th><th class="wide">SDK</th>
+<th>Summary</th></tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
 """
 )
 
@@ -3961,6 +3968,9 @@ INDEX_SCRIPT = string.Template(
   var rows = document.getElementById("kent-rows");
   var live = document.getElementById("kent-live");
   var cursor = Number(rows.getAttribute("data-cursor")) || 0;
+  var generation = Number(rows.getAttribute("data-generation")) || 0;
+  var LEVELS = $levels;
+  var dsns = document.querySelector(".dsns tbody");
   var query = new URLSearchParams(location.search);
   var filter = "";
   ["project", "type"].forEach(function (name) {
@@ -3997,6 +4007,11 @@ INDEX_SCRIPT = string.Template(
       type.appendChild(document.createTextNode(" "));
       type.appendChild(el("span", "badge bad", ev.status));
     }
+    var level = cell(tr, "level");
+    if (ev.level) {
+      level.appendChild(el("span", "badge level " + (LEVELS[ev.level.toLowerCase()] || ""),
+        ev.level));
+    }
     var sdk = ev.sdk ? [ev.sdk.name, ev.sdk.version].filter(Boolean).join(" ") : "";
     cell(tr, "wide small mut", document.createTextNode(sdk));
     var sum = cell(tr, "sum", link(ev, ev.summary));
@@ -4027,7 +4042,41 @@ INDEX_SCRIPT = string.Template(
       cursor = ev.seq;
       if (empty) { empty.remove(); empty = null; }
       rows.insertBefore(makeRow(ev), rows.firstChild);
+      countProject(ev.project_id, 1, lastDsn);
     });
+  }
+  function countProject(project, add, dsn) {
+    // A DSN row per project, as the page has after a reload.
+    var tr = dsns.querySelector('tr[data-project="' + Number(project) + '"]');
+    if (!tr && add && dsn) {
+      tr = el("tr");
+      tr.setAttribute("data-project", project);
+      cell(tr, null, document.createTextNode(project));
+      cell(tr, null, el("code", null, dsn.slice(0, dsn.lastIndexOf("/") + 1) + Number(project)));
+      cell(tr, "wide count", document.createTextNode("0"));
+      cell(tr);
+      dsns.appendChild(tr);
+    }
+    var count = tr && tr.querySelector(".count");
+    if (count) count.textContent = add === null ? "0" : Number(count.textContent) + add;
+  }
+  function dropFlushed() {
+    // After a flush: keep only the rows the store still has.
+    fetch("/api/eventlist/?" + filter.slice(1), {cache: "no-store"})
+      .then(function (r) { return r.json(); })
+      .then(function (value) {
+        var kept = {};
+        (value.events || []).forEach(function (ev) { kept[ev.seq] = true; });
+        rows.querySelectorAll("tr[data-seq]").forEach(function (tr) {
+          if (!kept[tr.getAttribute("data-seq")]) tr.remove();
+        });
+        if (!rows.querySelector("tr[data-seq]")) {
+          var empty = el("tr");
+          empty.id = "kent-empty";
+          cell(empty, null, document.createTextNode("No events yet.")).colSpan = 6;
+          rows.appendChild(empty);
+        }
+      }).catch(function () {});
   }
   function setText(id, value) {
     var node = document.getElementById(id);
@@ -4039,6 +4088,12 @@ INDEX_SCRIPT = string.Template(
         setText("kent-kept", s.kept);
         setText("kent-dropped", s.dropped);
         setText("kent-received", s.received);
+        lastDsn = s.dsn;
+        if (s.generation !== undefined && s.generation !== generation) {
+          generation = s.generation;
+          dsns.querySelectorAll(".count").forEach(function (c) { c.textContent = "0"; });
+          dropFlushed();
+        }
       }).catch(function () {});
   }
   function setLive(on) {
@@ -4075,7 +4130,10 @@ INDEX_SCRIPT = string.Template(
     code.parentNode.appendChild(document.createTextNode(" "));
     code.parentNode.appendChild(button);
   });
+  var lastDsn = null;
   setLive(true);
+  refreshStats();
+  setInterval(refreshStats, 3000);  // counters and flushes stay current
   poll();
 })();
 </script>"""
@@ -4208,6 +4266,28 @@ def _ui_plural(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+_UI_LEVEL_COLOURS = {
+    "fatal": "bad",
+    "error": "bad",
+    "critical": "bad",
+    "warning": "warn",
+    "warn": "warn",
+    "info": "info",
+    "log": "info",
+    "debug": "",
+    "trace": "",
+}
+
+
+def _ui_level(level):
+    """A level badge, coloured: error and fatal red, warning amber."""
+    if level in (None, ""):
+        return ""
+    text = level if isinstance(level, str) else _ui_json(level)
+    colour = _UI_LEVEL_COLOURS.get(text.lower(), "")
+    return f'<span class="badge level {colour}">{_e(text)}</span>'
+
+
 # -- the index page
 
 
@@ -4226,8 +4306,9 @@ def _ui_dsn_rows(events, base_url, key=DEFAULT_PROJECT_KEY):
             else ""
         )
         rows.append(
-            f"<tr><td>{_e(project)}</td><td><code>{_e(build_dsn(base_url, project, key))}"
-            f'</code></td><td class="wide">{_e(counts.get(project, 0))}</td>'
+            f'<tr data-project="{_e(project)}"><td>{_e(project)}</td>'
+            f"<td><code>{_e(build_dsn(base_url, project, key))}"
+            f'</code></td><td class="wide count">{_e(counts.get(project, 0))}</td>'
             f"<td>{flush}</td></tr>"
         )
     return "".join(rows)
@@ -4277,6 +4358,7 @@ def _ui_event_row(event, leaks=0):
         f'<td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a> '
         f'<a class="small mut" href="/api/event/{_e(event.id)}">JSON</a></td>'
         f'<td class="wide">{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>'
+        f'<td class="level">{_ui_level(event.level)}</td>'
         f'<td class="wide small mut">{_e(sdk_text)}</td>'
         f'<td class="sum"><a {link}>{_e(event.summary)}</a>{warn}{error}</td></tr>'
     )
@@ -4383,26 +4465,19 @@ def render_index(
         type_options=_ui_options((e.type for e in events), type, "All types"),
         clear=' <a href="/">Clear filter</a>' if project or type else "",
         faults=_ui_faults(faults),
-        rows=rows or f'<tr id="kent-empty"><td colspan="5">{_e(empty)}</td></tr>',
-    ).replace('id="kent-rows"', f'id="kent-rows" data-cursor="{_e(cursor)}"')
+        rows=rows or f'<tr id="kent-empty"><td colspan="6">{_e(empty)}</td></tr>',
+    ).replace(
+        'id="kent-rows"',
+        f'id="kent-rows" data-cursor="{_e(cursor)}" '
+        f'data-generation="{_e(stats.get("generation", 0))}"',
+    )
     title = f"Kent: {_ui_plural(len(shown), 'event')}"
-    return render_page(title, content, nonce, INDEX_SCRIPT.substitute(nonce=_e(nonce)))
+    levels = json.dumps(_UI_LEVEL_COLOURS)  # constant keys and values
+    script = INDEX_SCRIPT.substitute(nonce=_e(nonce), levels=levels)
+    return render_page(title, content, nonce, script)
 
 
 # -- the event page: header and what every item has
-
-
-_UI_LEVEL_COLOURS = {
-    "fatal": "bad",
-    "error": "bad",
-    "critical": "bad",
-    "warning": "warn",
-    "warn": "warn",
-    "info": "info",
-    "log": "info",
-    "debug": "",
-    "trace": "",
-}
 
 
 def _ui_sdk_text(event):
@@ -4426,15 +4501,6 @@ def _ui_integrations(event, shown=10):
         + f' <details class="more"><summary>{len(names) - shown} more</summary>'
         + f"{rest}</details>"
     )
-
-
-def _ui_level(level):
-    """A level badge, coloured: error and fatal red, warning amber."""
-    if level in (None, ""):
-        return ""
-    text = level if isinstance(level, str) else _ui_json(level)
-    colour = _UI_LEVEL_COLOURS.get(text.lower(), "")
-    return f'<span class="badge level {colour}">{_e(text)}</span>'
 
 
 def _ui_headline(event):

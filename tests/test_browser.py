@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import envelope, http_request, launch_chromium, post_envelope
+from helpers import envelope, get_json, http_request, launch_chromium, post_envelope
 from test_pages import HOSTILE, hostile_items
 
 APP = Path(__file__).parent / "apps" / "ui_app.py"
@@ -453,3 +453,30 @@ def test_related_items_link_to_each_other(browser, kent_server):
         page.context.close()
     url = f"{kent_server.url}/trace/{TRACE}"
     screenshots(browser, url, "trace", lambda page, width: None)
+
+
+def test_live_index_follows_flushes_new_projects_and_levels(page, kent_server):
+    page.goto(kent_server.url + "/")
+    page.evaluate("window.__same_page = true")
+    hello = envelope(({"type": "event"}, {"message": "hello", "level": "info"}))
+    post_envelope(kent_server.url, hello)
+    boom = envelope(({"type": "event"}, {"message": "boom", "level": "error"}))
+    post_envelope(kent_server.url, boom, project=9)
+    row = page.locator("#kent-rows tr", has_text="boom")
+    row.wait_for(timeout=20000)
+    assert row.locator("td.level").inner_text() == "error"
+    assert "bad" in row.locator("td.level .badge").get_attribute("class")
+    hello_row = page.locator("#kent-rows tr", has_text="hello")
+    assert hello_row.locator("td.level").inner_text() == "info"
+    dsn = page.locator('.dsns tr[data-project="9"] code')
+    dsn.wait_for(timeout=20000)
+    assert dsn.inner_text() == kent_server.dsn(9, key=kent_server.kent.dsn_key)
+    status, _, _ = http_request(kent_server.url, "POST", "/api/flush/?project=9")
+    assert status == 200
+    row.wait_for(state="detached", timeout=20000)
+    assert hello_row.count() == 1
+    page.locator("#kent-kept", has_text="1").wait_for(timeout=20000)
+    _, value = get_json(kent_server.url, "/api/status/")
+    assert page.inner_text("#kent-received") == str(value["received"]) == "2"
+    assert page.evaluate("window.__same_page") is True  # no reload happened
+    assert page.evaluate("window.__violations") == []

@@ -318,6 +318,8 @@ class SafeMarkup(html.parser.HTMLParser):
             "src",
             "data-seq",
             "data-cursor",
+            "data-generation",
+            "data-project",
         ]
     )
 
