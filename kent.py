@@ -3120,6 +3120,24 @@ class EventFilter:
                     del missing[name]
         return list(missing)
 
+    def failures(self, event):
+        """Which filters ``event`` fails, in words; empty when it matches."""
+        out = []
+        if self.projects is not None and event.project_id not in self.projects:
+            wanted = ",".join(map(str, sorted(self.projects)))
+            out.append(f"project {event.project_id}, not {wanted}")
+        if self.types is not None and event.type not in self.types:
+            out.append(f"type {event.type}, not {','.join(sorted(self.types))}")
+        if self.q is not None and self.q not in event.search_text().lower():
+            out.append(f"no {self.q!r} in the payload")
+        body = event.body if self.fields else None
+        for paths, expected in self.fields:
+            values = [v for path in paths for v in _path_values(body, path)]
+            if not any(_equals(v, expected) for v in values):
+                has = _text(_ui_plain(values[0]), 60) if values else "no such field"
+                out.append(f"{'.'.join(paths[0])}: {has}, not {expected!r}")
+        return out
+
     def __call__(self, event):
         if event.seq <= self.since:
             return False
@@ -3135,6 +3153,32 @@ class EventFilter:
             if not any(_equals(v, expected) for v in values):
                 return False
         return True
+
+
+def _ui_plain(value):
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def describe_stored(match, stored, shown=10):
+    """The last stored events, each with the filters it fails (a wait's miss).
+
+    A test's fixture server holds that test's events only, so all are shown.
+    """
+    lines = []
+    for event in stored[-shown:]:
+        failed = match.failures(event) if event.seq > match.since else ["too old"]
+        why = "matched" if not failed else "fails " + "; ".join(failed)
+        lines.append(
+            f"#{event.seq} project {event.project_id} {event.type}: "
+            f"{_text(event.summary, 80)} [{why}]"
+        )
+    more = len(stored) - len(lines)
+    head = (
+        f"The last {len(lines)} of {len(stored)} stored events"
+        if more
+        else (f"The {len(lines)} stored events")
+    )
+    return f"{head} (oldest first):\n  " + "\n  ".join(lines) if lines else ""
 
 
 def _int_set(value):
@@ -6541,9 +6585,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._respond_json(200, value)
         else:
             value["dropped"] = self.server.kent.store.dropped
+            listing = describe_stored(match, self.server.kent.store.snapshot())
             value["error"] = (
                 f"timed out after {timeout} s: {len(events)} of {count} matching "
                 f"events arrived ({value['dropped']} dropped by the limits so far)"
+                + (f"\n{listing}" if listing else "")
             )
             value.update(self._filter_hint(match))
             self._respond_json(408, value)
@@ -7274,7 +7320,7 @@ class KentServer:
         if not ok:
             stored = self.store.snapshot()
             missing = match.missing_fields(stored) if not events else []
-            raise WaitTimeout(count, timeout, events, stored, missing)
+            raise WaitTimeout(count, timeout, events, stored, missing, match)
         return events
 
     def get(self, ident):
@@ -7325,20 +7371,18 @@ class KentServer:
 class WaitTimeout(AssertionError):
     """Fewer events than wanted arrived in time; says what did arrive."""
 
-    def __init__(self, count, timeout, matched, stored, missing_fields=()):
+    def __init__(self, count, timeout, matched, stored, missing_fields=(), match=None):
         self.matched = matched
-        # Only what matched: another project's events are not this test's business.
-        lines = [f"{e.project_id} {e.type}: {e.summary}" for e in matched[-10:]]
-        seen = {id(e) for e in matched}
-        others = sum(1 for e in stored if id(e) not in seen)
+        match = match or EventFilter()
+        listing = describe_stored(match, stored)
         super().__init__(
             f"timed out after {timeout} s waiting for {count} matching events; "
             f"{len(matched)} matched (waits count stored events; raise "
-            "max_events if older ones were dropped). Last matching events:\n  "
-            + ("\n  ".join(lines) if lines else "(none)")
-            + f"\nStored events that do not match the filters: {others}."
+            "max_events if older ones were dropped)."
+            + (f"\n{listing}" if listing else "\nNothing is stored.")
             + "".join(
-                f"\nNo stored event (of the newest 200) has a field {name!r}: a typo?"
+                f"\nNo stored event (of the newest 200, of any type) has a field "
+                f"{name!r}: a typo, or no event with it came?"
                 for name in missing_fields
             )
         )
