@@ -3880,9 +3880,10 @@ button{cursor:pointer;padding:3px 10px;border:1px solid var(--line);border-radiu
 background:var(--bg2);color:var(--fg)}
 button.danger{color:var(--bad)}
 select{padding:3px 6px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
-color:var(--fg)}
+color:var(--fg);max-width:100%}
 form.inline{display:inline}
 .bar-row{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:.6em 0}
+.bar-row label{max-width:100%}
 .dsns td{vertical-align:middle}.dsns code{user-select:all}
 .events td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
 .events td.sum{overflow-wrap:anywhere}.events tr.rejected td{background:var(--badbg)}
@@ -3931,7 +3932,7 @@ main{padding:8px 10px 20px}header.top{padding:8px 10px}
 .stack tr{display:flex;flex-wrap:wrap;gap:2px 10px;padding:7px 2px;
 border-bottom:1px solid var(--line)}
 .stack td{border:0;padding:0}.events td.sum,.crumbs td.msg{flex-basis:100%;order:-1}
-.crumbs td.data{flex-basis:100%}
+.crumbs td.data,.records td:last-child{flex-basis:100%}
 .kv th{width:35%;min-width:0}.wf .barcell{width:35%}
 .meta{grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
 .dsns button{padding:2px 6px}
@@ -4893,7 +4894,16 @@ def _ui_span(span, start_key="start_timestamp", end_key="timestamp"):
         "start": _ui_seconds(span.get(start_key)),
         "end": _ui_seconds(span.get(end_key)),
         "status": span.get("status"),
+        "data": span.get("data") or span.get("attributes") or None,
     }
+
+
+def _ui_attribute_values(data):
+    """Span data as pairs; span-stream ``{"value": v, "type": t}`` unwrapped."""
+    return [
+        (k, v["value"] if isinstance(v, dict) and "value" in v else v)
+        for k, v in _ui_pairs(data)
+    ]
 
 
 def _ui_span_order(spans):
@@ -4955,8 +4965,12 @@ def _ui_waterfall(spans):
             if status
             else ""
         )
+        name = f"{op}{_e(span['name'])}{status}"
+        if span["data"]:  # a click shows the span's data (db.statement, http.url)
+            data = _ui_kv(_ui_attribute_values(span["data"]), _ui_short)
+            name = f"<details><summary>{name}</summary>{data}</details>"
         rows.append(
-            f'<tr><td class="name d{min(depth, 8)}">{op}{_e(span["name"])}{status}</td>'
+            f'<tr><td class="name d{min(depth, 8)}">{name}</td>'
             f'<td class="num small">{_e(_ui_duration(span))}</td>'
             f'<td class="barcell">{_ui_bar(span, origin, total)}</td></tr>'
         )
@@ -5006,14 +5020,36 @@ def _ui_span_body(event):
 # -- logs, metrics and other containers of records
 
 
+# Attributes every SDK adds to each record: folded, so the app's own show.
+_UI_SDK_ATTRIBUTE_PREFIXES = (
+    "sentry.",
+    "process.",
+    "os.",
+    "server.",
+    "telemetry.",
+    "thread.",
+    "code.",
+    "host.",
+    "service.",
+)
+
+
 def _ui_attributes(attributes):
-    """``{"key": {"value": v, "type": t}}`` as ``key=v`` lines."""
-    lines = []
+    """``{"key": {"value": v, "type": t}}`` as ``key=v`` lines, SDK ones folded."""
+    own, sdk = [], []
     for key, value in _ui_pairs(attributes):
         if isinstance(value, dict) and "value" in value:
             value = value["value"]
-        lines.append(f'<span class="mut">{_e(key)}</span>={_ui_short(value, 300)}')
-    return "<br>".join(lines)
+        line = f'<span class="mut">{_e(key)}</span>={_ui_short(value, 300)}'
+        folded = str(key).startswith(_UI_SDK_ATTRIBUTE_PREFIXES)
+        (sdk if folded else own).append(line)
+    folded = (
+        f'<details class="attrs"><summary class="mut small">'
+        f"{_ui_plural(len(sdk), 'SDK attribute')}</summary>{'<br>'.join(sdk)}</details>"
+        if sdk
+        else ""
+    )
+    return "<br>".join(own) + folded
 
 
 def _ui_records(event, columns):
@@ -5026,8 +5062,8 @@ def _ui_records(event, columns):
         cells = "".join(f"<td>{render(record)}</td>" for _, render in columns)
         rows.append(f"<tr>{cells}</tr>")
     table = (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div class="scroll"><table class="records stack"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     return _ui_section(f"Records ({len(records)})", table)
 
@@ -5042,7 +5078,7 @@ def _ui_log_body(event):
                     f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>'
                 ),
             ),
-            ("Level", lambda r: _e(r.get("level"))),
+            ("Level", lambda r: _ui_level(r.get("level"))),
             ("Body", lambda r: _ui_value(r.get("body"))),
             ("Attributes", lambda r: _ui_attributes(r.get("attributes"))),
         ],

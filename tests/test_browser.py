@@ -480,3 +480,44 @@ def test_live_index_follows_flushes_new_projects_and_levels(page, kent_server):
     assert page.inner_text("#kent-received") == str(value["received"]) == "2"
     assert page.evaluate("window.__same_page") is True  # no reload happened
     assert page.evaluate("window.__violations") == []
+
+
+def log_records(count=5):
+    sdk = {f"sentry.{n}": {"value": n, "type": "string"} for n in ("sdk.name", "env")}
+    sdk.update({f"process.{n}": {"value": 4242, "type": "integer"} for n in "ab"})
+    records = []
+    for n in range(count):
+        attributes = dict(sdk, **{"order.id": {"value": f"A-{n}", "type": "string"}})
+        record = {"timestamp": 1.7e9 + n, "level": "error", "body": f"paid {n}"}
+        records.append(dict(record, trace_id=TRACE, attributes=attributes))
+    return {"items": records}
+
+
+def test_logs_fold_sdk_attributes_and_spans_open_their_data(browser, kent_server):
+    post_envelope(kent_server.url, envelope(({"type": "log"}, log_records())))
+    transaction = long_values_items()[1]
+    post_envelope(kent_server.url, envelope(transaction))
+    log, trace = kent_server.wait_for(2, timeout=10)
+
+    def check_log(page, width):
+        records = page.locator("table.records")
+        assert records.locator("td .badge.bad", has_text="error").count() == 5
+        assert page.locator("text=order.id").first.is_visible()
+        assert not page.locator("text=sentry.sdk.name").first.is_visible()
+        assert page.locator("details.attrs summary").first.inner_text() == (
+            "4 SDK attributes"
+        )
+        box = records.bounding_box()  # no sideways scroller on a phone either
+        assert box["width"] <= width
+        assert overflow(page)[0] <= 0, (width, overflow(page))
+
+    screenshots(browser, f"{kent_server.url}/event/{log.id}", "logs", check_log)
+    page = open_page(browser, viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(f"{kent_server.url}/event/{trace.id}")
+        data = page.locator(".wf details table")
+        assert not data.is_visible()
+        page.locator(".wf details summary").click()
+        assert "http.url" in data.inner_text() and LONG in data.inner_text()
+    finally:
+        page.context.close()
