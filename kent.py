@@ -3855,7 +3855,8 @@ h3{font-size:1em;margin:1em 0 .4em;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}
 th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;
 overflow-wrap:anywhere}
-th{color:var(--mut);font-weight:600;font-size:.88em}
+th{color:var(--mut);font-weight:600;font-size:.88em;overflow-wrap:normal}
+td.type,td.level,td.time{overflow-wrap:normal}
 code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
 pre{background:var(--code);padding:8px 10px;border-radius:6px;overflow:auto;
@@ -3863,7 +3864,7 @@ white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
 .mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
 .nowrap{white-space:nowrap}
 .badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
-line-height:19px;border:1px solid var(--line);vertical-align:1px;overflow-wrap:anywhere}
+line-height:19px;border:1px solid var(--line);vertical-align:1px}
 .badge.bad{color:var(--bad);background:var(--badbg);border-color:transparent}
 .badge.warn{color:var(--warn);background:var(--warnbg);border-color:transparent}
 .badge.ok{color:var(--ok);background:var(--okbg);border-color:transparent}
@@ -4047,7 +4048,7 @@ INDEX_SCRIPT = string.Template(
     time.appendChild(document.createTextNode(" "));
     time.appendChild(json);
     cell(tr, "wide", document.createTextNode(ev.project_id));
-    var type = cell(tr, null, document.createTextNode(ev.type));
+    var type = cell(tr, "type", document.createTextNode(ev.type));
     if (ev.status >= 300) {
       type.appendChild(document.createTextNode(" "));
       type.appendChild(el("span", "badge bad", ev.status));
@@ -4402,7 +4403,8 @@ def _ui_event_row(event, leaks=0):
         f'<tr data-seq="{_e(event.seq)}"{"" if event.accepted else " class=rejected"}>'
         f'<td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a> '
         f'<a class="small mut" href="/api/event/{_e(event.id)}">JSON</a></td>'
-        f'<td class="wide">{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>'
+        f'<td class="wide">{_e(event.project_id)}</td>'
+        f'<td class="type">{_e(event.type)}{status}</td>'
         f'<td class="level">{_ui_level(event.level)}</td>'
         f'<td class="wide small mut">{_e(sdk_text)}</td>'
         f'<td class="sum"><a {link}>{_e(event.summary)}</a>{warn}{error}</td></tr>'
@@ -4812,7 +4814,7 @@ def _ui_breadcrumbs(body):
         f'<tr><td class="nowrap small">{_ui_time(c.get("timestamp"))}</td>'
         f"<td>{_e(c.get('category'))}"
         + (f' <span class="mut small">{_e(c["type"])}</span>' if c.get("type") else "")
-        + f"</td><td>{_e(c.get('level'))}</td>"
+        + f'</td><td class="level">{_e(c.get("level"))}</td>'
         f'<td class="msg">{_ui_value(c.get("message")) if "message" in c else ""}</td>'
         f'<td class="data">{_ui_short(c["data"]) if c.get("data") else ""}</td></tr>'
         for c in crumbs[-_UI_MAX_ROWS:]
@@ -5616,8 +5618,9 @@ def render_trace(trace_id, events, nonce):
     """``/trace/<id>``: the items of one trace (errors, transactions, logs) by time."""
     timed = sorted(((event_time(e), e) for e in events), key=lambda pair: pair[0])
     rows = "".join(
-        f'<tr><td class="time">{_ui_time(when)}</td><td>{_e(e.type)}</td>'
-        f"<td>{_ui_level(_get(e.body, 'level') if not e.binary else None)}</td>"
+        f'<tr><td class="time">{_ui_time(when)}</td><td class="type">{_e(e.type)}</td>'
+        f'<td class="level">{_ui_level(_get(e.body, "level") if not e.binary else None)}'
+        "</td>"
         f'<td class="sum"><a href="/event/{_e(e.id)}">{_e(e.summary)}</a></td></tr>'
         for when, e in timed
     )
