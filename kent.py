@@ -1307,17 +1307,29 @@ def _summarize_event(body, header):
     return _text(f"event {_get(body, 'level') or ''} (no message)".replace("  ", " "))
 
 
+def _epoch(value):
+    """A Sentry timestamp, epoch seconds or RFC 3339 text (sentry-python sends
+    text), as a float; None when it is neither."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError, OverflowError):
+            return parse_rfc3339(value).timestamp()
+    return None
+
+
 def _summarize_transaction(body, header):
     name = _get(body, "transaction") or "(unnamed)"
     op = _get(body, "contexts", "trace", "op")
     spans = _get(body, "spans")
-    start, end = _get(body, "start_timestamp"), _get(body, "timestamp")
+    start = _epoch(_get(body, "start_timestamp"))
+    end = _epoch(_get(body, "timestamp"))
     parts = [f"transaction {name}"]
     if op:
         parts.append(f"op={op}")
     if isinstance(spans, list):
         parts.append(f"{len(spans)} spans")
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+    if start is not None and end is not None:
         parts.append(f"{(end - start) * 1000:.1f} ms")
     return _text(" ".join(parts))
 
@@ -1361,6 +1373,22 @@ def _summarize_container(body, header, noun):
     first = first or _get(records, 0, "description") or ""
     plural = "" if len(records) == 1 else "s"
     return _text(f"{len(records)} {noun}{plural}: {_text(first, 120)}")
+
+
+def _summarize_spans(body, header):
+    """Streamed spans: named by the root span (no parent among them), not by
+    whichever span the SDK happened to put first."""
+    spans = _get(body, "items")
+    if not isinstance(spans, list):
+        return _text(f"span {_get(body, 'op') or ''} {_get(body, 'description') or ''}")
+    spans = [s for s in spans if isinstance(s, dict)]
+    ids = {s.get("span_id") for s in spans}
+    root = next((s for s in spans if s.get("parent_span_id") not in ids), None)
+    if root is None or root is _get(spans, 0):
+        return _summarize_container(body, header, "span")
+    name = root.get("name") or root.get("description") or ""
+    plural = "" if len(spans) == 1 else "s"
+    return _text(f"{len(spans)} span{plural}: {_text(name, 120)}")
 
 
 def _summarize_client_report(body, header):
@@ -1466,11 +1494,7 @@ SUMMARIZERS = {
     "sessions": _summarize_sessions,
     "check_in": _summarize_check_in,
     "log": lambda b, h: _summarize_container(b, h, "log record"),
-    "span": lambda b, h: (
-        _summarize_container(b, h, "span")
-        if isinstance(_get(b, "items"), list)
-        else _text(f"span {_get(b, 'op') or ''} {_get(b, 'description') or ''}")
-    ),
+    "span": _summarize_spans,
     "trace_metric": lambda b, h: _summarize_container(b, h, "metric"),
     "client_report": _summarize_client_report,
     "attachment": _summarize_attachment,
