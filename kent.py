@@ -3885,7 +3885,7 @@ code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monos
 code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
 pre{background:var(--code);padding:8px 10px;border-radius:6px;overflow:auto;
 white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
-.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
+.n{font-variant-numeric:tabular-nums}.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
 .nowrap{white-space:nowrap}
 .badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
 line-height:19px;border:1px solid var(--line);vertical-align:1px}
@@ -3961,6 +3961,7 @@ border-bottom:1px solid var(--line)}
 .kv th{width:35%;min-width:0}.wf .barcell{width:35%}
 .meta{grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
 .dsns button{padding:2px 6px}
+.diff td[data-label]::before{content:attr(data-label) ": ";color:var(--mut)}
 }
 """
 
@@ -4249,6 +4250,8 @@ def _ui_value(value):
         return '<span class="mut">null</span>'
     if isinstance(value, str):
         return _e(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<span class="n">{_e(_ui_json(value))}</span>'  # text size, not code
     return f"<code>{_e(_ui_json(value))}</code>"
 
 
@@ -5718,7 +5721,9 @@ def _ui_diff_table(title, entries, columns):
     head = "".join(f"<th>{_e(c)}</th>" for c in ("Pointer", *columns))
     rows = "".join(
         f'<tr><td class="ptr"><code>{_e(e["pointer"] or "(whole body)")}</code></td>'
-        + "".join(f"<td>{_ui_short(e[c.lower()])}</td>" for c in columns)
+        + "".join(
+            f'<td data-label="{_e(c)}">{_ui_short(e[c.lower()])}</td>' for c in columns
+        )
         + "</tr>"
         for e in entries[:_UI_MAX_ROWS]
     )

@@ -454,6 +454,15 @@ def test_related_items_link_to_each_other(browser, kent_server):
     url = f"{kent_server.url}/trace/{TRACE}"
     screenshots(browser, url, "trace", lambda page, width: None)
 
+    def diff_labels(page, width):
+        label = page.evaluate(
+            """() => getComputedStyle(
+                document.querySelector(".diff td[data-label]"), "::before").content"""
+        )
+        assert label == ('"Old: "' if width == 390 else "none")  # headers on laptops
+
+    screenshots(browser, f"{kent_server.url}/diff/4/5", "diff", diff_labels)
+
 
 def test_live_index_follows_flushes_new_projects_and_levels(page, kent_server):
     page.goto(kent_server.url + "/")

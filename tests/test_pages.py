@@ -320,6 +320,7 @@ class SafeMarkup(html.parser.HTMLParser):
             "data-cursor",
             "data-generation",
             "data-project",
+            "data-label",
         ]
     )
 
