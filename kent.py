@@ -1551,17 +1551,29 @@ def _summarize_event(body, header):
     return _text(f"event {_get(body, 'level') or ''} (no message)".replace("  ", " "))
 
 
+def _epoch(value):
+    """A Sentry timestamp, epoch seconds or RFC 3339 text (sentry-python sends
+    text), as a float; None when it is neither."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(value, str):
+        with contextlib.suppress(ValueError, OverflowError):
+            return parse_rfc3339(value).timestamp()
+    return None
+
+
 def _summarize_transaction(body, header):
     name = _get(body, "transaction") or "(unnamed)"
     op = _get(body, "contexts", "trace", "op")
     spans = _get(body, "spans")
-    start, end = _get(body, "start_timestamp"), _get(body, "timestamp")
+    start = _epoch(_get(body, "start_timestamp"))
+    end = _epoch(_get(body, "timestamp"))
     parts = [f"transaction {name}"]
     if op:
         parts.append(f"op={op}")
     if isinstance(spans, list):
         parts.append(f"{len(spans)} spans")
-    if isinstance(start, (int, float)) and isinstance(end, (int, float)):
+    if start is not None and end is not None:
         parts.append(f"{(end - start) * 1000:.1f} ms")
     return _text(" ".join(parts))
 
@@ -1605,6 +1617,22 @@ def _summarize_container(body, header, noun):
     first = first or _get(records, 0, "description") or ""
     plural = "" if len(records) == 1 else "s"
     return _text(f"{len(records)} {noun}{plural}: {_text(first, 120)}")
+
+
+def _summarize_spans(body, header):
+    """Streamed spans: named by the root span (no parent among them), not by
+    whichever span the SDK happened to put first."""
+    spans = _get(body, "items")
+    if not isinstance(spans, list):
+        return _text(f"span {_get(body, 'op') or ''} {_get(body, 'description') or ''}")
+    spans = [s for s in spans if isinstance(s, dict)]
+    ids = {s.get("span_id") for s in spans}
+    root = next((s for s in spans if s.get("parent_span_id") not in ids), None)
+    if root is None or root is _get(spans, 0):
+        return _summarize_container(body, header, "span")
+    name = root.get("name") or root.get("description") or ""
+    plural = "" if len(spans) == 1 else "s"
+    return _text(f"{len(spans)} span{plural}: {_text(name, 120)}")
 
 
 def _summarize_client_report(body, header):
@@ -1710,11 +1738,7 @@ SUMMARIZERS = {
     "sessions": _summarize_sessions,
     "check_in": _summarize_check_in,
     "log": lambda b, h: _summarize_container(b, h, "log record"),
-    "span": lambda b, h: (
-        _summarize_container(b, h, "span")
-        if isinstance(_get(b, "items"), list)
-        else _text(f"span {_get(b, 'op') or ''} {_get(b, 'description') or ''}")
-    ),
+    "span": _summarize_spans,
     "trace_metric": lambda b, h: _summarize_container(b, h, "metric"),
     "client_report": _summarize_client_report,
     "attachment": _summarize_attachment,
@@ -3237,6 +3261,7 @@ class StoredEvent:
         "summary",
         "title",
         "sdk",
+        "level",
         "size",
         "_search_text",
         "_findings",
@@ -3274,6 +3299,8 @@ class StoredEvent:
         # wherever 2.x had one, so tests written against 2.x keep passing.
         self.title = summarize(item.type, item.body, item.header, item.error)
         self.summary = summarize_2x(item.body) or self.title
+        level = _get(item.body, "level") if isinstance(item.body, dict) else None
+        self.level = level if isinstance(level, str) else None
         # A body held parsed beside its raw bytes is counted twice.
         twice = not (item.binary or lazy)
         self.size = len(item.raw) * (2 if twice else 1) + 1024
@@ -3439,6 +3466,24 @@ class EventFilter:
                     del missing[name]
         return list(missing)
 
+    def failures(self, event):
+        """Which filters ``event`` fails, in words; empty when it matches."""
+        out = []
+        if self.projects is not None and event.project_id not in self.projects:
+            wanted = ",".join(map(str, sorted(self.projects)))
+            out.append(f"project {event.project_id}, not {wanted}")
+        if self.types is not None and event.type not in self.types:
+            out.append(f"type {event.type}, not {','.join(sorted(self.types))}")
+        if self.q is not None and self.q not in event.search_text().lower():
+            out.append(f"no {self.q!r} in the payload")
+        body = event.body if self.fields else None
+        for paths, expected in self.fields:
+            values = [v for path in paths for v in _path_values(body, path)]
+            if not any(_equals(v, expected) for v in values):
+                has = _text(_ui_plain(values[0]), 60) if values else "no such field"
+                out.append(f"{'.'.join(paths[0])}: {has}, not {expected!r}")
+        return out
+
     def __call__(self, event):
         if event.seq <= self.since:
             return False
@@ -3454,6 +3499,32 @@ class EventFilter:
             if not any(_equals(v, expected) for v in values):
                 return False
         return True
+
+
+def _ui_plain(value):
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
+def describe_stored(match, stored, shown=10):
+    """The last stored events, each with the filters it fails (a wait's miss).
+
+    A test's fixture server holds that test's events only, so all are shown.
+    """
+    lines = []
+    for event in stored[-shown:]:
+        failed = match.failures(event) if event.seq > match.since else ["too old"]
+        why = "matched" if not failed else "fails " + "; ".join(failed)
+        lines.append(
+            f"#{event.seq} project {event.project_id} {event.type}: "
+            f"{_text(event.title, 80)} [{why}]"
+        )
+    more = len(stored) - len(lines)
+    head = (
+        f"The last {len(lines)} of {len(stored)} stored events"
+        if more
+        else (f"The {len(lines)} stored events")
+    )
+    return f"{head} (oldest first):\n  " + "\n  ".join(lines) if lines else ""
 
 
 def _int_set(value):
@@ -3493,6 +3564,7 @@ class EventStore:
         self.received = 0  # every item ever stored
         self.accepted = 0  # ... of which answered with a 2xx
         self.closing = False  # set while the server stops: waits give up
+        self.generation = 0  # flushes so far: a live page knows to drop rows
 
     def add(self, events):
         """Store events (a list); returns them with seq, id and time set."""
@@ -3539,13 +3611,16 @@ class EventStore:
             return [e for e in self._events if e.seq > seq]
 
     def get(self, ident):
-        """By Kent's id, or by the SDK's event id: the newest event item with
-        it (an SDK's retry or a replay sends an id again), else any item."""
+        """By Kent's id, by ``seq`` (digits, as the console prints ``#17``), or
+        by the SDK's event id: the newest event item with it (an SDK's retry
+        or a replay sends an id again), else any item."""
         with self._cond:
             event = self._by_id.get(ident)
             events = list(self._events) if event is None else None
         if event is not None:
             return event
+        if ident.isdigit() and len(ident) < 20:  # the console's #seq
+            return next((e for e in events if e.seq == int(ident)), None)
         sdk_id = normalize_event_id(ident)
         matches = [e for e in reversed(events) if sdk_id and e.event_id == sdk_id]
         matches.sort(key=lambda e: e.type not in EVENT_LIKE_TYPES)
@@ -3568,6 +3643,7 @@ class EventStore:
                 if project_id is not None and e.project_id != project_id
             ]
             gone = len(self._events) - len(keep)
+            self.generation += 1 if gone else 0
             self._events = collections.deque(keep)
             self._by_id = {e.id: e for e in keep}
             self.bytes = sum(e.size for e in keep)
@@ -3642,6 +3718,7 @@ class EventStore:
                 "accepted": self.accepted,
                 "bytes": self.bytes,
                 "last_seq": self.last_seq,
+                "generation": self.generation,
                 "max_events": self.max_events,
                 "max_bytes": self.max_bytes,
             }
@@ -3898,6 +3975,7 @@ def event_to_summary(event, leaks=None):
         "sdk_event_id": event.event_id,
         "received": _iso(event.received),
         "sdk": event.sdk,
+        "level": event.level,
         "status": event.status,
         "error": event.error,
         "warnings": [w["code"] for w in event.warnings],
@@ -4181,10 +4259,12 @@ def error_json(status, message, **extra):
 PAGE_STYLE = """
 :root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--bg2:#f6f6f8;--mut:#6b6b72;
 --line:#e3e3e8;--acc:#5b34b8;--bad:#b3261e;--badbg:#fdecea;--warn:#8a5300;
---warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6}
+--warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6;
+--info:#1f5fa8;--infobg:#e6f0fb}
 @media (prefers-color-scheme:dark){:root{--fg:#e6e6ea;--bg:#151518;--bg2:#1d1d22;
 --mut:#9d9da6;--line:#303038;--acc:#b59cff;--bad:#ff8a80;--badbg:#3a1d1b;--warn:#ffc66d;
---warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0}}
+--warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0;
+--info:#8cbcff;--infobg:#172a40}}
 *{box-sizing:border-box}
 body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
 background:var(--bg);margin:0}
@@ -4198,20 +4278,25 @@ a{color:var(--acc)}h1{font-size:1.35em;margin:.3em 0 .2em;overflow-wrap:anywhere
 h2{font-size:1.1em;margin:1.4em 0 .5em;padding-bottom:3px;border-bottom:1px solid var(--line)}
 h3{font-size:1em;margin:1em 0 .4em;overflow-wrap:anywhere}
 table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top}
-th{color:var(--mut);font-weight:600;font-size:.88em}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;
+overflow-wrap:anywhere}
+th{color:var(--mut);font-weight:600;font-size:.88em;overflow-wrap:normal}
+td.type,td.level,td.time{overflow-wrap:normal}
 code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
 code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
 pre{background:var(--code);padding:8px 10px;border-radius:6px;overflow:auto;
 white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
-.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
+.n{font-variant-numeric:tabular-nums}.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
 .nowrap{white-space:nowrap}
 .badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
-line-height:19px;border:1px solid var(--line);white-space:nowrap;vertical-align:1px}
+line-height:19px;border:1px solid var(--line);vertical-align:1px}
 .badge.bad{color:var(--bad);background:var(--badbg);border-color:transparent}
 .badge.warn{color:var(--warn);background:var(--warnbg);border-color:transparent}
 .badge.ok{color:var(--ok);background:var(--okbg);border-color:transparent}
 .badge.app{color:var(--acc);border-color:var(--acc)}
+.badge.info{color:var(--info);background:var(--infobg);border-color:transparent}
+.headline{margin:.2em 0 .6em;color:var(--fg)}.leak-line{margin:.5em 0}
+details.more{display:inline}details.more[open]{display:block}
 .box{border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:.6em 0}
 .box.bad{border-color:var(--bad);background:var(--badbg)}
 .box.warn{border-color:var(--warn);background:var(--warnbg)}
@@ -4221,9 +4306,10 @@ button{cursor:pointer;padding:3px 10px;border:1px solid var(--line);border-radiu
 background:var(--bg2);color:var(--fg)}
 button.danger{color:var(--bad)}
 select{padding:3px 6px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
-color:var(--fg)}
+color:var(--fg);max-width:100%}
 form.inline{display:inline}
 .bar-row{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:.6em 0}
+.bar-row label{max-width:100%}
 .dsns td{vertical-align:middle}.dsns code{user-select:all}
 .events td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
 .events td.sum{overflow-wrap:anywhere}.events tr.rejected td{background:var(--badbg)}
@@ -4243,9 +4329,11 @@ margin:.6em 0}
 .frame>summary,.frame>.head{padding:5px 10px;cursor:pointer;overflow-wrap:anywhere}
 .frame>.head{cursor:default}.frame.app{border-left:3px solid var(--acc)}
 .frame .fn{font-weight:600}.frame .inner{padding:0 10px 8px}
-.ctx{padding:6px 0;margin:4px 0}.ctx span{display:block;padding:0 10px}
+.ctx{padding:6px 0;margin:4px 0}.ctx>span{display:block;padding:0 10px}
 .ctx .ln{display:inline-block;min-width:3.5em;color:var(--mut);padding:0;user-select:none}
 .ctx .cur{background:var(--hl)}
+pre.snippet{white-space:pre;overflow-x:auto;overflow-wrap:normal}
+.ctx .caret{color:var(--bad);font-weight:700}
 .wf td{padding:3px 8px}.wf .name{overflow-wrap:anywhere}.wf .barcell{width:45%}
 .wf svg{display:block;width:100%;height:14px}.wf rect{fill:var(--bar)}
 .wf rect.track{fill:var(--code)}
@@ -4270,10 +4358,11 @@ main{padding:8px 10px 20px}header.top{padding:8px 10px}
 .stack tr{display:flex;flex-wrap:wrap;gap:2px 10px;padding:7px 2px;
 border-bottom:1px solid var(--line)}
 .stack td{border:0;padding:0}.events td.sum,.crumbs td.msg{flex-basis:100%;order:-1}
-.crumbs td.data{flex-basis:100%}
+.crumbs td.data,.records td:last-child{flex-basis:100%}
 .kv th{width:35%;min-width:0}.wf .barcell{width:35%}
 .meta{grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
 .dsns button{padding:2px 6px}
+.diff td[data-label]::before{content:attr(data-label) ": ";color:var(--mut)}
 }
 """
 
@@ -4313,15 +4402,17 @@ $max_bytes),
 <label>Search every payload <input type="search" name="q"></label>
 <button type="submit">Search</button></form>$faults
 <div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
-<th class="wide">Project</th><th>Type</th><th class="wide">SDK</th><th>Summary</th>
-</tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
+<th class="wide">Project</th><th>Type</th><th>Level</th><th class="wide">SDK</th>
+<th>Summary</th></tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
 """
 )
 
 EVENT_TEMPLATE = string.Template(
     """<p class="small"><a href="/">&larr; All events</a></p>
 <h1>$summary</h1>
-<dl class="meta">$meta</dl>$problems$leaks$siblings$body
+<p class="headline">$headline</p>$leak_line$problems$body
+<h2>Details</h2>
+<dl class="meta">$meta</dl>$leaks$siblings
 <h2>Envelope</h2>
 <div class="cards"><div class="box"><h3>Envelope header</h3><pre>$envelope_header</pre></div>
 <div class="box"><h3>Item header</h3><pre>$item_header</pre></div></div>
@@ -4334,7 +4425,7 @@ $transport
 $curl
 <form class="bar-row" method="get" action="/diff/" id="kent-diff">
 <input type="hidden" name="a" value="$id">
-<label>Compare with another event id <input type="text" name="b"></label>
+<label>Compare with <select name="b">$diff_options</select></label>
 <button type="submit">Diff</button></form>
 """
 )
@@ -4349,6 +4440,9 @@ INDEX_SCRIPT = string.Template(
   var rows = document.getElementById("kent-rows");
   var live = document.getElementById("kent-live");
   var cursor = Number(rows.getAttribute("data-cursor")) || 0;
+  var generation = Number(rows.getAttribute("data-generation")) || 0;
+  var LEVELS = $levels;
+  var dsns = document.querySelector(".dsns tbody");
   var query = new URLSearchParams(location.search);
   var filter = "";
   ["project", "type"].forEach(function (name) {
@@ -4380,10 +4474,15 @@ INDEX_SCRIPT = string.Template(
     time.appendChild(document.createTextNode(" "));
     time.appendChild(json);
     cell(tr, "wide", document.createTextNode(ev.project_id));
-    var type = cell(tr, null, document.createTextNode(ev.type));
+    var type = cell(tr, "type", document.createTextNode(ev.type));
     if (ev.status >= 300) {
       type.appendChild(document.createTextNode(" "));
       type.appendChild(el("span", "badge bad", ev.status));
+    }
+    var level = cell(tr, "level");
+    if (ev.level) {
+      level.appendChild(el("span", "badge level " + (LEVELS[ev.level.toLowerCase()] || ""),
+        ev.level));
     }
     var sdk = ev.sdk ? [ev.sdk.name, ev.sdk.version].filter(Boolean).join(" ") : "";
     cell(tr, "wide small mut", document.createTextNode(sdk));
@@ -4415,7 +4514,41 @@ INDEX_SCRIPT = string.Template(
       cursor = ev.seq;
       if (empty) { empty.remove(); empty = null; }
       rows.insertBefore(makeRow(ev), rows.firstChild);
+      countProject(ev.project_id, 1, lastDsn);
     });
+  }
+  function countProject(project, add, dsn) {
+    // A DSN row per project, as the page has after a reload.
+    var tr = dsns.querySelector('tr[data-project="' + Number(project) + '"]');
+    if (!tr && add && dsn) {
+      tr = el("tr");
+      tr.setAttribute("data-project", project);
+      cell(tr, null, document.createTextNode(project));
+      cell(tr, null, el("code", null, dsn.slice(0, dsn.lastIndexOf("/") + 1) + Number(project)));
+      cell(tr, "wide count", document.createTextNode("0"));
+      cell(tr);
+      dsns.appendChild(tr);
+    }
+    var count = tr && tr.querySelector(".count");
+    if (count) count.textContent = add === null ? "0" : Number(count.textContent) + add;
+  }
+  function dropFlushed() {
+    // After a flush: keep only the rows the store still has.
+    fetch("/api/eventlist/?" + filter.slice(1), {cache: "no-store"})
+      .then(function (r) { return r.json(); })
+      .then(function (value) {
+        var kept = {};
+        (value.events || []).forEach(function (ev) { kept[ev.seq] = true; });
+        rows.querySelectorAll("tr[data-seq]").forEach(function (tr) {
+          if (!kept[tr.getAttribute("data-seq")]) tr.remove();
+        });
+        if (!rows.querySelector("tr[data-seq]")) {
+          var empty = el("tr");
+          empty.id = "kent-empty";
+          cell(empty, null, document.createTextNode("No events yet.")).colSpan = 6;
+          rows.appendChild(empty);
+        }
+      }).catch(function () {});
   }
   function setText(id, value) {
     var node = document.getElementById(id);
@@ -4427,6 +4560,12 @@ INDEX_SCRIPT = string.Template(
         setText("kent-kept", s.kept);
         setText("kent-dropped", s.dropped);
         setText("kent-received", s.received);
+        lastDsn = s.dsn;
+        if (s.generation !== undefined && s.generation !== generation) {
+          generation = s.generation;
+          dsns.querySelectorAll(".count").forEach(function (c) { c.textContent = "0"; });
+          dropFlushed();
+        }
       }).catch(function () {});
   }
   function setLive(on) {
@@ -4463,7 +4602,10 @@ INDEX_SCRIPT = string.Template(
     code.parentNode.appendChild(document.createTextNode(" "));
     code.parentNode.appendChild(button);
   });
+  var lastDsn = null;
   setLive(true);
+  refreshStats();
+  setInterval(refreshStats, 3000);  // counters and flushes stay current
   poll();
 })();
 </script>"""
@@ -4474,6 +4616,7 @@ _UI_MAX_ROWS = 1000  # frames, breadcrumbs, spans, log records per list
 _UI_PREVIEW_BYTES = 4096
 _UI_IMAGE_TYPES = frozenset(("image/png", "image/jpeg", "image/gif", "image/webp"))
 _UI_MAX_IMAGE = 2 * 1024 * 1024
+_UI_DIFF_CHOICES = 50  # newest items the diff form offers
 
 
 def _e(value):
@@ -4508,6 +4651,8 @@ def _ui_value(value):
         return '<span class="mut">null</span>'
     if isinstance(value, str):
         return _e(value)
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return f'<span class="n">{_e(_ui_json(value))}</span>'  # text size, not code
     return f"<code>{_e(_ui_json(value))}</code>"
 
 
@@ -4597,6 +4742,28 @@ def _ui_plural(count, noun):
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+_UI_LEVEL_COLOURS = {
+    "fatal": "bad",
+    "error": "bad",
+    "critical": "bad",
+    "warning": "warn",
+    "warn": "warn",
+    "info": "info",
+    "log": "info",
+    "debug": "",
+    "trace": "",
+}
+
+
+def _ui_level(level):
+    """A level badge, coloured: error and fatal red, warning amber."""
+    if level in (None, ""):
+        return ""
+    text = level if isinstance(level, str) else _ui_json(level)
+    colour = _UI_LEVEL_COLOURS.get(text.lower(), "")
+    return f'<span class="badge level {colour}">{_e(text)}</span>'
+
+
 # -- the index page
 
 
@@ -4615,8 +4782,9 @@ def _ui_dsn_rows(events, base_url, key=DEFAULT_PROJECT_KEY):
             else ""
         )
         rows.append(
-            f"<tr><td>{_e(project)}</td><td><code>{_e(build_dsn(base_url, project, key))}"
-            f'</code></td><td class="wide">{_e(counts.get(project, 0))}</td>'
+            f'<tr data-project="{_e(project)}"><td>{_e(project)}</td>'
+            f"<td><code>{_e(build_dsn(base_url, project, key))}"
+            f'</code></td><td class="wide count">{_e(counts.get(project, 0))}</td>'
             f"<td>{flush}</td></tr>"
         )
     return "".join(rows)
@@ -4667,7 +4835,9 @@ def _ui_event_row(event, leaks=0):
         f'<tr data-seq="{_e(event.seq)}"{"" if event.accepted else " class=rejected"}>'
         f'<td class="time"><a {link}>{_e(_iso(event.received)[11:23])}</a> '
         f'<a class="small mut" href="/api/event/{_e(event.id)}">JSON</a></td>'
-        f'<td class="wide">{_e(event.project_id)}</td><td>{_e(event.type)}{status}</td>'
+        f'<td class="wide">{_e(event.project_id)}</td>'
+        f'<td class="type">{_e(event.type)}{status}</td>'
+        f'<td class="level">{_ui_level(event.level)}</td>'
         f'<td class="wide small mut">{_e(sdk_text)}</td>'
         f'<td class="sum"><a {link}>{_e(event.title)}</a>{warn}{error}</td></tr>'
     )
@@ -4774,10 +4944,16 @@ def render_index(
         type_options=_ui_options((e.type for e in events), type, "All types"),
         clear=' <a href="/">Clear filter</a>' if project or type else "",
         faults=_ui_faults(faults),
-        rows=rows or f'<tr id="kent-empty"><td colspan="5">{_e(empty)}</td></tr>',
-    ).replace('id="kent-rows"', f'id="kent-rows" data-cursor="{_e(cursor)}"')
+        rows=rows or f'<tr id="kent-empty"><td colspan="6">{_e(empty)}</td></tr>',
+    ).replace(
+        'id="kent-rows"',
+        f'id="kent-rows" data-cursor="{_e(cursor)}" '
+        f'data-generation="{_e(stats.get("generation", 0))}"',
+    )
     title = f"Kent: {_ui_plural(len(shown), 'event')}"
-    return render_page(title, content, nonce, INDEX_SCRIPT.substitute(nonce=_e(nonce)))
+    levels = json.dumps(_UI_LEVEL_COLOURS)  # constant keys and values
+    script = INDEX_SCRIPT.substitute(nonce=_e(nonce), levels=levels)
+    return render_page(title, content, nonce, script)
 
 
 # -- the event page: header and what every item has
@@ -4790,11 +4966,37 @@ def _ui_sdk_text(event):
     return _e(text)
 
 
-def _ui_integrations(event):
+def _ui_integrations(event, shown=10):
+    """The first ``shown`` integration badges; the rest folded (Node has ~60)."""
     names = _get(event.body, "sdk", "integrations")
     if not isinstance(names, list) or not names:
         return ""
-    return " ".join(f'<span class="badge">{_e(n)}</span>' for n in names[:100])
+    badges = [f'<span class="badge">{_e(n)}</span>' for n in names[:200]]
+    if len(badges) <= shown:
+        return " ".join(badges)
+    rest = " ".join(badges[shown:])
+    return (
+        " ".join(badges[:shown])
+        + f' <details class="more"><summary>{len(names) - shown} more</summary>'
+        + f"{rest}</details>"
+    )
+
+
+def _ui_headline(event):
+    """One line under the title: level, type, status, project, time, release."""
+    body = event.body if isinstance(event.body, dict) else {}
+    parts = [
+        _ui_level(body.get("level")),
+        f'<span class="badge">{_e(event.type)}</span>',
+        _ui_status(event),
+        f"project {_e(event.project_id)}",
+        f'<span class="nowrap">{_e(_iso(event.received))}</span>',
+    ]
+    for key in ("environment", "release"):
+        if isinstance(body.get(key), str):
+            parts.append(f'<span class="mut">{key}</span> {_e(body[key])}')
+    parts.append(_ui_trace_links(event))
+    return " ".join(p for p in parts if p)
 
 
 def _ui_status(event):
@@ -4809,7 +5011,7 @@ def _ui_header_meta(event):
     return _ui_meta(
         [
             ("Item type", _e(event.type)),
-            ("Level", f'<span class="badge">{_e(level)}</span>' if level else ""),
+            ("Level", _ui_level(level)),
             ("Project", _e(event.project_id)),
             ("Received", _e(_iso(event.received))),
             ("Event time", _ui_time(body.get("timestamp"))),
@@ -4837,7 +5039,7 @@ def _ui_header_meta(event):
 
 def _ui_problems(event):
     parts = []
-    if event.error:
+    if event.error and event.error != event.title:
         parts.append(
             f'<div class="box bad"><strong>Kent rejected this request:</strong> '
             f"{_e(event.error)}</div>"
@@ -5044,7 +5246,7 @@ def _ui_breadcrumbs(body):
         f'<tr><td class="nowrap small">{_ui_time(c.get("timestamp"))}</td>'
         f"<td>{_e(c.get('category'))}"
         + (f' <span class="mut small">{_e(c["type"])}</span>' if c.get("type") else "")
-        + f"</td><td>{_e(c.get('level'))}</td>"
+        + f'</td><td class="level">{_e(c.get("level"))}</td>'
         f'<td class="msg">{_ui_value(c.get("message")) if "message" in c else ""}</td>'
         f'<td class="data">{_ui_short(c["data"]) if c.get("data") else ""}</td></tr>'
         for c in crumbs[-_UI_MAX_ROWS:]
@@ -5101,9 +5303,10 @@ def _ui_event_body(event):
     body = event.body
     if not isinstance(body, dict):
         return ""
+    # The exception first, as Sentry does: the title already names the message.
     return (
-        _ui_message(body)
-        + _ui_exceptions(body)
+        _ui_exceptions(body)
+        + _ui_message(body)
         + _ui_threads(body)
         + _ui_event_sections(body)
     )
@@ -5132,7 +5335,16 @@ def _ui_span(span, start_key="start_timestamp", end_key="timestamp"):
         "start": _ui_seconds(span.get(start_key)),
         "end": _ui_seconds(span.get(end_key)),
         "status": span.get("status"),
+        "data": span.get("data") or span.get("attributes") or None,
     }
+
+
+def _ui_attribute_values(data):
+    """Span data as pairs; span-stream ``{"value": v, "type": t}`` unwrapped."""
+    return [
+        (k, v["value"] if isinstance(v, dict) and "value" in v else v)
+        for k, v in _ui_pairs(data)
+    ]
 
 
 def _ui_span_order(spans):
@@ -5194,8 +5406,12 @@ def _ui_waterfall(spans):
             if status
             else ""
         )
+        name = f"{op}{_e(span['name'])}{status}"
+        if span["data"]:  # a click shows the span's data (db.statement, http.url)
+            data = _ui_kv(_ui_attribute_values(span["data"]), _ui_short)
+            name = f"<details><summary>{name}</summary>{data}</details>"
         rows.append(
-            f'<tr><td class="name d{min(depth, 8)}">{op}{_e(span["name"])}{status}</td>'
+            f'<tr><td class="name d{min(depth, 8)}">{name}</td>'
             f'<td class="num small">{_e(_ui_duration(span))}</td>'
             f'<td class="barcell">{_ui_bar(span, origin, total)}</td></tr>'
         )
@@ -5245,14 +5461,36 @@ def _ui_span_body(event):
 # -- logs, metrics and other containers of records
 
 
+# Attributes every SDK adds to each record: folded, so the app's own show.
+_UI_SDK_ATTRIBUTE_PREFIXES = (
+    "sentry.",
+    "process.",
+    "os.",
+    "server.",
+    "telemetry.",
+    "thread.",
+    "code.",
+    "host.",
+    "service.",
+)
+
+
 def _ui_attributes(attributes):
-    """``{"key": {"value": v, "type": t}}`` as ``key=v`` lines."""
-    lines = []
+    """``{"key": {"value": v, "type": t}}`` as ``key=v`` lines, SDK ones folded."""
+    own, sdk = [], []
     for key, value in _ui_pairs(attributes):
         if isinstance(value, dict) and "value" in value:
             value = value["value"]
-        lines.append(f'<span class="mut">{_e(key)}</span>={_ui_short(value, 300)}')
-    return "<br>".join(lines)
+        line = f'<span class="mut">{_e(key)}</span>={_ui_short(value, 300)}'
+        folded = str(key).startswith(_UI_SDK_ATTRIBUTE_PREFIXES)
+        (sdk if folded else own).append(line)
+    folded = (
+        f'<details class="attrs"><summary class="mut small">'
+        f"{_ui_plural(len(sdk), 'SDK attribute')}</summary>{'<br>'.join(sdk)}</details>"
+        if sdk
+        else ""
+    )
+    return "<br>".join(own) + folded
 
 
 def _ui_records(event, columns):
@@ -5268,8 +5506,8 @@ def _ui_records(event, columns):
         cells = "".join(f"<td>{render(record)}</td>" for _, render in columns)
         rows.append(f"<tr>{cells}</tr>")
     table = (
-        f'<div class="scroll"><table><thead><tr>{head}</tr></thead>'
-        f"<tbody>{''.join(rows)}</tbody></table></div>"
+        f'<div class="scroll"><table class="records stack"><thead><tr>{head}</tr>'
+        f"</thead><tbody>{''.join(rows)}</tbody></table></div>"
     )
     return _ui_section(f"Records ({len(records)})", table)
 
@@ -5284,7 +5522,7 @@ def _ui_log_body(event):
                     f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>'
                 ),
             ),
-            ("Level", lambda r: _e(r.get("level"))),
+            ("Level", lambda r: _ui_level(r.get("level"))),
             ("Body", lambda r: _ui_value(r.get("body"))),
             ("Attributes", lambda r: _ui_attributes(r.get("attributes"))),
         ],
@@ -5462,15 +5700,86 @@ def _ui_attachment_body(event):
     )
 
 
-def _ui_kent_error_body(event):
+# Where a refusal names a place: "at byte N of the envelope" (an offset in the
+# whole request) or "line L column C" (in the item's own payload).
+_UI_ERROR_BYTE = re.compile(r"at byte (\d+)")
+_UI_ERROR_LINE = re.compile(r"line (\d+) column (\d+)")
+_UI_SNIPPET_LINES = 4  # lines shown before and after the one with the error
+_UI_SNIPPET_WIDTH = 100  # characters of a long line shown around the column
+
+
+def _ui_error_place(error, data, whole_request):
+    """``(line, column)`` (1-based, characters) an error names in ``data``."""
+    at_byte = _UI_ERROR_BYTE.search(error or "")
+    if whole_request and at_byte and int(at_byte.group(1)) <= len(data):
+        before = data[: int(at_byte.group(1))].decode("utf-8", "replace")
+        return before.count("\n") + 1, len(before) - before.rfind("\n")
+    at_line = _UI_ERROR_LINE.search(error or "")
+    if at_line:
+        return int(at_line.group(1)), int(at_line.group(2))
+    return None
+
+
+def _ui_caret_window(line, column):
+    """A long line cut to the part around ``column``, and the column in it."""
+    start = max(0, column - 1 - _UI_SNIPPET_WIDTH // 2)
+    cut = line[start : start + _UI_SNIPPET_WIDTH]
+    prefix = "\u2026" if start else ""
+    suffix = "\u2026" if start + _UI_SNIPPET_WIDTH < len(line) else ""
+    return prefix + cut + suffix, column - start + len(prefix)
+
+
+def _ui_caret_snippet(text, line, column, reason):
+    """The lines around ``line`` with a caret under ``column``, numbered."""
+    lines = text.split("\n")
+    if not 1 <= line <= len(lines):
+        return ""
+    first = max(1, line - _UI_SNIPPET_LINES)
+    rows = []
+    for number in range(first, min(len(lines), line + _UI_SNIPPET_LINES) + 1):
+        shown = lines[number - 1]
+        if number == line:
+            shown, column = _ui_caret_window(shown, column)
+        else:
+            shown = _ui_caret_window(shown, 1)[0]
+        cls = ' class="cur"' if number == line else ""
+        rows.append(f'<span{cls}><span class="ln">{number}</span>{_e(shown)}</span>')
+        if number == line:
+            caret = " " * max(column - 1, 0) + "^ " + reason
+            rows.append(
+                f'<span class="caret"><span class="ln"></span>{_e(caret)}</span>'
+            )
+    return f'<pre class="ctx snippet">{"".join(rows)}</pre>'
+
+
+def _ui_refused_body(event):
+    """What Kent could not read: the text with the error marked, or hex.
+
+    The reason itself is the page's title, so it is not repeated here.
+    """
     data = bytes(event.raw or b"")
-    reason = f'<div class="box bad">{_e(event.error)}</div>'
-    text = data[:_UI_PREVIEW_BYTES].decode("utf-8", "replace")
-    return (
-        _ui_section("Why Kent could not read it", reason)
-        + _ui_section(f"First bytes ({len(data)} in all)", _ui_hexdump(data, 512))
-        + _ui_section("As text", f"<pre>{_e(text)}</pre>")
-    )
+    whole = event.type == "kent_error"
+    place = _ui_error_place(event.error, data, whole)
+    text_like = _ui_is_text(data, "")
+    parts = []
+    if place and text_like:
+        text = data.decode("utf-8", "replace")
+        reason = (event.error or "").rsplit(": ", 1)[-1]
+        reason = re.split(r" at (?:byte|line) | \(", reason)[0]
+        snippet = _ui_caret_snippet(text, *place, reason)
+        where = f"line {place[0]}, column {place[1]}"
+        parts.append(_ui_section(f"Where ({where})", snippet))
+    what = "the request" if whole else "the item"
+    if text_like:
+        preview = _ui_preview(data, "text/plain")
+        parts.append(_ui_section(f"Text of {what} ({len(data)} bytes)", preview))
+    else:
+        parts.append(_ui_section(f"Bytes of {what} ({len(data)})", _ui_hexdump(data)))
+    return "".join(parts)
+
+
+def _ui_kent_error_body(event):
+    return _ui_refused_body(event)
 
 
 _UI_BODIES = {
@@ -5524,6 +5833,19 @@ def _ui_leaks(findings):
         '<div class="scroll"><table class="leaks"><thead><tr><th>Pointer</th>'
         f"<th>Kind</th><th>Excerpt</th></tr></thead><tbody>{rows}</tbody>"
         "</table></div></div>"
+    )
+
+
+def _ui_leak_line(findings):
+    """One line near the top: how many findings of which kind, and a link."""
+    if not findings:
+        return ""
+    kinds = collections.Counter(f["kind"] for f in findings)
+    counts = ", ".join(f"{n} {_e(kind)}" for kind, n in kinds.most_common())
+    return (
+        f'<p class="box bad leak-line"><strong>{_ui_plural(len(findings), "leak")}'
+        f"</strong> ({counts}): marked in place; "
+        '<a href="#kent-leaks">the list</a></p>'
     )
 
 
@@ -5605,6 +5927,27 @@ def _ui_marked_event(event, findings, nonce):
     return marked, originals
 
 
+def _ui_diff_options(event, others):
+    """``<option>``s for the diff form: the other items, newest first."""
+    options = [
+        f'<option value="{_e(o.id)}">#{_e(o.seq)} {_e(o.type)}: '
+        f"{_e(_text(o.title, 80))}</option>"
+        for o in others
+        if o is not event
+    ]
+    return "".join(options) or '<option value="">(no other item stored)</option>'
+
+
+def _ui_related(related):
+    if not related:
+        return ""
+    items = "".join(
+        f'<li><a href="/event/{_e(r.id)}">#{_e(r.seq)} {_e(r.title)}</a></li>'
+        for r in related
+    )
+    return f'<h2 id="kent-related">The same check-in</h2><ul>{items}</ul>'
+
+
 def _ui_downloads(event, replayable, base_url):
     if not replayable:
         return "", ""
@@ -5621,14 +5964,20 @@ def _ui_downloads(event, replayable, base_url):
     return link, curl
 
 
-def render_event(event, siblings, nonce, findings=(), base_url=""):
+def render_event(
+    event, siblings, nonce, findings=(), base_url="", related=(), others=()
+):
     """One stored item: header, problems, leaks, its type's view, headers, raw.
 
     ``findings`` (the leak scanner's) are listed and marked in place;
-    ``base_url`` goes into the curl command that sends the request again.
+    ``base_url`` goes into the curl command that sends the request again;
+    ``related`` are items linked from this one (the other check-ins of a
+    run); ``others`` the items the diff form offers, newest first.
     """
     shown, originals = _ui_marked_event(event, findings, nonce)
     renderer = _UI_BODIES.get(event.type)
+    if event.error and event.binary and event.type not in ("attachment", "minidump"):
+        renderer = _ui_refused_body
     body = renderer(shown) if renderer else ""
     raw, encoding = _ui_raw(shown)
     header = event.header if isinstance(event.header, dict) else {}
@@ -5636,10 +5985,12 @@ def render_event(event, siblings, nonce, findings=(), base_url=""):
     envelope, curl = _ui_downloads(event, replayable, base_url)
     content = EVENT_TEMPLATE.substitute(
         summary=_e(event.title),
+        headline=_ui_headline(event),
         meta=_ui_header_meta(event),
+        leak_line=_ui_leak_line(findings),
         problems=_ui_problems(event),
         leaks=_ui_leaks(findings),
-        siblings=_ui_siblings(siblings),
+        siblings=_ui_siblings(siblings) + _ui_related(related),
         body=_ui_unmark(body, originals, nonce),
         envelope_header=_e(_ui_json(event.envelope_header, indent=2)),
         item_header=_e(_ui_json(event.header, indent=2)),
@@ -5652,8 +6003,90 @@ def render_event(event, siblings, nonce, findings=(), base_url=""):
         download=_e(header.get("filename") or f"{event.type}-{event.id}.bin"),
         envelope=envelope,
         curl=curl,
+        diff_options=_ui_diff_options(event, others),
     )
     return render_page(f"{event.title} - Kent", content, nonce)
+
+
+# -- a trace: every item with one trace id, in time order
+
+
+def event_trace_ids(event):
+    """The trace ids an item names: its trace context, the envelope's dynamic
+    sampling context, and the ``trace_id`` of each log record or span."""
+    body = None if event.binary else event.body
+    ids = [
+        _get(event.envelope_header, "trace", "trace_id"),
+        _get(body, "contexts", "trace", "trace_id"),
+        _get(body, "trace_id"),
+    ]
+    records = _get(body, "items")
+    if isinstance(records, list):
+        ids += [
+            r.get("trace_id") for r in records[:_UI_MAX_ROWS] if isinstance(r, dict)
+        ]
+    return list(
+        dict.fromkeys(
+            i.replace("-", "").lower() for i in ids if isinstance(i, str) and i
+        )
+    )
+
+
+def event_time(event):
+    """When the SDK says the item happened (epoch seconds), else when it came."""
+    body = None if event.binary else event.body
+    first = _get(body, "items", 0) if isinstance(_get(body, "items"), list) else None
+    for value in (
+        _get(body, "start_timestamp"),
+        _get(body, "timestamp"),
+        _get(first, "start_timestamp"),
+        _get(first, "timestamp"),
+    ):
+        seconds = _ui_seconds(value)
+        if seconds is not None:
+            return seconds
+    return event.received
+
+
+def _ui_trace_links(event):
+    ids = event_trace_ids(event)[:3]
+    return " ".join(
+        f'<a class="trace" href="/trace/{_e(i)}">trace {_e(i[:8])}\u2026</a>'
+        for i in ids
+    )
+
+
+def render_trace(trace_id, events, nonce):
+    """``/trace/<id>``: the items of one trace (errors, transactions, logs) by time."""
+    timed = sorted(((event_time(e), e) for e in events), key=lambda pair: pair[0])
+    rows = "".join(
+        f'<tr><td class="time">{_ui_time(when)}</td><td class="type">{_e(e.type)}</td>'
+        f'<td class="level">{_ui_level(_get(e.body, "level") if not e.binary else None)}'
+        "</td>"
+        f'<td class="sum"><a href="/event/{_e(e.id)}">{_e(e.title)}</a></td></tr>'
+        for when, e in timed
+    )
+    rows = rows or '<tr><td colspan="4">No stored item has this trace id.</td></tr>'
+    content = (
+        '<p class="small"><a href="/">&larr; All events</a></p>'
+        f"<h1>Trace <code>{_e(trace_id)}</code></h1>"
+        f'<p class="mut">{_ui_plural(len(events), "item")} with this trace id, '
+        "oldest first (by the time the SDK gave).</p>"
+        '<div class="scroll"><table class="events stack trace-items"><thead><tr>'
+        "<th>Time (UTC)</th><th>Type</th><th>Level</th><th>Summary</th></tr>"
+        f"</thead><tbody>{rows}</tbody></table></div>"
+    )
+    return render_page(f"Trace {trace_id} - Kent", content, nonce)
+
+
+def render_not_found(message, nonce):
+    """A page route's 404 as a page, with the way back."""
+    content = (
+        f"<h1>Not found</h1><p>{_e(message)}</p>"
+        '<p><a href="/">&larr; All events</a> (it may have been flushed, or '
+        "dropped by the limits)</p>"
+    )
+    return render_page("Not found - Kent", content, nonce)
 
 
 # -- search results and the diff of two items
@@ -5703,7 +6136,9 @@ def _ui_diff_table(title, entries, columns):
     head = "".join(f"<th>{_e(c)}</th>" for c in ("Pointer", *columns))
     rows = "".join(
         f'<tr><td class="ptr"><code>{_e(e["pointer"] or "(whole body)")}</code></td>'
-        + "".join(f"<td>{_ui_short(e[c.lower()])}</td>" for c in columns)
+        + "".join(
+            f'<td data-label="{_e(c)}">{_ui_short(e[c.lower()])}</td>' for c in columns
+        )
         + "</tr>"
         for e in entries[:_UI_MAX_ROWS]
     )
@@ -5867,7 +6302,7 @@ def _event_report(event, findings):
 
 def _event_text(report):
     lines = [
-        f"{report['type']} {report['summary']} (id {report['event_id']}, "
+        f"{report['type']} {report['title']} (id {report['event_id']}, "
         f"project {report['project_id']}, seq {report['seq']})"
     ]
     for exc in report["exceptions"]:
@@ -5938,7 +6373,7 @@ def _trace_text(report):
         lines += [
             f"  span {s['op']} {s['description']} {s['seconds']} s" for s in tx["spans"]
         ]
-    lines += [f"error {e['summary']} (id {e['event_id']})" for e in report["errors"]]
+    lines += [f"error {e['title']} (id {e['event_id']})" for e in report["errors"]]
     return "\n".join(lines)
 
 
@@ -5966,7 +6401,7 @@ def _tool_search(kent, args, base_url):
     found = [(e, search_item(e.body, e.raw, e.binary, args["q"])) for e in events]
     hits = [dict(_event_heading(e), pointers=p) for e, p in found if p]
     lines = [
-        f"{h['event_id']} {h['type']} {h['summary']}: {', '.join(h['pointers'][:5])}"
+        f"{h['event_id']} {h['type']} {h['title']}: {', '.join(h['pointers'][:5])}"
         for h in hits
     ]
     return "\n".join(lines) or f"{args['q']!r} occurs in no stored item", {
@@ -5979,7 +6414,7 @@ def _tool_list_leaks(kent, args, base_url):
     found = [(e, kent.findings(e)) for e in kent.store.snapshot(_tool_filter(args))]
     report = leaks_report([(e, f) for e, f in found if f])
     lines = [
-        f"{e['event_id']} {e['summary']}: " + render_leak_flag(e["findings"])
+        f"{e['event_id']} {e['title']}: " + render_leak_flag(e["findings"])
         for e in report["events"]
     ]
     return "\n".join(lines) or "no leaks found", report
@@ -6412,6 +6847,7 @@ ROUTES = [
     (("GET",), r"/", "page_index", "page"),
     (("POST",), r"/flush", "page_flush", "page"),
     (("GET",), r"/event/([^/]+)", "page_event", "page"),
+    (("GET",), r"/trace/([^/]+)/?", "page_trace", "page"),
     (("GET",), r"/search/?", "page_search", "page"),
     (("GET",), r"/diff/?", "page_diff_form", "page"),
     (("GET",), r"/diff/([^/]+)/([^/]+)/?", "page_diff", "page"),
@@ -6822,6 +7258,13 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self._done_reading()
             getattr(self, name)(*args)
             self._discard_body()  # a GET with a body must not desync keep-alive
+        except NotFound as exc:
+            self._discard_body()
+            if path.startswith(("/event/", "/trace/", "/diff/")):  # a page: as a page
+                nonce = uuid.uuid4().hex
+                self._respond_html(render_not_found(exc.message, nonce), nonce, 404)
+            else:
+                self._respond(exc.status, error_json(exc.status, exc.message))
         except KentError as exc:
             self._discard_body()
             self._respond(exc.status, error_json(exc.status, exc.message))
@@ -7444,9 +7887,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._respond_json(200, value)
         else:
             value["dropped"] = self.server.kent.store.dropped
+            listing = describe_stored(match, self.server.kent.store.snapshot())
             value["error"] = (
                 f"timed out after {timeout} s: {len(events)} of {count} matching "
                 f"events arrived ({value['dropped']} dropped by the limits so far)"
+                + (f"\n{listing}" if listing else "")
             )
             value.update(self._filter_hint(match))
             self._respond_json(408, value)
@@ -7680,8 +8125,38 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         view = event.parsed()
         if deeper_than(view.body):  # Python 3.12+ parses deeper than a page draws
             view = event.as_text()
-        page = render_event(view, siblings, nonce, findings, self._base_url())
+        stored = kent.store.snapshot()
+        others = stored[: -_UI_DIFF_CHOICES - 1 : -1]
+        related = self._same_check_in(view, stored)
+        page = render_event(
+            view, siblings, nonce, findings, self._base_url(), related, others
+        )
         self._respond_html(page, nonce)
+
+    @staticmethod
+    def _same_check_in(event, stored):
+        """The other check-ins of one run (``in_progress`` then ``ok``)."""
+        run = _get(event.body, "check_in_id") if event.type == "check_in" else None
+        if not run:
+            return []
+        return [
+            e
+            for e in stored
+            if e.type == "check_in"
+            and e is not event
+            and e.id != event.id
+            and _get(e.body, "check_in_id") == run
+        ]
+
+    def page_trace(self, trace_id):
+        wanted = trace_id.replace("-", "").lower()
+        events = [
+            e.parsed()
+            for e in self.server.kent.store.snapshot()
+            if wanted in event_trace_ids(e.parsed())
+        ]
+        nonce = uuid.uuid4().hex
+        self._respond_html(render_trace(wanted, events, nonce), nonce)
 
     def page_search(self):
         q, results = self._search(self._params())
@@ -8372,7 +8847,7 @@ class KentServer:
         if not ok:
             stored = self.store.snapshot()
             missing = match.missing_fields(stored) if not events else []
-            raise WaitTimeout(count, timeout, events, stored, missing)
+            raise WaitTimeout(count, timeout, events, stored, missing, match)
         return events
 
     def get(self, ident):
@@ -8423,20 +8898,18 @@ class KentServer:
 class WaitTimeout(AssertionError):
     """Fewer events than wanted arrived in time; says what did arrive."""
 
-    def __init__(self, count, timeout, matched, stored, missing_fields=()):
+    def __init__(self, count, timeout, matched, stored, missing_fields=(), match=None):
         self.matched = matched
-        # Only what matched: another project's events are not this test's business.
-        lines = [f"{e.project_id} {e.type}: {e.title}" for e in matched[-10:]]
-        seen = {id(e) for e in matched}
-        others = sum(1 for e in stored if id(e) not in seen)
+        match = match or EventFilter()
+        listing = describe_stored(match, stored)
         super().__init__(
             f"timed out after {timeout} s waiting for {count} matching events; "
             f"{len(matched)} matched (waits count stored events; raise "
-            "max_events if older ones were dropped). Last matching events:\n  "
-            + ("\n  ".join(lines) if lines else "(none)")
-            + f"\nStored events that do not match the filters: {others}."
+            "max_events if older ones were dropped)."
+            + (f"\n{listing}" if listing else "\nNothing is stored.")
             + "".join(
-                f"\nNo stored event (of the newest 200) has a field {name!r}: a typo?"
+                f"\nNo stored event (of the newest 200, of any type) has a field "
+                f"{name!r}: a typo, or no event with it came?"
                 for name in missing_fields
             )
         )

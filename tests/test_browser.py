@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import envelope, http_request, launch_chromium, post_envelope
+from helpers import envelope, get_json, http_request, launch_chromium, post_envelope
 from test_pages import HOSTILE, hostile_items
 
 APP = Path(__file__).parent / "apps" / "ui_app.py"
@@ -189,3 +189,344 @@ def test_screenshots_fit_laptop_and_phone(browser, kent_server):
                     assert_nothing_ran(page)
             finally:
                 page.context.close()
+
+
+LONG = "https://shop.example/checkout?token=" + "a1B2c3D4" * 58  # 500+ characters
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def long_values_items():
+    """An event, a transaction and a log with a long unbroken value everywhere."""
+    frame = {"filename": "app.py", "function": "buy", "lineno": 3, "in_app": True}
+    frame.update(context_line="go(" + LONG + ")", vars={"url": LONG, LONG: 1})
+    event = {
+        "level": "info",
+        "message": "long values",
+        "timestamp": 1.7e9 + 0.3,
+        "exception": {
+            "values": [
+                {"type": "ValueError", "value": LONG, "stacktrace": {"frames": [frame]}}
+            ]
+        },
+        "breadcrumbs": [{"category": LONG, "message": LONG, "data": {"url": LONG}}],
+        "tags": {"url": LONG, LONG: "x"},
+        "contexts": {
+            "trace": {"trace_id": TRACE, "span_id": "b" * 16},
+            "x": {"u": LONG},
+        },
+        "request": {"url": LONG, "headers": {"Referer": LONG}, "query_string": LONG},
+        "user": {"id": LONG},
+        "extra": {"sql": "SELECT " + "x," * 250},
+        "sdk": {"name": "sentry.python", "integrations": [LONG] * 3},
+    }
+    transaction = {
+        "type": "transaction",
+        "transaction": LONG,
+        "start_timestamp": 1.7e9,
+        "timestamp": 1.7e9 + 0.5,
+        "contexts": {"trace": {"trace_id": TRACE, "span_id": "a" * 16}},
+        "spans": [
+            {
+                "span_id": "c" * 16,
+                "parent_span_id": "a" * 16,
+                "op": LONG,
+                "description": LONG,
+                "start_timestamp": 1.7e9 + 0.1,
+                "timestamp": 1.7e9 + 0.2,
+                "data": {"http.url": LONG},
+            }
+        ],
+    }
+    record = {
+        "timestamp": 1.7e9 + 0.4,
+        "level": "warn",
+        "body": LONG,
+        "trace_id": TRACE,
+    }
+    record["attributes"] = {"url": {"value": LONG, "type": "string"}}
+    log = {"items": [record]}
+    return [
+        ({"type": "event"}, event),
+        ({"type": "transaction"}, transaction),
+        ({"type": "log", "item_count": 1}, log),
+    ]
+
+
+def overflow(page):
+    """How far the worst table or block sticks out (0 when none), and which."""
+    return page.evaluate(
+        """() => {
+      const limit = document.documentElement.clientWidth;
+      let worst = [document.documentElement.scrollWidth - limit, "page"];
+      for (const el of document.querySelectorAll("main table, main pre, main .box")) {
+        const box = el.getBoundingClientRect();
+        const out = Math.max(box.right - limit, el.scrollWidth - el.clientWidth - 1);
+        if (out > worst[0]) worst = [out, el.tagName + "." + el.className];
+      }
+      return worst;
+    }"""
+    )
+
+
+def screenshots(browser, url, name, check):
+    """Open ``url`` at both widths and colour schemes, save and ``check`` each."""
+    OUTPUT.mkdir(exist_ok=True)
+    for width in (1280, 390):
+        for scheme in ("light", "dark"):
+            page = open_page(
+                browser, viewport={"width": width, "height": 800}, color_scheme=scheme
+            )
+            try:
+                page.goto(url)
+                page.screenshot(
+                    path=OUTPUT / f"{name}_{width}_{scheme}.png", full_page=True
+                )
+                check(page, width)
+                assert_nothing_ran(page)
+            finally:
+                page.context.close()
+
+
+def test_long_values_wrap_inside_the_viewport(browser, kent_server):
+    for item in long_values_items():
+        post_envelope(kent_server.url, envelope(item))
+    events = kent_server.wait_for(3, timeout=10)
+
+    def check(page, width):
+        out, where = overflow(page)
+        assert out <= 0, f"{where} of {page.url} sticks out {out} px at {width} px"
+
+    for event in events:
+        url = f"{kent_server.url}/event/{event.id}"
+        screenshots(browser, url, f"long_{event.type}", check)
+
+
+def pii_event():
+    """An error as sentry-python sends it with send_default_pii: 12 findings."""
+    frame = {"filename": "shop/views.py", "function": "checkout", "lineno": 114}
+    frame.update(
+        in_app=True,
+        pre_context=["def checkout(request):", "    card = request.POST['card']"],
+        context_line="    charge(card, CANARY_7f3e)",
+        post_context=["    return ok()"],
+        vars={
+            "email": "ann@shop.example",
+            "password": "hunter2hunter2",
+            "card": "4111 1111 1111 1111",
+        },
+    )
+    headers = {
+        "Authorization": "Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxIn0.abcdefghij",
+        "Cookie": "sessionid=abcdef0123456789abcdef",
+        "X-Forwarded-For": "198.51.100.23",
+        "X-Api-Key": "ak_live_51HqLyjWDarjtT1zdp7dc",
+    }
+    request = {"url": "https://shop.example/checkout?token=s3cr3tT0kenValue99"}
+    request.update(method="POST", headers=headers, env={"REMOTE_ADDR": "198.51.100.4"})
+    request["cookies"] = {"sessionid": "abcdef0123456789abcdef"}
+    raised = {"type": "ValueError", "value": "no price for teapot"}
+    raised.update(mechanism={"type": "django", "handled": False})
+    raised["stacktrace"] = {"frames": [frame]}
+    return {
+        "level": "error",
+        "environment": "dev",
+        "release": "shop@1",
+        "exception": {"values": [{"type": "KeyError", "value": "'price'"}, raised]},
+        "user": {"email": "ann@shop.example", "ip_address": "203.0.113.7"},
+        "request": request,
+        "breadcrumbs": [
+            {"category": "query", "message": f"step {n}"} for n in range(8)
+        ],
+    }
+
+
+def test_exception_comes_first_with_a_leak_summary_line(browser, kent_server):
+    kent_server.add_canary("CANARY_7f3e")  # a 13th, inside a source line
+    post_envelope(kent_server.url, envelope(({"type": "event"}, pii_event())))
+    (event,) = kent_server.wait_for(1, timeout=10)
+    assert kent_server.leaks()["count"] == 13
+    tops = {}
+
+    def check(page, width):
+        exception = page.locator("div.exc").first.bounding_box()
+        tops[width] = exception["y"]
+        line = page.locator(".leak-line")
+        assert line.bounding_box()["y"] < exception["y"]
+        assert "13 leaks" in line.inner_text() and "3 email" not in line.inner_text()
+        assert page.locator("#kent-leaks").bounding_box()["y"] > exception["y"]
+        assert page.locator("div.exc .leak").count() >= 3  # marks stay in place
+        # every source line keeps its number, the marked one too
+        numbers = page.locator(".ctx > span > .ln").all_inner_texts()
+        assert numbers == ["112", "113", "114", "115"]
+        assert "CANARY_7f3e" in page.locator(".ctx > span.cur").inner_text()
+
+    screenshots(browser, f"{kent_server.url}/event/{event.id}", "leaks_event", check)
+    assert tops[1280] < 700, tops
+
+
+CARET_AT = """() => {
+  // the left edge of the caret and of the character it points at
+  const text = (span) => span.querySelector(".ln").nextSibling;
+  const caret = text(document.querySelector(".snippet .caret"));
+  const line = text(document.querySelector(".snippet .cur"));
+  const column = caret.textContent.indexOf("^");
+  const left = (node, at) => {
+    const range = document.createRange();
+    range.setStart(node, at);
+    range.setEnd(node, at + 1);
+    return range.getBoundingClientRect().left;
+  };
+  return [column, line.textContent[column], left(caret, column), left(line, column)];
+}"""
+
+
+def test_a_refused_request_shows_where_it_broke(browser, kent_server):
+    bad = b'{"message":"oops","level": }'
+    item = envelope(({"type": "event"}, bad))
+    status, _, answer = post_envelope(kent_server.url, item)
+    assert status == 400 and "line 1 column 28" in answer["detail"]
+    headers = {"Content-Type": "application/json"}
+    http_request(kent_server.url, "POST", "/api/1/store/", bad, headers)
+    binary = envelope(({"type": "event"}, b"\x00\x9c\xffnot json\x01"))
+    post_envelope(kent_server.url, binary)
+    refused = kent_server.wait_for(3, timeout=10)
+
+    def check_caret(page, width):
+        column, char, caret_left, char_left = page.evaluate(CARET_AT)
+        assert (column, char) == (27, "}")  # column 28, counted from 1
+        assert abs(caret_left - char_left) < 1
+        text = page.inner_text("main")
+        assert text.count(refused_reason) == 1  # said once: the title
+        assert "Where (line 1, column 28)" in text
+        assert "^ Expecting value" in text
+        assert "base64" not in text.split("Details")[0]
+
+    for event, name in zip(refused[:2], ("refused_item", "refused_store"), strict=True):
+        refused_reason = event.error
+        url = f"{kent_server.url}/event/{event.id}"
+        screenshots(browser, url, name, check_caret)
+
+    def check_hex(page, width):
+        hexdump = page.inner_text("pre.hex")
+        assert "00 9c ff 6e 6f 74 20 6a" in hexdump and "...not j" in hexdump
+
+    url = f"{kent_server.url}/event/{refused[2].id}"
+    screenshots(browser, url, "refused_binary", check_hex)
+
+
+def check_in(status):
+    body = {"check_in_id": "c" * 32, "monitor_slug": "nightly", "status": status}
+    return envelope(({"type": "check_in"}, body))
+
+
+def test_related_items_link_to_each_other(browser, kent_server):
+    for item in long_values_items():
+        post_envelope(kent_server.url, envelope(item))
+    post_envelope(kent_server.url, check_in("in_progress"))
+    post_envelope(kent_server.url, check_in("ok"))
+    stored = kent_server.wait_for(5, timeout=10)
+    page = open_page(browser, viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(f"{kent_server.url}/event/1")  # the console's #1
+        assert page.inner_text("h1").startswith("ValueError: https:")
+        page.locator("a.trace").first.click()
+        page.wait_for_url(f"**/trace/{TRACE}")
+        types = page.locator(".trace-items tbody tr td:nth-child(2)").all_inner_texts()
+        assert types == ["transaction", "event", "log"]  # by the SDK's time
+        page.goto(f"{kent_server.url}/event/5")
+        page.locator("#kent-related + ul a").click()
+        page.wait_for_url(f"**/event/{stored[3].id}")
+        assert "in_progress" in page.inner_text("h1")
+        page.select_option("#kent-diff select", stored[4].id)  # no pasted UUID
+        page.locator("#kent-diff button").click()
+        page.wait_for_url(f"**/diff/{stored[3].id}/{stored[4].id}")
+        assert "in_progress" in page.inner_text("main")
+        page.goto(f"{kent_server.url}/diff/4/5")
+        assert "Changed (1)" in page.inner_text("main")
+        response = page.goto(f"{kent_server.url}/event/404404")
+        assert response.status == 404
+        assert "Event 404404 not found" in page.inner_text("main")
+        page.locator("main a", has_text="All events").click()
+        page.wait_for_url(kent_server.url + "/")
+        assert_nothing_ran(page)
+    finally:
+        page.context.close()
+    url = f"{kent_server.url}/trace/{TRACE}"
+    screenshots(browser, url, "trace", lambda page, width: None)
+
+    def diff_labels(page, width):
+        label = page.evaluate(
+            """() => getComputedStyle(
+                document.querySelector(".diff td[data-label]"), "::before").content"""
+        )
+        assert label == ('"Old: "' if width == 390 else "none")  # headers on laptops
+
+    screenshots(browser, f"{kent_server.url}/diff/4/5", "diff", diff_labels)
+
+
+def test_live_index_follows_flushes_new_projects_and_levels(page, kent_server):
+    page.goto(kent_server.url + "/")
+    page.evaluate("window.__same_page = true")
+    hello = envelope(({"type": "event"}, {"message": "hello", "level": "info"}))
+    post_envelope(kent_server.url, hello)
+    boom = envelope(({"type": "event"}, {"message": "boom", "level": "error"}))
+    post_envelope(kent_server.url, boom, project=9)
+    row = page.locator("#kent-rows tr", has_text="boom")
+    row.wait_for(timeout=20000)
+    assert row.locator("td.level").inner_text() == "error"
+    assert "bad" in row.locator("td.level .badge").get_attribute("class")
+    hello_row = page.locator("#kent-rows tr", has_text="hello")
+    assert hello_row.locator("td.level").inner_text() == "info"
+    dsn = page.locator('.dsns tr[data-project="9"] code')
+    dsn.wait_for(timeout=20000)
+    assert dsn.inner_text() == kent_server.dsn(9, key=kent_server.kent.dsn_key)
+    status, _, _ = http_request(kent_server.url, "POST", "/api/flush/?project=9")
+    assert status == 200
+    row.wait_for(state="detached", timeout=20000)
+    assert hello_row.count() == 1
+    page.locator("#kent-kept", has_text="1").wait_for(timeout=20000)
+    _, value = get_json(kent_server.url, "/api/status/")
+    assert page.inner_text("#kent-received") == str(value["received"]) == "2"
+    assert page.evaluate("window.__same_page") is True  # no reload happened
+    assert page.evaluate("window.__violations") == []
+
+
+def log_records(count=5):
+    sdk = {f"sentry.{n}": {"value": n, "type": "string"} for n in ("sdk.name", "env")}
+    sdk.update({f"process.{n}": {"value": 4242, "type": "integer"} for n in "ab"})
+    records = []
+    for n in range(count):
+        attributes = dict(sdk, **{"order.id": {"value": f"A-{n}", "type": "string"}})
+        record = {"timestamp": 1.7e9 + n, "level": "error", "body": f"paid {n}"}
+        records.append(dict(record, trace_id=TRACE, attributes=attributes))
+    return {"items": records}
+
+
+def test_logs_fold_sdk_attributes_and_spans_open_their_data(browser, kent_server):
+    post_envelope(kent_server.url, envelope(({"type": "log"}, log_records())))
+    transaction = long_values_items()[1]
+    post_envelope(kent_server.url, envelope(transaction))
+    log, trace = kent_server.wait_for(2, timeout=10)
+
+    def check_log(page, width):
+        records = page.locator("table.records")
+        assert records.locator("td .badge.bad", has_text="error").count() == 5
+        assert page.locator("text=order.id").first.is_visible()
+        assert not page.locator("text=sentry.sdk.name").first.is_visible()
+        assert page.locator("details.attrs summary").first.inner_text() == (
+            "4 SDK attributes"
+        )
+        box = records.bounding_box()  # no sideways scroller on a phone either
+        assert box["width"] <= width
+        assert overflow(page)[0] <= 0, (width, overflow(page))
+
+    screenshots(browser, f"{kent_server.url}/event/{log.id}", "logs", check_log)
+    page = open_page(browser, viewport={"width": 1280, "height": 800})
+    try:
+        page.goto(f"{kent_server.url}/event/{trace.id}")
+        data = page.locator(".wf details table")
+        assert not data.is_visible()
+        page.locator(".wf details summary").click()
+        assert "http.url" in data.inner_text() and LONG in data.inner_text()
+    finally:
+        page.context.close()

@@ -418,6 +418,7 @@ def test_wait_timeout_exits_1_with_a_readable_message(kent_server):
         in result.stderr
     )
     assert "only one" in result.stdout
+    assert "#1 project 1 event: only one [matched]" in result.stderr
 
 
 def test_wait_filters_in_process(kent_server, capsys):

@@ -318,6 +318,9 @@ class SafeMarkup(html.parser.HTMLParser):
             "src",
             "data-seq",
             "data-cursor",
+            "data-generation",
+            "data-project",
+            "data-label",
         ]
     )
 
@@ -330,7 +333,7 @@ class SafeMarkup(html.parser.HTMLParser):
         for name, value in attrs:
             assert name in self.ATTRS, f"unexpected attribute {name}= on <{tag}>"
             if name == "href":
-                assert re.fullmatch(r"/[\w/.\-]*", value), f"link to {value!r}"
+                assert re.fullmatch(r"/[\w/.\-]*|#[\w-]+", value), f"link to {value!r}"
             if name == "src":
                 assert re.match(r"data:image/(png|jpeg|gif|webp);base64,", value)
             if name == "action":

@@ -649,3 +649,17 @@ def test_zstd_without_a_module_is_415_and_says_how_to_fix(monkeypatch):
     monkeypatch.setattr(kent, "_zstd", None)
     with pytest.raises(kent.UnsupportedEncoding, match="zstandard"):
         kent.decode_body(b"\x28\xb5\x2f\xfd", "zstd")
+
+
+def test_streamed_spans_are_named_by_their_root_span():
+    spans = [
+        {"span_id": "b", "parent_span_id": "a", "name": "redis GET stock:B7"},
+        {"span_id": "a", "parent_span_id": "remote", "name": "GET /api/inventory"},
+    ]
+    assert kent.summarize("span", {"items": spans}) == "2 spans: GET /api/inventory"
+
+
+def test_transaction_summary_has_the_duration_of_iso_timestamps():
+    body = {"transaction": "checkout", "start_timestamp": "2026-01-01T00:00:00Z"}
+    body["timestamp"] = "2026-01-01T00:00:00.250000Z"  # as sentry-python sends
+    assert kent.summarize("transaction", body) == "transaction checkout 250.0 ms"

@@ -18,7 +18,15 @@ from pathlib import Path
 
 import pytest
 import sentry_sdk
-from helpers import CI, CLEAN_KEY, get_json, http_request
+from helpers import (
+    CI,
+    CLEAN_KEY,
+    envelope,
+    event_item,
+    get_json,
+    http_request,
+    post_envelope,
+)
 
 import kent
 
@@ -133,9 +141,10 @@ def test_no_hint_while_nothing_is_stored(kent_server):
     message(kent_server, "one", project=1)
     with pytest.raises(kent.WaitTimeout) as caught:
         kent_server.wait_for(2, timeout=0.1, fields={"levle": "error"})
-    assert "No stored event (of the newest 200) has a field 'levle': a typo?" in str(
-        caught.value
-    )
+    assert (
+        "No stored event (of the newest 200, of any type) has a field 'levle': "
+        "a typo, or no event with it came?"
+    ) in str(caught.value)
 
 
 def test_strict_dsn_key_is_a_required_one_of_32_characters():
@@ -161,14 +170,34 @@ def test_wait_for_timeout_raises_wait_timeout_listing_arrivals(kent_server):
     assert "1 event: the only one" in text
 
 
-def test_wait_timeout_names_only_the_events_that_matched(kent_server):
+def test_wait_timeout_says_which_filter_each_stored_event_failed(kent_server):
+    # A fixture server holds one test's events: all of them are listed.
     message(kent_server, "mine", project=1)
-    message(kent_server, "secret of project 2", project=2)
+    message(kent_server, "of project 2", project=2)
     with pytest.raises(kent.WaitTimeout) as caught:
-        kent_server.wait_for(2, timeout=0.3, project=1)
+        kent_server.wait_for(
+            2, timeout=0.3, project=1, fields={"exception.values.-1.type": "E"}
+        )
     text = str(caught.value)
-    assert "1 event: mine" in text and "secret" not in text
-    assert "Stored events that do not match the filters: 1." in text
+    assert "0 matched" in text
+    assert "#1 project 1 event: mine [fails exception.values.-1.type: no such" in text
+    assert "#2 project 2 event: of project 2 [fails project 2, not 1; " in text
+    assert "a typo" in text  # no stored event has an exception at all
+
+
+def test_wait_timeout_index_minus_one_is_the_raised_exception(kent_server):
+    values = [{"type": "KeyError"}, {"type": "ValueError"}]  # oldest cause first
+    body = {"exception": {"values": values}}
+    post_envelope(kent_server.url, envelope(event_item(body)))
+    found = kent_server.wait_for(fields={"exception.values.-1.type": "ValueError"})
+    assert len(found) == 1
+    with pytest.raises(kent.WaitTimeout) as caught:
+        kent_server.wait_for(
+            2, timeout=0.3, fields={"exception.values.-1.type": "KeyError"}
+        )
+    text = str(caught.value)
+    assert "[fails exception.values.-1.type: ValueError, not 'KeyError']" in text
+    assert "a typo" not in text  # the field exists: the event never came
 
 
 def _wait_in_thread(url, project, results):
