@@ -253,6 +253,19 @@ def test_environment_has_the_dsn_and_no_spotlight():
     assert re.fullmatch(r"http://public@127\.0\.0\.1:\d+/1 unset\n", done.stdout)
 
 
+def test_spotlight_points_command_at_kents_stream():
+    script = "import os; print(os.environ['SENTRY_SPOTLIGHT'])"
+    done = kent_exec("--spotlight-port", "0", "--", sys.executable, "-c", script)
+    assert re.fullmatch(r"http://127\.0\.0\.1:\d+/stream\n", done.stdout), done.stderr
+    # sentry-python sends each item to the DSN and to Spotlight: both arrive
+    spotlight_app = str(TESTS / "apps" / "spotlight_app.py")
+    expect = ("--expect", "event=2")
+    done = kent_exec(
+        "--spotlight-port", "0", *expect, "--", sys.executable, spotlight_app
+    )
+    assert done.returncode == 0, done.stderr
+
+
 def test_bad_arguments_say_what_is_wrong(tmp_path):
     done = kent_exec("--expect", "event")
     assert done.returncode == 2
