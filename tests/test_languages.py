@@ -201,7 +201,7 @@ def test_ruby_exception_with_its_cause(ruby_run):
     assert frame["function"] == "rescue in load_order"
     assert frame["filename"].endswith("ruby_app.rb")
     assert "raise KeyError" in frame["context_line"]
-    assert error.summary == "KeyError: order 42 not found"
+    assert error.title == "KeyError: order 42 not found"
     assert_scope(error)
     assert_clean(error, "sentry.ruby", RUBY_VERSION)
 
@@ -266,7 +266,7 @@ def test_raven_ruby_exception_with_its_cause(raven_ruby_run):
     frame = raised["stacktrace"]["frames"][-1]
     assert frame["function"] == "rescue in load_order"
     assert frame["filename"].endswith("raven_ruby_app.rb")
-    assert error.summary == "KeyError: order 42 not found"
+    assert error.title == "KeyError: order 42 not found"
     assert_raven_ruby_request(error)
     assert_scope(error)
     assert_clean(error, "raven-ruby", RAVEN_RUBY_VERSION)
