@@ -446,6 +446,7 @@ def test_wait_bad_field_argument(kent_server):
     assert "PATH=VALUE" in str(info.value.code)
 
 
+@pytest.mark.sdk
 def test_run_spotlight_port_takes_sentry_spotlight(tmp_path):
     """``run --spotlight-port 0``: a second listener whose /stream takes
     what sentry-python sends with SENTRY_SPOTLIGHT set and no DSN."""
