@@ -206,10 +206,6 @@ class EnvelopeError(BadRequest):
     """Envelope framing that cannot be understood (with a byte offset)."""
 
 
-class Unauthorized(KentError):
-    status = 401
-
-
 class Forbidden(KentError):
     status = 403
 
@@ -1134,7 +1130,7 @@ def _attachment_item(part, index, attachment_type):
     return item
 
 
-def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
+def parse_crash_upload(parts, limit=DEFAULT_MAX_BODY):
     """Form parts -> (event_id, [event item, attachment items...])."""
     budget = DecodeBudget(limit, sum(len(p.data) for p in parts))
     files = [p for p in parts if p.filename is not None]
@@ -1142,7 +1138,7 @@ def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
         p.name: p.data.decode("utf-8", "replace") for p in parts if p.filename is None
     }
     dumps = [p for p in files if p.name == "upload_file_minidump"]
-    if require_minidump and not dumps:
+    if not dumps:
         raise BadRequest("missing minidump: no file part named upload_file_minidump")
     for part in dumps:
         _inflate_minidump(part, budget)
@@ -1150,12 +1146,10 @@ def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
     event_id = normalize_event_id(body.get("event_id")) or uuid.uuid4().hex
     body["event_id"] = event_id
     envelope_header = {"event_id": event_id}
-    items = []
-    if fields or require_minidump:
-        header = {"type": "event", "kent_source": "crash upload form"}
-        event = ParsedItem("event", envelope_header, header, to_json(body), 1)
-        event.body = body
-        items.append(event)
+    header = {"type": "event", "kent_source": "crash upload form"}
+    event = ParsedItem("event", envelope_header, header, to_json(body), 1)
+    event.body = body
+    items = [event]
     for index, part in enumerate(files, len(items) + 1):
         kind = MINIDUMP_ATTACHMENT_TYPES.get(part.name, "event.attachment")
         items.append(_attachment_item(part, index, kind))
@@ -2479,17 +2473,6 @@ def scan_leaks(item_type, body, raw, canaries=()):
     return _unique(findings)
 
 
-def scan_text(text, canaries=()):
-    """Leaks in one piece of text (a log line on the console): same finding shape."""
-    canaries = [c for c in canaries or () if isinstance(c, str) and c]
-    findings = _canaries_in("", text, canaries)
-    findings += [
-        _finding("", kind, text[start:end])
-        for kind, start, end in find_leak_spans(text[:LEAK_TEXT_LIMIT])
-    ]
-    return _unique(findings)
-
-
 # -- Search: where in an item a text occurs
 
 
@@ -3228,7 +3211,6 @@ DATA_CATEGORIES = {
     "security": "security",
     "trace_metric": "trace_metric",
 }
-FAULT_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
 FAULT_ENDPOINTS = frozenset(
     [
         "envelope",
@@ -3661,9 +3643,9 @@ def to_json_bytes(value):
         return json_text(value, ensure_ascii=True).encode("ascii")
 
 
-def error_json(status, message, **extra):
+def error_json(message):
     """Kent's error body; ``detail`` is Relay's name for the message."""
-    return to_json_bytes(dict({"error": message, "detail": message}, **extra))
+    return to_json_bytes({"error": message, "detail": message})
 
 
 # -- HTML pages: every payload value through _e(); templates in Assets
@@ -6139,8 +6121,8 @@ ROUTES = [
     (("GET",), r"/api/stream/?", "stream_events", "api"),
     (("POST",), r"/mcp/?", "mcp_request", "api"),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
-    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", INGEST),
-    (("GET",), r"/api/0/relays/(live)/", "health", INGEST),
+    (("GET",), r"/api/relay/healthcheck/(?:ready|live)/", "health", INGEST),
+    (("GET",), r"/api/0/relays/live/", "health", INGEST),
     (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", INGEST),
     (("GET",), r"/api/eventlist/", "api_event_list", "api"),
     (("GET",), r"/api/faults/", "api_faults", "api"),
@@ -6436,14 +6418,13 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         size = _wire_int(length)
         if length.strip() and size is None:
             self.close_connection = True
-            self._respond(400, error_json(400, f"bad Content-Length {length[:40]!r}"))
+            self._respond(400, error_json(f"bad Content-Length {length[:40]!r}"))
             return False
         if size is not None and size > self.server.kent.max_body:
             self.close_connection = True
             self._respond(
                 413,
                 error_json(
-                    413,
                     f"body of {length} bytes is over the limit of {self.server.kent.max_body} (raise it with --max-body)",
                 ),
             )
@@ -6453,7 +6434,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def send_error(self, code, message=None, explain=None):
         self.close_connection = True
         text = message or self.responses.get(code, ("error",))[0]
-        self._respond(code, error_json(code, text))
+        self._respond(code, error_json(text))
 
     def _respond(self, status, body=b"", content_type="application/json", headers=()):
         """Status, headers and body in one write (no Nagle stall)."""
@@ -6579,10 +6560,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 nonce = uuid.uuid4().hex
                 self._respond_html(render_not_found(exc.message, nonce), nonce, 404)
             else:
-                self._respond(exc.status, error_json(exc.status, exc.message))
+                self._respond(exc.status, error_json(exc.message))
         except KentError as exc:
             self._discard_body()
-            self._respond(exc.status, error_json(exc.status, exc.message))
+            self._respond(exc.status, error_json(exc.message))
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:  # a bug in Kent: say so, keep serving
@@ -6592,7 +6573,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             if self._status is None:
                 self.close_connection = True
                 self._respond(
-                    500, error_json(500, "Kent had an internal error; see its log")
+                    500, error_json("Kent had an internal error; see its log")
                 )
 
     def _params(self):
@@ -6789,7 +6770,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             return
         kent.store_events(events, status, self._base_url())
         message = f"Kent fault rule {fault['id']} answered {status}"
-        body = error_json(status, message) if status >= 300 else to_json_bytes({})
+        body = error_json(message) if status >= 300 else to_json_bytes({})
         self._respond(status, body, headers=fault_headers(fault))
 
     def _reject(self, project_id, info, auth, data, exc):
@@ -6808,7 +6789,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
         if isinstance(exc, ServiceUnavailable):
             headers = (("Retry-After", "1"),)
-        self._respond(exc.status, error_json(exc.status, exc.message), headers=headers)
+        self._respond(exc.status, error_json(exc.message), headers=headers)
 
     def _base_url(self):
         host = self.headers.get("Host") or "{}:{}".format(
@@ -7030,7 +7011,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
         self._ingest(project_id, "otlp", parse)
 
-    def health(self, which="live"):
+    def health(self):
         self._respond_json(200, {"is_healthy": True})
 
     def tus_upload(self, project_id):
@@ -7175,7 +7156,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 "(half of --max-connections, so that SDKs can still send); "
                 "try again soon"
             )
-            self._respond(503, error_json(503, message), headers=(("Retry-After", 1),))
+            self._respond(503, error_json(message), headers=(("Retry-After", 1),))
             return
         try:
             store = self.server.kent.store
@@ -7930,17 +7911,6 @@ class KentServer:
             if httpd is not None:
                 self._serve_in_thread(httpd)
         return self
-
-    def serve_forever(self):
-        """Bind and serve in this thread until interrupted."""
-        self._bind()
-        if self._spotlight is not None:
-            self._serve_in_thread(self._spotlight)
-        try:
-            self._httpd.serve_forever(poll_interval=0.2)
-        finally:
-            self._stop_threads()
-            self._close()
 
     def stop(self):
         """Stop serving; leaves no thread or socket behind."""

@@ -391,7 +391,7 @@ def test_parse_multipart_and_crash_upload_give_a_value_or_a_kent_error(
 ):
     parts = value_or_kent_error(kent.parse_multipart, data, content_type)
     if not isinstance(parts, kent.KentError):
-        value_or_kent_error(kent.parse_crash_upload, parts, False)
+        value_or_kent_error(kent.parse_crash_upload, parts)
 
 
 # -- summaries never raise ---------------------------------------------------------------------
