@@ -187,13 +187,19 @@ logger = logging.getLogger("kent")
 
 
 class KentError(Exception):
-    """A request Kent cannot accept; ``status`` is the HTTP answer."""
+    """A request Kent cannot accept; ``status`` is the HTTP answer.
+
+    Every refusal in Kent is one of these, answered by ``render_error``.
+    ``status`` may be given for the answers Relay (or a fault rule) picks.
+    """
 
     status = 400
 
-    def __init__(self, message, *, partial=None):
+    def __init__(self, message, *, partial=None, status=None):
         super().__init__(message)
         self.message = message
+        if status is not None:
+            self.status = status
         # Items understood before the error, kept so nothing is lost.
         self.partial = partial or []
 
@@ -204,6 +210,10 @@ class BadRequest(KentError):
 
 class EnvelopeError(BadRequest):
     """Envelope framing that cannot be understood (with a byte offset)."""
+
+
+class Unauthorized(KentError):
+    status = 401
 
 
 class Forbidden(KentError):
@@ -236,6 +246,24 @@ class ServiceUnavailable(KentError):
 
 class HeaderError(KentError):
     status = 431
+
+
+class WaitTimeout(AssertionError):
+    """Fewer events than wanted arrived in time; says what did arrive."""
+
+    def __init__(self, count, timeout, matched, listing, missing_fields=()):
+        self.matched = matched
+        super().__init__(
+            f"timed out after {timeout} s waiting for {count} matching events; "
+            f"{len(matched)} matched (waits count stored events; raise "
+            "max_events if older ones were dropped)."
+            + (f"\n{listing}" if listing else "\nNothing is stored.")
+            + "".join(
+                f"\nNo stored event (of the newest 200, of any type) has a field "
+                f"{name!r}: a typo, or no event with it came?"
+                for name in missing_fields
+            )
+        )
 
 
 # ---------------------------------------------------------------------------
@@ -3643,9 +3671,19 @@ def to_json_bytes(value):
         return json_text(value, ensure_ascii=True).encode("ascii")
 
 
-def error_json(message):
-    """Kent's error body; ``detail`` is Relay's name for the message."""
-    return to_json_bytes({"error": message, "detail": message})
+def error_value(exc):
+    """Kent's error answer; ``detail`` is Relay's name for the message."""
+    return {"error": exc.message, "detail": exc.message}
+
+
+def render_error(exc):
+    """Every refusal's answer: (status, extra headers, JSON body) of a KentError."""
+    headers = ()
+    if isinstance(exc, UnsupportedEncoding):  # as Relay: say what works
+        headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
+    elif isinstance(exc, ServiceUnavailable):
+        headers = (("Retry-After", "1"),)
+    return exc.status, headers, to_json_bytes(error_value(exc))
 
 
 # -- HTML pages: every payload value through _e(); templates in Assets
@@ -6393,7 +6431,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.headers = read_headers(self.rfile)
             check_framing(self.headers, self.request_version)
         except KentError as exc:
-            self.send_error(exc.status, exc.message)
+            self.close_connection = True
+            self._refuse_with(exc)
             return False
         connection = (self.headers.get("Connection") or "").lower()
         self.close_connection = connection == "close" or (
@@ -6416,25 +6455,30 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         # Reject an oversized body before the client sends it.
         length = self.headers.get("Content-Length", "")
         size = _wire_int(length)
+        refusal = None
         if length.strip() and size is None:
-            self.close_connection = True
-            self._respond(400, error_json(f"bad Content-Length {length[:40]!r}"))
-            return False
-        if size is not None and size > self.server.kent.max_body:
-            self.close_connection = True
-            self._respond(
-                413,
-                error_json(
-                    f"body of {length} bytes is over the limit of {self.server.kent.max_body} (raise it with --max-body)",
-                ),
+            refusal = BadRequest(f"bad Content-Length {length[:40]!r}")
+        elif size is not None and size > self.server.kent.max_body:
+            refusal = PayloadTooLarge(
+                f"body of {length} bytes is over the limit of "
+                f"{self.server.kent.max_body} (raise it with --max-body)"
             )
-            return False
-        return super().handle_expect_100()
+        if refusal is None:
+            return super().handle_expect_100()
+        self.close_connection = True
+        self._refuse_with(refusal)
+        return False
 
     def send_error(self, code, message=None, explain=None):
+        """``http.server``'s own refusals (a request line over 64 KiB)."""
         self.close_connection = True
         text = message or self.responses.get(code, ("error",))[0]
-        self._respond(code, error_json(text))
+        self._refuse_with(KentError(text, status=code))
+
+    def _refuse_with(self, exc):
+        """The one place a refusal is answered."""
+        status, headers, body = render_error(exc)
+        self._respond(status, body, headers=headers)
 
     def _respond(self, status, body=b"", content_type="application/json", headers=()):
         """Status, headers and body in one write (no Nagle stall)."""
@@ -6560,10 +6604,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 nonce = uuid.uuid4().hex
                 self._respond_html(render_not_found(exc.message, nonce), nonce, 404)
             else:
-                self._respond(exc.status, error_json(exc.message))
+                self._refuse_with(exc)
         except KentError as exc:
             self._discard_body()
-            self._respond(exc.status, error_json(exc.message))
+            self._refuse_with(exc)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:  # a bug in Kent: say so, keep serving
@@ -6572,8 +6616,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             )
             if self._status is None:
                 self.close_connection = True
-                self._respond(
-                    500, error_json("Kent had an internal error; see its log")
+                self._refuse_with(
+                    KentError("Kent had an internal error; see its log", status=500)
                 )
 
     def _params(self):
@@ -6769,8 +6813,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._respond_accepted(status, value, accepted)
             return
         kent.store_events(events, status, self._base_url())
+        if status < 300:
+            self._respond(status, to_json_bytes({}), headers=fault_headers(fault))
+            return
         message = f"Kent fault rule {fault['id']} answered {status}"
-        body = error_json(message) if status >= 300 else to_json_bytes({})
+        body = render_error(KentError(message, status=status))[2]
         self._respond(status, body, headers=fault_headers(fault))
 
     def _reject(self, project_id, info, auth, data, exc):
@@ -6784,12 +6831,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
         events.append(StoredEvent(project_id, item, info, auth))
         self.server.kent.store_events(events, exc.status, self._base_url())
-        headers = ()
-        if isinstance(exc, UnsupportedEncoding):  # as Relay: say what works
-            headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
-        if isinstance(exc, ServiceUnavailable):
-            headers = (("Retry-After", "1"),)
-        self._respond(exc.status, error_json(exc.message), headers=headers)
+        self._refuse_with(exc)
 
     def _base_url(self):
         host = self.headers.get("Host") or "{}:{}".format(
@@ -7156,8 +7198,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 "(half of --max-connections, so that SDKs can still send); "
                 "try again soon"
             )
-            self._respond(503, error_json(message), headers=(("Retry-After", 1),))
-            return
+            raise ServiceUnavailable(message)
         try:
             store = self.server.kent.store
             events, ok = store.wait_for(
@@ -7582,37 +7623,41 @@ class Kent:
     def judge(self, events, auth, answer):
         """The answer a request gets: Relay's, or Kent's 400 for bad items."""
         status, value = answer
+        refusal = self._refusal(events, auth)
+        if refusal is not None:
+            status, value = refusal.status, error_value(refusal)
+        for event in events:
+            event.status = status
+        return status, value
+
+    def _refusal(self, events, auth):
+        """Why Kent refuses stored items: broken items, --require-key, --strict."""
         broken = [e.error for e in events if e.error]
         if broken:
-            status = 400
-            value = {"error": "; ".join(broken), "detail": "; ".join(broken)}
-        elif self.require_keys is not None and not auth.get("sentry_key"):
-            status = 401  # Relay's answer when no auth is found at all
-            message = "missing authorization information (Kent runs with --require-key)"
-            value = {"error": message, "detail": message}
-        elif (
+            return BadRequest("; ".join(broken))
+        if self.require_keys is not None and not auth.get("sentry_key"):
+            # Relay's answer when no auth is found at all
+            return Unauthorized(
+                "missing authorization information (Kent runs with --require-key)"
+            )
+        if (
             self.require_keys is not None
             and auth.get("sentry_key") not in self.require_keys
         ):
-            status = 403
-            message = (
+            return Forbidden(
                 f"event submission rejected: unknown public key "
                 f"{auth.get('sentry_key')!r} (Kent runs with --require-key)"
             )
-            value = {"error": message, "detail": message}
-        elif self.strict:
+        if self.strict:
             relay = [w for e in events for w in e.warnings if w.get("relay_status")]
             refused_key = _strict_key_refusal(auth)
             for event in events:  # the reason shows on the item, as any warning
                 event.warnings += refused_key
             relay += refused_key
             if relay:
-                status = relay[0]["relay_status"]
                 message = f"--strict: {relay[0]['message']}"
-                value = {"error": message, "detail": message}
-        for event in events:
-            event.status = status
-        return status, value
+                return KentError(message, status=relay[0]["relay_status"])
+        return None
 
     @property
     def canaries(self):
@@ -7770,14 +7815,16 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         thread.start()
 
     def _refuse(self, request):
-        message = b'{"error":"too many connections; try again later"}'
+        """Over --max-connections: a 503 before any handler thread starts."""
+        refusal = ServiceUnavailable("too many connections; try again later")
+        status, headers, message = render_error(refusal)
+        head = "".join(f"\r\n{name}: {value}" for name, value in headers)
         try:
             request.settimeout(1.0)
             request.sendall(
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json"
-                b"\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: "
-                + str(len(message)).encode()
-                + b"\r\n\r\n"
+                f"HTTP/1.1 {status} Service Unavailable\r\n"
+                f"Content-Type: application/json\r\nConnection: close{head}\r\n"
+                f"Content-Length: {len(message)}\r\n\r\n".encode()
                 + message
             )
         except OSError:
@@ -7984,7 +8031,8 @@ class KentServer:
         if not ok:
             stored = self.store.snapshot()
             missing = match.missing_fields(stored) if not events else []
-            raise WaitTimeout(count, timeout, events, stored, missing, match)
+            listing = describe_stored(match, stored)
+            raise WaitTimeout(count, timeout, events, listing, missing)
         return events
 
     def get(self, ident):
@@ -8030,26 +8078,6 @@ class KentServer:
         """``GET /api/leaks/`` as a dict: ``{events, count, kinds, clean}``."""
         found = [(e, self.kent.findings(e)) for e in self.events(**filters)]
         return leaks_report([(e, f) for e, f in found if f])
-
-
-class WaitTimeout(AssertionError):
-    """Fewer events than wanted arrived in time; says what did arrive."""
-
-    def __init__(self, count, timeout, matched, stored, missing_fields=(), match=None):
-        self.matched = matched
-        match = match or EventFilter()
-        listing = describe_stored(match, stored)
-        super().__init__(
-            f"timed out after {timeout} s waiting for {count} matching events; "
-            f"{len(matched)} matched (waits count stored events; raise "
-            "max_events if older ones were dropped)."
-            + (f"\n{listing}" if listing else "\nNothing is stored.")
-            + "".join(
-                f"\nNo stored event (of the newest 200, of any type) has a field "
-                f"{name!r}: a typo, or no event with it came?"
-                for name in missing_fields
-            )
-        )
 
 
 # -- pytest plugin: the ``kent_server`` fixture (entry point ``pytest11``, or
