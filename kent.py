@@ -204,6 +204,11 @@ class KentError(Exception):
         self.partial = partial or []
 
 
+def is_accepted(status):
+    """A 2xx: what Sentry and its SDKs count as accepted (0 is no answer)."""
+    return 200 <= status < 300
+
+
 class BadRequest(KentError):
     status = 400
 
@@ -1221,10 +1226,10 @@ def parse_nel_reports(data, content_type="application/json"):
     return items
 
 
-def parse_otlp(data, content_type, signal):
+def parse_otlp(data, content_type, otlp_signal):
     """OTLP/HTTP traces or logs: JSON decoded, protobuf kept as bytes."""
     mime = (content_type or "").split(";")[0].strip().lower()
-    item_type = f"otel_{signal}"
+    item_type = f"otel_{otlp_signal}"
     header = {"type": item_type, "content_type": mime}
     item = ParsedItem(item_type, {}, header, bytes(data), 1)
     if mime == "application/json":
@@ -1267,6 +1272,17 @@ _EVENT_ID = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
     r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+
+
+def parse_project_id(text):
+    """A project id from a path, query or form field: an int, or BadRequest."""
+    text = str(text)
+    number = _wire_int(text) if text.isdigit() else None
+    if number is not None:
+        return number
+    if text.isdigit():
+        raise BadRequest(f"bad project id {text[:40]!r}...: too long")
+    raise BadRequest(f"bad project {text!r}: a project id is a positive integer")
 
 
 def normalize_event_id(value):
@@ -1766,10 +1782,10 @@ def _summarize_feedback(body, header):
 
 
 def _summarize_otlp(body, header):
-    signal = header.get("type", "otel").replace("otel_", "OTLP ")
+    otlp_signal = header.get("type", "otel").replace("otel_", "OTLP ")
     if isinstance(body, (bytes, bytearray)):
-        return f"{signal} (protobuf, {len(body)} bytes, kept as raw bytes)"
-    key = "spans" if "traces" in signal else "logRecords"
+        return f"{otlp_signal} (protobuf, {len(body)} bytes, kept as raw bytes)"
+    key = "spans" if "traces" in otlp_signal else "logRecords"
     records = [
         record
         for resource in _get(body, "resourceSpans") or _get(body, "resourceLogs") or []
@@ -1777,7 +1793,7 @@ def _summarize_otlp(body, header):
         for record in (_get(scope, key) or [])
     ]
     first = _get(records, 0, "name") or _get(records, 0, "body", "stringValue") or ""
-    return _text(f"{signal}: {len(records)} {key}: {first}")
+    return _text(f"{otlp_signal}: {len(records)} {key}: {first}")
 
 
 def _summarize_nel(body, header):
@@ -2836,7 +2852,7 @@ class StoredEvent:
 
     @property
     def accepted(self):
-        return self.status < 300
+        return is_accepted(self.status)
 
     def findings(self, canaries=(), version=0):
         """``scan_leaks`` of this item, cached until the canaries change.
@@ -3072,7 +3088,7 @@ class EventStore:
                 self._by_id[event_id] = event
                 self.bytes += event.size
             self.received += len(events)
-            self.accepted += sum(1 for e in events if 200 <= e.status < 300)
+            self.accepted += sum(1 for e in events if is_accepted(e.status))
             self._evict(keep=len(events))
             self._cond.notify_all()
         return events
@@ -3625,6 +3641,11 @@ def rebuild_envelope(events):
     return build_envelope(header, pairs)
 
 
+def is_replayable(event, siblings):
+    """Whether a request kept anything to send again (not only what it refused)."""
+    return any(e.type != "kent_error" for e in [event, *siblings])
+
+
 def replay_curl(event, base_url):
     """A curl command that POSTs the envelope download of ``event``'s request."""
     headers = event.request.get("headers") if isinstance(event.request, dict) else {}
@@ -4022,10 +4043,8 @@ def render_index(
         clear=' <a href="/">Clear filter</a>' if project or type else "",
         faults=_ui_faults(faults),
         rows=rows or f'<tr id="kent-empty"><td colspan="6">{_e(empty)}</td></tr>',
-    ).replace(
-        'id="kent-rows"',
-        f'id="kent-rows" data-cursor="{_e(cursor)}" '
-        f'data-generation="{_e(stats.get("generation", 0))}"',
+        cursor=_e(cursor),
+        generation=_e(stats.get("generation", 0)),
     )
     title = f"Kent: {_ui_plural(len(shown), 'event')}"
     levels = json.dumps(_UI_LEVEL_COLOURS)  # constant keys and values
@@ -4945,9 +4964,9 @@ def _ui_pointer_keys(body, pointer):
 def _ui_replace_at(steps, value):
     """A copy of the body with the leaf at ``steps`` replaced (copy on write)."""
     for container, key in reversed(steps):
-        copy = dict(container) if isinstance(container, dict) else list(container)
-        copy[key] = value
-        value = copy
+        changed = dict(container) if isinstance(container, dict) else list(container)
+        changed[key] = value
+        value = changed
     return value
 
 
@@ -5058,7 +5077,7 @@ def render_event(
     body = renderer(shown) if renderer else ""
     raw, encoding = _ui_raw(shown)
     header = event.header if isinstance(event.header, dict) else {}
-    replayable = any(e.type != "kent_error" for e in [event, *siblings])
+    replayable = is_replayable(event, siblings)
     envelope, curl = _ui_downloads(event, replayable, base_url)
     content = EVENT_TEMPLATE.substitute(
         summary=_e(event.title),
@@ -5312,7 +5331,7 @@ def render_entry_line(entry, base_url, colour=False):
         _paint(f"#{entry.get('seq')}", "dim", colour),
         f"project={entry.get('project_id')}",
         _paint(console_text(str(entry.get("type"))), "cyan", colour),
-        _paint(str(status), "green" if 200 <= status < 300 else "red", colour),
+        _paint(str(status), "green" if is_accepted(status) else "red", colour),
         console_text(sdk_text),
         _paint(console_text(str(title)), "bold", colour),
     ]
@@ -6133,7 +6152,7 @@ def _is_navigation(method, headers):
 # (methods, path pattern, handler method, kind); first match wins. The kind
 # says who may ask: INGEST routes are open to every origin and Host (an SDK in
 # any page); every other kind is Kent's own (AccessPolicy decides).
-ROUTES = [
+_ROUTE_PATTERNS = [
     (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
     (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
     (("POST",), r"/api/(\d+)/(?:security|csp-report)/", "ingest_security", INGEST),
@@ -6193,7 +6212,7 @@ ROUTES = [
         INGEST,
     ),
 ]
-ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in ROUTES]
+ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in _ROUTE_PATTERNS]
 
 
 def _safe_header_value(value):
@@ -6758,9 +6777,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         ``parse(data, auth, warnings)`` returns an ``Accepted``.
         """
         kent = self.server.kent
-        if _wire_int(str(project_id)) is None:
-            raise BadRequest(f"bad project id {str(project_id)[:40]!r}...: too long")
-        project_id = int(project_id)
+        project_id = parse_project_id(project_id)
         info = self._request_info(endpoint)
         auth, auth_warnings = parse_auth(self.headers, self.query, path_key)
         raw = data = b""
@@ -7040,9 +7057,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
         self._ingest(project_id, "cron", parse, path_key=key)
 
-    def ingest_otlp(self, project_id, signal):
+    def ingest_otlp(self, project_id, otlp_signal):
         def parse(data, auth, auth_warnings):
-            item = parse_otlp(data, self.headers.get("Content-Type"), signal)
+            item = parse_otlp(data, self.headers.get("Content-Type"), otlp_signal)
             return Accepted(
                 [item],
                 auth_warnings,
@@ -7064,9 +7081,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         )
 
     def bad_project(self, project_id):
-        raise BadRequest(
-            f"bad project path parameter {project_id!r}: a project id is a positive integer"
-        )
+        parse_project_id(project_id)  # raises: the route matched a non-digit
 
     # -- read API -----------------------------------------------------------------
 
@@ -7108,7 +7123,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         event = self._find_event(ident)
         kent = self.server.kent
         siblings = kent.store.siblings(event)
-        replayable = any(e.type != "kent_error" for e in [event, *siblings])
+        replayable = is_replayable(event, siblings)
         curl = replay_curl(event, self._base_url()) if replayable else None
         findings = kent.findings(event)
         view = event.parsed()
@@ -7150,11 +7165,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._read_body(65536)
         params = self._params()
         project = params.get("project") or params.get("project_id")
-        if project is not None and _wire_int(project) is None:
-            raise BadRequest(
-                f"bad project {project!r}: a project id is a positive integer"
-            )
-        gone = self.server.kent.store.flush(int(project) if project else None)
+        project = parse_project_id(project) if project is not None else None
+        gone = self.server.kent.store.flush(project)
         self._respond_json(200, {"success": True, "flushed": gone})
 
     def _wait_params(self):
@@ -7446,11 +7458,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         """The index's flush forms: all events, or one ``project`` field's."""
         form = urllib.parse.parse_qs(self._read_body(65536).decode("utf-8", "replace"))
         project = (form.get("project") or [""])[-1].strip()
-        if project and not project.isdigit():
-            raise BadRequest(
-                f"bad project {project!r}: a project id is a positive integer"
-            )
-        self.server.kent.store.flush(int(project) if project else None)
+        self.server.kent.store.flush(parse_project_id(project) if project else None)
         self._respond(303, b"", "text/plain", (("Location", "/"),))
 
     def page_event(self, ident):
@@ -8754,7 +8762,7 @@ class ExecTally:
     def _count(self, group):
         for event in group:
             self.items[(event.project_id, event.type)] += 1
-            if 200 <= event.status < 300:
+            if is_accepted(event.status):
                 self.accepted[event.type] += 1
         seen = set()  # envelope-level warnings are on every item of a request
         for warning in (w for e in group for w in e.warnings):
@@ -9918,7 +9926,7 @@ def _post(target, endpoint, content_type, body, timeout):
 
 def _report(name, status, text):
     """Print one answer; True when it was a 2xx."""
-    ok = 200 <= status < 300
+    ok = is_accepted(status)
     answer = console_text(text.strip()[:500])  # the target's words, not a terminal's
     print(f"{name}: {status or 'no answer'} {answer}", flush=True)
     return ok
@@ -10221,7 +10229,7 @@ $max_bytes),
 <button type="submit">Search</button></form>$faults
 <div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
 <th class="wide">Project</th><th>Type</th><th>Level</th><th class="wide">SDK</th>
-<th>Summary</th></tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
+<th>Summary</th></tr></thead><tbody id="kent-rows" data-cursor="$cursor" data-generation="$generation">$rows</tbody></table></div>
 """
 )
 EVENT_TEMPLATE = string.Template(
