@@ -19,9 +19,23 @@ Kent is one file with no dependencies: copy ``kent.py`` into your project
         [event] = server.wait_for(1, timeout=5, type="event")
         assert event.body["message"] == "hello"
 
-The file reads top to bottom as a request flows: bytes, decoded body,
-envelope items, store, JSON and HTML, HTTP handler, server object, clients
-(``kent exec``), CLI.
+The file reads top to bottom as a request flows; its sections, numbered as
+the banners that open them (each uses only the sections above it; the CLI
+may use all, and Assets, last, is read only when a page is rendered)::
+
+     1. Header                licence, what Kent is, this map
+     2. Constants             defaults, limits, the logger
+     3. Errors                every refusal: one HTTP status each
+     4. Decoding and parsing  pure: bytes in, items or a KentError out
+     5. Debugging             pure: leak scanner, search, diff
+     6. Store                 recent items, bounded, waitable; faults
+     7. Rendering             pure: JSON answers, curl lines, pages
+     8. Console               one line per item, the printer thread
+     9. HTTP handler          MCP answers, who may ask, routing
+    10. Server object         KentServer and the pytest plugin
+    11. Client                samples, replay, exec, tail, MCP bridge
+    12. CLI                   build_parser() and main()
+    13. Assets                CSS, templates, script (string.Template)
 """
 
 import argparse
@@ -70,8 +84,9 @@ __all__ = [
 
 
 # ---------------------------------------------------------------------------
-# Constants
+# 2. Constants
 # ---------------------------------------------------------------------------
+
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -79,11 +94,15 @@ DEFAULT_MAX_EVENTS = 100
 DEFAULT_MAX_BYTES = 256 * 1024 * 1024  # memory budget of the store
 DEFAULT_MAX_BODY = 100 * 1024 * 1024  # one request, compressed and decoded
 DEFAULT_MAX_CONNECTIONS = 256
+
+
 # Seconds a connection may wait on its client, for a request and its body or
 # to read an answer: ends idle keep-alive connections, clients that trickle
 # bytes and clients that never read.
 DEFAULT_REQUEST_TIMEOUT = 30.0
 MAX_WAIT_TIMEOUT = 300.0  # seconds; the longest long-poll Kent allows
+
+
 # A request that has begun must keep coming at this many bytes a second
 # after its first second, or the connection is closed (slowloris).
 MIN_DATA_RATE = 1024
@@ -93,11 +112,14 @@ CLIENT_GONE_POLL = 0.2  # seconds between a long-poll's checks that its client i
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
 DEFAULT_PROJECT_KEY = "public"
+
+
 # Spotlight: SDKs with SENTRY_SPOTLIGHT=1 post envelopes to this port's /stream,
 # with no DSN; such items go to this project unless the envelope names one.
 SPOTLIGHT_PORT = 8969
 SPOTLIGHT_PROJECT_ID = 0
 STREAM_HEARTBEAT = 15.0  # seconds between comments on an idle event stream
+
 
 # Relay's default limits (relay-config Limits::default), used for warnings.
 MIB = 1024 * 1024
@@ -119,9 +141,13 @@ RELAY_ITEM_LIMITS = {
     "statsd": 1 * MIB,
     "metric_buckets": 1 * MIB,
 }
+
+
 # Relay shifts an event's timestamps by the SDK's clock drift (received time
 # minus sent_at) only from this much on, either way (MINIMUM_CLOCK_DRIFT).
 RELAY_MIN_CLOCK_DRIFT = 55 * 60  # seconds
+
+
 # Items that share Relay's single "event" slot: at most one per envelope.
 EVENT_LIKE_TYPES = frozenset(
     ("event", "transaction", "security", "raw_security", "feedback", "user_report")
@@ -152,25 +178,35 @@ JSON_ITEM_TYPES = frozenset(
     )
 )
 CONTAINER_TYPES = frozenset(("log", "span", "trace_metric"))
-
 logger = logging.getLogger("kent")
 
 
 # ---------------------------------------------------------------------------
-# Errors: each maps to one HTTP status, and says what and where
+# 3. Errors
 # ---------------------------------------------------------------------------
 
 
 class KentError(Exception):
-    """A request Kent cannot accept; ``status`` is the HTTP answer."""
+    """A request Kent cannot accept; ``status`` is the HTTP answer.
+
+    Every refusal in Kent is one of these, answered by ``render_error``.
+    ``status`` may be given for the answers Relay (or a fault rule) picks.
+    """
 
     status = 400
 
-    def __init__(self, message, *, partial=None):
+    def __init__(self, message, *, partial=None, status=None):
         super().__init__(message)
         self.message = message
+        if status is not None:
+            self.status = status
         # Items understood before the error, kept so nothing is lost.
         self.partial = partial or []
+
+
+def is_accepted(status):
+    """A 2xx: what Sentry and its SDKs count as accepted (0 is no answer)."""
+    return 200 <= status < 300
 
 
 class BadRequest(KentError):
@@ -213,9 +249,34 @@ class ServiceUnavailable(KentError):
     status = 503
 
 
+class HeaderError(KentError):
+    status = 431
+
+
+class WaitTimeout(AssertionError):
+    """Fewer events than wanted arrived in time; says what did arrive."""
+
+    def __init__(self, count, timeout, matched, listing, missing_fields=()):
+        self.matched = matched
+        super().__init__(
+            f"timed out after {timeout} s waiting for {count} matching events; "
+            f"{len(matched)} matched (waits count stored events; raise "
+            "max_events if older ones were dropped)."
+            + (f"\n{listing}" if listing else "\nNothing is stored.")
+            + "".join(
+                f"\nNo stored event (of the newest 200, of any type) has a field "
+                f"{name!r}: a typo, or no event with it came?"
+                for name in missing_fields
+            )
+        )
+
+
 # ---------------------------------------------------------------------------
-# Decoding (pure): Content-Encoding -> bytes
+# 4. Decoding and parsing
 # ---------------------------------------------------------------------------
+
+
+# -- Decoding: Content-Encoding -> bytes
 
 try:  # optional: sentry-python sends "br" whenever brotli is importable
     import brotli as _brotli
@@ -225,6 +286,7 @@ except ImportError:
     except ImportError:
         _brotli = None
 
+
 try:  # optional: Python 3.14 has zstd in the standard library ...
     from compression import zstd as _zstd
 except ImportError:
@@ -233,14 +295,18 @@ except ImportError:
     except ImportError:
         _zstd = None
 
+
 try:  # optional in a Python built without liblzma / libbz2
     import lzma as _lzma
 except ImportError:
     _lzma = None
+
+
 try:
     import bz2 as _bz2
 except ImportError:
     _bz2 = None
+
 
 # What decompressors raise on bad data (bz2 raises OSError, lzma LZMAError).
 _CORRUPT_ERRORS = (zlib.error, OSError, EOFError, ValueError) + tuple(
@@ -248,7 +314,6 @@ _CORRUPT_ERRORS = (zlib.error, OSError, EOFError, ValueError) + tuple(
     for module, name in ((_lzma, "LZMAError"), (_brotli, "error"), (_zstd, "ZstdError"))
     if module is not None and hasattr(module, name)
 )
-
 _IDENTITY_ENCODINGS = ("", "identity", "utf-8", "utf8")
 
 
@@ -491,10 +556,8 @@ def decode_body(data, content_encoding="", limit=DEFAULT_MAX_BODY):
     return data
 
 
-# ---------------------------------------------------------------------------
-# Parsing (pure): envelopes, items, store bodies, security reports, auth
+# -- Parsing: envelopes, items, store bodies, security reports, auth
 # https://develop.sentry.dev/sdk/data-model/envelopes/
-# ---------------------------------------------------------------------------
 
 
 def make_warning(code, message, relay_status=None):
@@ -1100,7 +1163,7 @@ def _attachment_item(part, index, attachment_type):
     return item
 
 
-def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
+def parse_crash_upload(parts, limit=DEFAULT_MAX_BODY):
     """Form parts -> (event_id, [event item, attachment items...])."""
     budget = DecodeBudget(limit, sum(len(p.data) for p in parts))
     files = [p for p in parts if p.filename is not None]
@@ -1108,7 +1171,7 @@ def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
         p.name: p.data.decode("utf-8", "replace") for p in parts if p.filename is None
     }
     dumps = [p for p in files if p.name == "upload_file_minidump"]
-    if require_minidump and not dumps:
+    if not dumps:
         raise BadRequest("missing minidump: no file part named upload_file_minidump")
     for part in dumps:
         _inflate_minidump(part, budget)
@@ -1116,12 +1179,10 @@ def parse_crash_upload(parts, require_minidump=True, limit=DEFAULT_MAX_BODY):
     event_id = normalize_event_id(body.get("event_id")) or uuid.uuid4().hex
     body["event_id"] = event_id
     envelope_header = {"event_id": event_id}
-    items = []
-    if fields or require_minidump:
-        header = {"type": "event", "kent_source": "crash upload form"}
-        event = ParsedItem("event", envelope_header, header, to_json(body), 1)
-        event.body = body
-        items.append(event)
+    header = {"type": "event", "kent_source": "crash upload form"}
+    event = ParsedItem("event", envelope_header, header, to_json(body), 1)
+    event.body = body
+    items = [event]
     for index, part in enumerate(files, len(items) + 1):
         kind = MINIDUMP_ATTACHMENT_TYPES.get(part.name, "event.attachment")
         items.append(_attachment_item(part, index, kind))
@@ -1165,10 +1226,10 @@ def parse_nel_reports(data, content_type="application/json"):
     return items
 
 
-def parse_otlp(data, content_type, signal):
+def parse_otlp(data, content_type, otlp_signal):
     """OTLP/HTTP traces or logs: JSON decoded, protobuf kept as bytes."""
     mime = (content_type or "").split(";")[0].strip().lower()
-    item_type = f"otel_{signal}"
+    item_type = f"otel_{otlp_signal}"
     header = {"type": item_type, "content_type": mime}
     item = ParsedItem(item_type, {}, header, bytes(data), 1)
     if mime == "application/json":
@@ -1211,6 +1272,17 @@ _EVENT_ID = re.compile(
     r"[0-9a-fA-F]{32}|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
     r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+
+
+def parse_project_id(text):
+    """A project id from a path, query or form field: an int, or BadRequest."""
+    text = str(text)
+    number = _wire_int(text) if text.isdigit() else None
+    if number is not None:
+        return number
+    if text.isdigit():
+        raise BadRequest(f"bad project id {text[:40]!r}...: too long")
+    raise BadRequest(f"bad project {text!r}: a project id is a positive integer")
 
 
 def normalize_event_id(value):
@@ -1710,10 +1782,10 @@ def _summarize_feedback(body, header):
 
 
 def _summarize_otlp(body, header):
-    signal = header.get("type", "otel").replace("otel_", "OTLP ")
+    otlp_signal = header.get("type", "otel").replace("otel_", "OTLP ")
     if isinstance(body, (bytes, bytearray)):
-        return f"{signal} (protobuf, {len(body)} bytes, kept as raw bytes)"
-    key = "spans" if "traces" in signal else "logRecords"
+        return f"{otlp_signal} (protobuf, {len(body)} bytes, kept as raw bytes)"
+    key = "spans" if "traces" in otlp_signal else "logRecords"
     records = [
         record
         for resource in _get(body, "resourceSpans") or _get(body, "resourceLogs") or []
@@ -1721,7 +1793,7 @@ def _summarize_otlp(body, header):
         for record in (_get(scope, key) or [])
     ]
     first = _get(records, 0, "name") or _get(records, 0, "body", "stringValue") or ""
-    return _text(f"{signal}: {len(records)} {key}: {first}")
+    return _text(f"{otlp_signal}: {len(records)} {key}: {first}")
 
 
 def _summarize_nel(body, header):
@@ -1835,18 +1907,40 @@ def _json_shape(value):
     return _text(f"JSON {type(value).__name__}: {value!r}", 120)
 
 
-# ---------------------------------------------------------------------------
-# Debugging superpowers (pure): leak scanner, search, diff, samples, replay
-# ---------------------------------------------------------------------------
+# -- Building envelopes (the inverse of parsing; samples and replay use it)
+
+ENVELOPE_CONTENT_TYPE = "application/x-sentry-envelope"
+
+
+def _item_bytes(header, payload):
+    payload = (
+        payload if isinstance(payload, bytes) else to_json(payload, ensure_ascii=True)
+    )
+    header = dict(header, length=len(payload))
+    return to_json(header, ensure_ascii=True) + b"\n" + payload + b"\n"
+
+
+def build_envelope(envelope_header, items):
+    """Envelope bytes from a header and ``(item_header, payload)`` pairs."""
+    return (
+        to_json(envelope_header, ensure_ascii=True)
+        + b"\n"
+        + b"".join(_item_bytes(h, p) for h, p in items)
+    )
+
 
 # ---------------------------------------------------------------------------
-# Leak scanner (pure): secrets and personal data in what an SDK sent
+# 5. Debugging
 # ---------------------------------------------------------------------------
+
+
+# -- Leak scanner: secrets and personal data in what an SDK sent
 
 LEAK_SCAN_LIMIT = 4 * 1024 * 1024  # bytes of a binary item scanned for patterns
 LEAK_TEXT_LIMIT = 256 * 1024  # characters of one string value scanned for patterns
 LEAK_MAX_FINDINGS = 200  # per item: a dump full of e-mails stays readable
 CANARY_MAX_HITS = 20  # raw-byte occurrences reported per canary and item
+
 
 # Values that show a field was already scrubbed: "[Filtered]", "***", "",
 # None, "{{auto}}" (ask Relay to fill in the IP), also as a Python repr.
@@ -1861,9 +1955,13 @@ _BOOLEAN_TEXT = frozenset(("true", "false", "'true'", "'false'"))
 _VERSION_KEYS = frozenset(
     ("modules", "sdk", "packages", "integrations", "release", "dist", "build")
 )
+
+
 # Cookie and Authorization keys, also as WSGI environ keys (HTTP_COOKIE).
 _COOKIE_WORDS = frozenset(("cookie", "cookies"))
 _AUTH_WORDS = frozenset(("authorization",))
+
+
 # Source lines sent as frame context: a hard-coded token there is a leak, an
 # address or e-mail in a literal or comment is not worth a finding.
 _SOURCE_KEYS = frozenset(("pre_context", "context_line", "post_context"))
@@ -1882,6 +1980,8 @@ _IP_KEY_ENDINGS = frozenset(
         ("connecting", "ip"),
     )
 )
+
+
 # A key is secret when its last word is one of these (so ``db_password`` and
 # ``X-Api-Key`` are, ``token_count`` and ``password_reset_url`` are not).
 _SECRET_LAST_WORDS = frozenset(
@@ -2118,12 +2218,16 @@ def _bearer_looks_random(match, text):
 
 
 _OCTET = r"(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+
+
 # Linear time on any input (the scanner holds the GIL: one slow value stalls
 # every request). Each pattern may only start where the run of characters it
 # accepts begins (a lookbehind, not \b, which matches inside "a.a.a."), and
 # every repeat is bounded, so no start reads more than a few hundred
 # characters. tests/test_limits.py scans 1 MB adversarial strings per pattern.
 _SCHEME = r"(?<![a-z0-9+.-])[a-z][a-z0-9+.-]{0,31}://"
+
+
 # Priority order: a span claimed by an earlier pattern is not reported again
 # (a JWT in a Bearer header is one "jwt", not also a "bearer_token").
 _LEAK_PATTERNS = (
@@ -2413,20 +2517,7 @@ def scan_leaks(item_type, body, raw, canaries=()):
     return _unique(findings)
 
 
-def scan_text(text, canaries=()):
-    """Leaks in one piece of text (a log line on the console): same finding shape."""
-    canaries = [c for c in canaries or () if isinstance(c, str) and c]
-    findings = _canaries_in("", text, canaries)
-    findings += [
-        _finding("", kind, text[start:end])
-        for kind, start, end in find_leak_spans(text[:LEAK_TEXT_LIMIT])
-    ]
-    return _unique(findings)
-
-
-# ---------------------------------------------------------------------------
-# Search (pure): where in an item a text occurs
-# ---------------------------------------------------------------------------
+# -- Search: where in an item a text occurs
 
 
 def search_item(body, raw, binary, q):
@@ -2448,10 +2539,8 @@ def search_item(body, raw, binary, q):
     return list(hits)
 
 
-# ---------------------------------------------------------------------------
-# Diff (pure): two bodies field by field; the SDK's _meta annotations apart
+# -- Diff: two bodies field by field; the SDK's _meta annotations apart
 # https://develop.sentry.dev/sdk/data-model/event-payloads/#meta (AnnotatedValue)
-# ---------------------------------------------------------------------------
 
 _REMARK_ACTIONS = {
     "x": "removed",
@@ -2608,586 +2697,7 @@ def _binary_note(value):
 
 
 # ---------------------------------------------------------------------------
-# Samples and replay (pure): requests for `kent send KIND` and `kent replay`
-# Framed as sentry-python frames envelopes: compact JSON, every item with
-# its length, a final newline. https://develop.sentry.dev/sdk/data-model/envelopes/
-# ---------------------------------------------------------------------------
-
-ENVELOPE_CONTENT_TYPE = "application/x-sentry-envelope"
-SAMPLE_SDK = {"name": "kent.send", "version": "1.0.0"}
-SAMPLE_RELEASE = "kent-sample@1.0.0"
-
-
-def _item_bytes(header, payload):
-    payload = (
-        payload if isinstance(payload, bytes) else to_json(payload, ensure_ascii=True)
-    )
-    header = dict(header, length=len(payload))
-    return to_json(header, ensure_ascii=True) + b"\n" + payload + b"\n"
-
-
-def build_envelope(envelope_header, items):
-    """Envelope bytes from a header and ``(item_header, payload)`` pairs."""
-    return (
-        to_json(envelope_header, ensure_ascii=True)
-        + b"\n"
-        + b"".join(_item_bytes(h, p) for h, p in items)
-    )
-
-
-def _hex_id(event_id, salt, length=32):
-    """A stable id derived from the event id (samples are reproducible)."""
-    return uuid.uuid5(uuid.NAMESPACE_OID, f"{event_id}:{salt}").hex[:length]
-
-
-def _envelope_header(event_id, now):
-    header = {"event_id": event_id} if event_id else {}
-    return dict(header, sent_at=_iso(now), sdk=SAMPLE_SDK)
-
-
-def _base_event(event_id, now, **fields):
-    event = {
-        "event_id": event_id,
-        "timestamp": now,
-        "platform": "python",
-        "level": "error",
-        "release": SAMPLE_RELEASE,
-        "environment": "development",
-        "server_name": "kent-sample-host",
-        "sdk": SAMPLE_SDK,
-        "tags": {"sample": "true"},
-        "contexts": {
-            "runtime": {"name": "CPython", "version": "3.12.4"},
-            "trace": {
-                "trace_id": _hex_id(event_id, "trace"),
-                "span_id": _hex_id(event_id, "span", 16),
-            },
-        },
-    }
-    event.update(fields)
-    return event
-
-
-def _sample_frame(function, lineno, context, variables):
-    return {
-        "filename": "app/orders.py",
-        "abs_path": "/srv/app/app/orders.py",
-        "module": "app.orders",
-        "function": function,
-        "lineno": lineno,
-        "pre_context": ["", f"def {function}(order):"],
-        "context_line": context,
-        "post_context": ["    return total", ""],
-        "in_app": True,
-        "vars": variables,
-    }
-
-
-def _sample_breadcrumbs(now):
-    return {
-        "values": [
-            {"timestamp": now - 2.5, "category": "navigation", "message": "GET /cart"},
-            {
-                "timestamp": now - 1.2,
-                "type": "http",
-                "category": "httplib",
-                "data": {
-                    "method": "GET",
-                    "url": "https://api.example.com/prices",
-                    "status_code": 200,
-                },
-            },
-            {
-                "timestamp": now - 0.1,
-                "category": "app",
-                "level": "warning",
-                "message": "discount missing",
-            },
-        ]
-    }
-
-
-_SAMPLE_FRAMES = (
-    ("checkout", 12, "    total = price_order(order)", {"order": "{'id': 1042}"}),
-    ("price_order", 27, "    return subtotal / discount", {"discount": "0"}),
-)
-
-
-def _error_event(event_id, now):
-    exception = {
-        "type": "ZeroDivisionError",
-        "value": "float division by zero",
-        "module": "builtins",
-        "mechanism": {"type": "generic", "handled": False},
-        "stacktrace": {"frames": [_sample_frame(*f) for f in _SAMPLE_FRAMES]},
-    }
-    return _base_event(
-        event_id,
-        now,
-        exception={"values": [exception]},
-        breadcrumbs=_sample_breadcrumbs(now),
-        transaction="/checkout",
-    )
-
-
-def _message_event(event_id, now):
-    logentry = {
-        "message": "Payment provider answered %s",
-        "params": ["503"],
-        "formatted": "Payment provider answered 503",
-    }
-    return _base_event(event_id, now, level="warning", logentry=logentry)
-
-
-_SAMPLE_SPANS = (
-    ("db", "SELECT * FROM orders WHERE id = %s"),
-    ("http.client", "GET https://api.example.com/prices"),
-    ("template.render", "cart.html"),
-)
-
-
-def _sample_spans(event_id, now, trace_id, parent):
-    return [
-        {
-            "trace_id": trace_id,
-            "span_id": _hex_id(event_id, f"child{index}", 16),
-            "parent_span_id": parent,
-            "op": op,
-            "description": description,
-            "start_timestamp": now - 0.9 + index * 0.3,
-            "timestamp": now - 0.7 + index * 0.3,
-            "status": "ok",
-        }
-        for index, (op, description) in enumerate(_SAMPLE_SPANS)
-    ]
-
-
-def _transaction_event(event_id, now):
-    trace_id, root = _hex_id(event_id, "trace"), _hex_id(event_id, "span", 16)
-    trace = {"trace_id": trace_id, "span_id": root, "op": "http.server", "status": "ok"}
-    return _base_event(
-        event_id,
-        now,
-        type="transaction",
-        level="info",
-        transaction="/checkout",
-        transaction_info={"source": "route"},
-        start_timestamp=now - 1.0,
-        spans=_sample_spans(event_id, now, trace_id, root),
-        contexts={"trace": trace, "runtime": {"name": "CPython", "version": "3.12.4"}},
-    )
-
-
-def _envelope_sample(header, items):
-    return "envelope", ENVELOPE_CONTENT_TYPE, build_envelope(header, items)
-
-
-def _sample_event_kind(builder):
-    def sample(event_id, now):
-        event = builder(event_id, now)
-        item_type = event.get("type", "event")
-        return _envelope_sample(
-            _envelope_header(event_id, now), [({"type": item_type}, event)]
-        )
-
-    return sample
-
-
-def _sample_attachment(event_id, now):
-    notes = f"order 1042 debug notes\ncreated {_iso(now)}\nstatus: failed\n".encode()
-    attachment = {
-        "type": "attachment",
-        "filename": "notes.txt",
-        "content_type": "text/plain",
-        "attachment_type": "event.attachment",
-    }
-    items = [({"type": "event"}, _error_event(event_id, now)), (attachment, notes)]
-    return _envelope_sample(_envelope_header(event_id, now), items)
-
-
-def _sample_session(event_id, now):
-    session = {
-        "sid": str(uuid.UUID(_hex_id(event_id, "session"))),
-        "did": "kent-sample-user",
-        "init": True,
-        "started": _iso(now - 30),
-        "timestamp": _iso(now),
-        "status": "exited",
-        "errors": 0,
-        "duration": 30.0,
-        "attrs": {"release": SAMPLE_RELEASE, "environment": "development"},
-    }
-    return _envelope_sample(
-        _envelope_header(None, now), [({"type": "session"}, session)]
-    )
-
-
-def _sample_check_in(event_id, now):
-    check_in = {
-        "check_in_id": event_id,
-        "monitor_slug": "nightly-report",
-        "status": "ok",
-        "duration": 1.25,
-        "environment": "development",
-        "release": SAMPLE_RELEASE,
-    }
-    return _envelope_sample(
-        _envelope_header(None, now), [({"type": "check_in"}, check_in)]
-    )
-
-
-def _log_record(event_id, now, level, body, attributes):
-    attributes = dict(
-        attributes,
-        **{"sentry.release": SAMPLE_RELEASE, "sentry.environment": "development"},
-    )
-    return {
-        "timestamp": now,
-        "trace_id": _hex_id(event_id, "trace"),
-        "level": level,
-        "body": body,
-        "attributes": {
-            key: {"value": value, "type": "string"} for key, value in attributes.items()
-        },
-    }
-
-
-def _sample_log(event_id, now):
-    records = [
-        _log_record(
-            event_id,
-            now - 0.5,
-            "info",
-            "cart 1042 loaded with 3 items",
-            {"cart.id": "1042"},
-        ),
-        _log_record(
-            event_id,
-            now,
-            "error",
-            "payment provider answered 503",
-            {"provider": "acme-pay"},
-        ),
-    ]
-    header = {
-        "type": "log",
-        "item_count": len(records),
-        "content_type": "application/vnd.sentry.items.log+json",
-    }
-    return _envelope_sample(_envelope_header(None, now), [(header, {"items": records})])
-
-
-def _sample_csp(event_id, now):
-    report = {
-        "csp-report": {
-            "document-uri": "https://shop.example.com/cart",
-            "referrer": "",
-            "violated-directive": "img-src",
-            "effective-directive": "img-src",
-            "original-policy": "default-src 'self'; img-src 'self'; report-uri /api/1/security/",
-            "disposition": "enforce",
-            "blocked-uri": "https://tracker.example.net/pixel.gif",
-            "status-code": 200,
-        }
-    }
-    return "security", "application/csp-report", to_json(report, ensure_ascii=True)
-
-
-def _sample_csp_new(event_id, now):
-    report = {
-        "type": "csp-violation",
-        "age": 0,
-        "url": "https://shop.example.com/cart",
-        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0.0.0 Safari/537.36",
-        "body": {
-            "documentURL": "https://shop.example.com/cart",
-            "effectiveDirective": "script-src-elem",
-            "blockedURL": "https://cdn.example.net/widget.js",
-            "originalPolicy": "script-src 'self'; report-to kent",
-            "disposition": "enforce",
-            "statusCode": 200,
-        },
-    }
-    return "security", "application/reports+json", to_json([report], ensure_ascii=True)
-
-
-def _minidump_bytes(now):
-    """A minimal MINIDUMP_HEADER: signature, version, no streams."""
-    return struct.pack("<4sIIIIIQ", b"MDMP", 0xA793, 0, 32, 0, int(now), 0)
-
-
-def _form_part(boundary, name, payload, filename=None, content_type=None):
-    disposition = f'form-data; name="{name}"'
-    if filename:
-        disposition += f'; filename="{filename}"'
-    lines = [f"--{boundary}", f"Content-Disposition: {disposition}"]
-    if content_type:
-        lines.append(f"Content-Type: {content_type}")
-    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload + b"\r\n"
-
-
-def build_multipart(boundary, parts):
-    """multipart/form-data bytes from ``(name, payload, filename, content_type)``."""
-    body = b"".join(_form_part(boundary, *part) for part in parts)
-    return body + f"--{boundary}--\r\n".encode()
-
-
-def _sample_minidump(event_id, now):
-    boundary = f"------------------------kent{event_id[:16]}"
-    event = {
-        "event_id": event_id,
-        "release": SAMPLE_RELEASE,
-        "environment": "development",
-        "tags": {"sample": "true"},
-    }
-    parts = [
-        (
-            "upload_file_minidump",
-            _minidump_bytes(now),
-            "upload.dmp",
-            "application/octet-stream",
-        ),
-        ("sentry", to_json(event, ensure_ascii=True), None, None),
-    ]
-    content_type = f"multipart/form-data; boundary={boundary}"
-    return "minidump", content_type, build_multipart(boundary, parts)
-
-
-def _sample_feedback(event_id, now):
-    feedback = {
-        "message": "The page froze after I pressed Pay.",
-        "name": "Kent Sample",
-        "url": "https://shop.example.com/cart",
-        "source": "widget",
-    }
-    trace = {
-        "trace_id": _hex_id(event_id, "trace"),
-        "span_id": _hex_id(event_id, "span", 16),
-    }
-    body = {
-        "event_id": event_id,
-        "timestamp": now,
-        "platform": "javascript",
-        "level": "info",
-        "release": SAMPLE_RELEASE,
-        "contexts": {"feedback": feedback, "trace": trace},
-    }
-    return _envelope_sample(
-        _envelope_header(event_id, now), [({"type": "feedback"}, body)]
-    )
-
-
-SAMPLE_KINDS = {
-    "message": _sample_event_kind(_message_event),
-    "error": _sample_event_kind(_error_event),
-    "transaction": _sample_event_kind(_transaction_event),
-    "attachment": _sample_attachment,
-    "session": _sample_session,
-    "check-in": _sample_check_in,
-    "log": _sample_log,
-    "csp": _sample_csp,
-    "csp-new": _sample_csp_new,
-    "minidump": _sample_minidump,
-    "user-feedback": _sample_feedback,
-}
-
-
-def sample_kind(kind):
-    """The kind's name in ``SAMPLE_KINDS``: ``check_in`` is ``check-in``."""
-    return str(kind).strip().lower().replace("_", "-")
-
-
-def sample_envelope(kind, event_id, now):
-    """``(endpoint, content_type, body_bytes)`` of a realistic request.
-
-    ``endpoint`` is the last path part: ``envelope``, ``security`` or
-    ``minidump`` (POST it to ``/api/<project>/<endpoint>/``).
-    """
-    try:
-        build = SAMPLE_KINDS[sample_kind(kind)]
-    except KeyError:
-        raise ValueError(
-            f"unknown sample kind {kind!r}; choose from {', '.join(SAMPLE_KINDS)}"
-        ) from None
-    event_id = normalize_event_id(event_id)
-    if event_id is None:
-        raise ValueError("event_id must be 32 hex digits or a UUID")
-    return build(event_id, float(now))
-
-
-def _payload_bytes(payload, sdk):
-    """The item bytes back from ``payload.body`` and ``payload.body_encoding``."""
-    body, encoding = payload.get("body"), payload.get("body_encoding")
-    if encoding == "base64":
-        return base64.b64decode(body or "")
-    if encoding == "text":
-        return str(body).encode("utf-8")
-    # sentry-python escapes non-ASCII (json.dumps default); JavaScript does not.
-    javascript = str(_get(sdk, "name") or "").startswith("sentry.javascript")
-    return to_json(body, ensure_ascii=not javascript)
-
-
-def _replay_endpoint(request):
-    """Where a stored item goes back to, below ``/api/<project>/``.
-
-    Envelope, store, security, NEL and minidump keep their names; items from
-    other routes (OTLP, cron, unreal, attachments) go back to the path they
-    came to, with its query less the auth (``cron/job/?status=ok``).
-    """
-    endpoint = request.get("endpoint") or "envelope"
-    if endpoint == "tunnel":
-        return "envelope"
-    if endpoint in ("envelope", "store", "security", "nel", "minidump"):
-        return endpoint
-    path, _, query = str(request.get("path") or "").partition("?")
-    match = re.fullmatch(r"/api/\d+/(.+?)/?", path)
-    if not match:
-        return endpoint
-    kept = [
-        (k, v) for k, v in urllib.parse.parse_qsl(query) if not k.startswith("sentry_")
-    ]
-    return match.group(1) + ("?" + urllib.parse.urlencode(kept) if kept else "")
-
-
-def _replay_from_kent_json(value):
-    """GET /api/event/<id> JSON -> the request that would bring it back.
-
-    Items that came to /store/ or /security/ (and rejected requests, stored
-    as ``kent_error``) go back to that endpoint as a plain body; envelope
-    items become a one-item envelope, and so do the parts of a multipart
-    upload (minidump, attachments): one part alone is no upload.
-    """
-    payload = value["payload"]
-    header = dict(payload.get("header") or {})
-    item_type = header.get("type") or value.get("type") or "event"
-    data = _payload_bytes(payload, value.get("sdk"))
-    request = value.get("request") if isinstance(value.get("request"), dict) else {}
-    endpoint = _replay_endpoint(request)
-    if item_type != "kent_error" and request.get("endpoint") in (
-        "minidump",
-        "attachments",
-    ):
-        endpoint = "envelope"
-    if endpoint != "envelope" or item_type == "kent_error":
-        return endpoint, request.get("content_type") or "application/json", data
-    envelope_header = payload.get("envelope_header")
-    if not isinstance(envelope_header, dict):
-        event_id = value.get("sdk_event_id")
-        envelope_header = {"event_id": event_id} if event_id else {}
-    header["type"] = item_type
-    return (
-        "envelope",
-        ENVELOPE_CONTENT_TYPE,
-        build_envelope(envelope_header, [(header, data)]),
-    )
-
-
-def replay_project(data):
-    """The project of a saved ``GET /api/event/<id>`` JSON, else None."""
-    try:
-        if data[:2] == b"\x1f\x8b":  # a saved .gz
-            data = decode_body(data, "gzip")
-        value = json_loads(data)
-    except (ValueError, UnicodeDecodeError, KentError):
-        return None
-    if not isinstance(value, dict) or not isinstance(value.get("payload"), dict):
-        return None
-    project = value.get("project_id")
-    return project if isinstance(project, int) and project > 0 else None
-
-
-def with_envelope_dsn(data, dsn):
-    """The envelope with the ``dsn`` of its header (a tunnel's) set to ``dsn``.
-
-    Relay refuses an envelope whose dsn names another key or project than
-    the request, so a replay to another DSN must carry the new one.
-    """
-    line, newline, rest = bytes(data).partition(b"\n")
-    try:
-        header = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return data
-    if not isinstance(header, dict) or "dsn" not in header:
-        return data
-    return to_json(dict(header, dsn=dsn)) + newline + rest
-
-
-def _first_line_is_json_object(data):
-    first = data.split(b"\n", 1)[0].strip()
-    try:
-        return isinstance(json_loads(first), dict)
-    except (ValueError, UnicodeDecodeError):
-        return False
-
-
-def parse_replay_file(data):
-    """``(endpoint, content_type, body)`` to re-send a saved file.
-
-    Accepts a raw envelope, the JSON of Kent's ``GET /api/event/<id>``, a
-    plain JSON event (sent to ``store``) or a list of Reporting API reports,
-    any of them gzip'd, and a minidump (uploaded as Crashpad does).
-    """
-    data = bytes(data)
-    if data[:2] == b"\x1f\x8b":  # a saved .gz
-        data = decode_body(data, "gzip")
-    if data[:4] == b"MDMP":
-        boundary = f"------------------------kent{uuid.uuid4().hex[:16]}"
-        parts = [
-            ("upload_file_minidump", data, "upload.dmp", "application/octet-stream")
-        ]
-        content_type = f"multipart/form-data; boundary={boundary}"
-        return "minidump", content_type, build_multipart(boundary, parts)
-    try:
-        value = json_loads(data)
-    except (ValueError, UnicodeDecodeError):
-        value = None
-    if isinstance(value, dict) and isinstance(value.get("payload"), dict):
-        return _replay_from_kent_json(value)
-    if isinstance(value, dict):
-        return "store", "application/json", data
-    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
-        return "security", "application/reports+json", data
-    if _first_line_is_json_object(data):
-        return "envelope", ENVELOPE_CONTENT_TYPE, data
-    raise ValueError(
-        "not an envelope, a Kent event (GET /api/event/<id>), a JSON event "
-        "or a minidump (gzip'd or not)"
-    )
-
-
-# ---------------------------------------------------------------------------
-# curl (pure): a stored request as a command to paste into a shell
-# ---------------------------------------------------------------------------
-
-CURL_HEADERS = ("Content-Type", "Content-Encoding", "X-Sentry-Auth", "User-Agent")
-
-
-def _header_value(headers, name):
-    pairs = headers.items() if isinstance(headers, dict) else headers or ()
-    for key, value in pairs:
-        if str(key).lower() == name.lower():
-            return value
-    return None
-
-
-def curl_command(url, headers, body_path):
-    """A copy-pasteable curl command that POSTs ``body_path`` like the original.
-
-    Keeps Content-Type, Content-Encoding, X-Sentry-Auth and User-Agent from
-    ``headers`` (a dict or pairs); the file must hold the body as it was sent
-    (still compressed when Content-Encoding is kept).
-    """
-    words = ["curl", "-sS", "-X", "POST", str(url)]
-    for name in CURL_HEADERS:
-        value = _header_value(headers, name)
-        if value is not None:
-            words += ["-H", f"{name}: {value}"]
-    words += ["--data-binary", f"@{body_path}"]
-    return " ".join(shlex.quote(word) for word in words)
-
-
-# ---------------------------------------------------------------------------
-# Store: the most recent items, bounded by count and bytes, waitable
+# 6. Store
 # ---------------------------------------------------------------------------
 
 
@@ -3342,7 +2852,7 @@ class StoredEvent:
 
     @property
     def accepted(self):
-        return self.status < 300
+        return is_accepted(self.status)
 
     def findings(self, canaries=(), version=0):
         """``scan_leaks`` of this item, cached until the canaries change.
@@ -3578,7 +3088,7 @@ class EventStore:
                 self._by_id[event_id] = event
                 self.bytes += event.size
             self.received += len(events)
-            self.accepted += sum(1 for e in events if 200 <= e.status < 300)
+            self.accepted += sum(1 for e in events if is_accepted(e.status))
             self._evict(keep=len(events))
             self._cond.notify_all()
         return events
@@ -3724,9 +3234,7 @@ class EventStore:
             }
 
 
-# ---------------------------------------------------------------------------
-# Fault injection: answer like a Sentry that is rate-limiting, failing, slow
-# ---------------------------------------------------------------------------
+# -- Fault injection: answer like a Sentry that is rate-limiting, failing, slow
 
 # Item type -> Sentry data category, as the SDKs map them for rate limits.
 DATA_CATEGORIES = {
@@ -3747,7 +3255,6 @@ DATA_CATEGORIES = {
     "security": "security",
     "trace_metric": "trace_metric",
 }
-FAULT_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
 FAULT_ENDPOINTS = frozenset(
     [
         "envelope",
@@ -3948,8 +3455,11 @@ def _fault_applies(rule, project_id, endpoint, categories):
 
 
 # ---------------------------------------------------------------------------
-# Rendering (pure): JSON answers and HTML pages
+# 7. Rendering
 # ---------------------------------------------------------------------------
+
+
+# -- JSON answers
 
 
 def body_to_json(event):
@@ -4068,6 +3578,35 @@ def leaks_report(found):
     return {"events": events, "count": count, "kinds": dict(kinds), "clean": not count}
 
 
+# -- curl: a stored request as a command to paste into a shell
+
+CURL_HEADERS = ("Content-Type", "Content-Encoding", "X-Sentry-Auth", "User-Agent")
+
+
+def _header_value(headers, name):
+    pairs = headers.items() if isinstance(headers, dict) else headers or ()
+    for key, value in pairs:
+        if str(key).lower() == name.lower():
+            return value
+    return None
+
+
+def curl_command(url, headers, body_path):
+    """A copy-pasteable curl command that POSTs ``body_path`` like the original.
+
+    Keeps Content-Type, Content-Encoding, X-Sentry-Auth and User-Agent from
+    ``headers`` (a dict or pairs); the file must hold the body as it was sent
+    (still compressed when Content-Encoding is kept).
+    """
+    words = ["curl", "-sS", "-X", "POST", str(url)]
+    for name in CURL_HEADERS:
+        value = _header_value(headers, name)
+        if value is not None:
+            words += ["-H", f"{name}: {value}"]
+    words += ["--data-binary", f"@{body_path}"]
+    return " ".join(shlex.quote(word) for word in words)
+
+
 def _replay_item_header(event):
     """The item header as the SDK sent it, without Kent's own keys."""
     header = event.header if isinstance(event.header, dict) else {}
@@ -4102,6 +3641,11 @@ def rebuild_envelope(events):
     return build_envelope(header, pairs)
 
 
+def is_replayable(event, siblings):
+    """Whether a request kept anything to send again (not only what it refused)."""
+    return any(e.type != "kent_error" for e in [event, *siblings])
+
+
 def replay_curl(event, base_url):
     """A curl command that POSTs the envelope download of ``event``'s request."""
     headers = event.request.get("headers") if isinstance(event.request, dict) else {}
@@ -4116,109 +3660,10 @@ def replay_curl(event, base_url):
     return curl_command(url, sent, envelope_filename(event))
 
 
-_ANSI = {
-    "dim": "2",
-    "bold": "1",
-    "red": "31",
-    "green": "32",
-    "yellow": "33",
-    "cyan": "36",
-}
-
-
-# What a terminal acts on instead of showing: C0 and C1 controls (ESC starts
-# the sequences that move the cursor, set the title or write the clipboard,
-# a newline forges a log line), and the Unicode line breaks and bidi controls.
-_TERMINAL_CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
-)
-_CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-
-
-def _control_escape(match):
-    char = match.group()
-    code = ord(char)
-    return _CONTROL_NAMES.get(char) or (
-        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    )
-
-
-def console_text(value):
-    """``value`` as a string safe to print: control characters as escapes."""
-    text = str(value)
-    if _TERMINAL_CONTROLS.search(text) is None:  # nearly always: no copy
-        return text
-    return _TERMINAL_CONTROLS.sub(_control_escape, text)
-
-
-def _paint(text, style, colour):
-    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if colour else text
-
-
-def render_console_line(event, base_url, colour=False):
-    """One readable line per stored item for the terminal."""
-    return render_entry_line(event_to_summary(event), base_url, colour)
-
-
-def render_entry_line(entry, base_url, colour=False):
-    """The console line from a list entry (``event_to_summary``), as ``run``
-    prints it and ``tail`` prints what the event stream sends."""
-    sdk = entry.get("sdk") or {}
-    sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
-    status = entry.get("status") or 0
-    title = entry.get("title") or entry.get("summary")
-    parts = [  # every payload-derived piece through console_text
-        _paint(f"#{entry.get('seq')}", "dim", colour),
-        f"project={entry.get('project_id')}",
-        _paint(console_text(str(entry.get("type"))), "cyan", colour),
-        _paint(str(status), "green" if 200 <= status < 300 else "red", colour),
-        console_text(sdk_text),
-        _paint(console_text(str(title)), "bold", colour),
-    ]
-    if entry.get("warnings"):
-        codes = ",".join(entry["warnings"])
-        parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
-    if entry.get("fault"):
-        parts.append(_paint(f"[fault rule {entry['fault']}]", "yellow", colour))
-    if entry.get("endpoint") == "spotlight":
-        parts.append(_paint("[via Spotlight]", "dim", colour))
-    link = console_text(f"{base_url}/event/{entry.get('event_id')}")  # from Host
-    parts.append(_paint(link, "dim", colour))
-    return " ".join(parts)
-
-
 def sse_message(event, data):
     """One Server-Sent Event for a stored item: its seq, type and list entry."""
     name = re.sub(r"[^\w.-]", "_", str(event.type)) or "item"
     return b"id: %d\nevent: %s\ndata: %s\n\n" % (event.seq, name.encode(), data)
-
-
-def render_leak_flag(findings, colour=False, shown=3):
-    """``LEAK 2: email at /user/email (al***om), ...``: masked, never the secret."""
-    if not findings:
-        return ""
-    parts = [
-        console_text(f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})")
-        for f in findings[:shown]
-    ]
-    if len(findings) > shown:
-        parts.append(f"+{len(findings) - shown} more")
-    return _paint(f"LEAK {len(findings)}: {', '.join(parts)}", "red", colour)
-
-
-def render_console_payload(event, max_lines=60, max_chars=6000):
-    """The body pretty-printed for the terminal, cut where it gets long."""
-    body, encoding = body_to_json(event)
-    if encoding == "base64":
-        text = event.raw[:512].decode("utf-8", "replace")
-        kind = console_text(event.type)
-        return f"  ({len(event.raw)} bytes of {kind}; starts with) {text!r}"
-    text = json_text(body, indent=2)
-    # JSON escapes C0 controls in strings; C1 ones and U+2028 it writes raw
-    lines = [console_text(line) for line in text[:max_chars].split("\n")[:max_lines]]
-    cut = len(text) > max_chars or len(text.splitlines()) > max_lines
-    more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
-    return "\n".join("  " + line for line in lines) + more
 
 
 MAX_VIEW_DEPTH = 500  # deeper bodies are shown as text: clients parse them too
@@ -4247,369 +3692,22 @@ def to_json_bytes(value):
         return json_text(value, ensure_ascii=True).encode("ascii")
 
 
-def error_json(status, message, **extra):
-    """Kent's error body; ``detail`` is Relay's name for the message."""
-    return to_json_bytes(dict({"error": message, "detail": message}, **extra))
+def error_value(exc):
+    """Kent's error answer; ``detail`` is Relay's name for the message."""
+    return {"error": exc.message, "detail": exc.message}
 
 
-# -- HTML pages: string.Template constants, every payload value through _e().
-# The CSP forbids style="" attributes and inline handlers, so sizes come from
-# classes or SVG attributes, and the one script carries the page's nonce.
+def render_error(exc):
+    """Every refusal's answer: (status, extra headers, JSON body) of a KentError."""
+    headers = ()
+    if isinstance(exc, UnsupportedEncoding):  # as Relay: say what works
+        headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
+    elif isinstance(exc, ServiceUnavailable):
+        headers = (("Retry-After", "1"),)
+    return exc.status, headers, to_json_bytes(error_value(exc))
 
-PAGE_STYLE = """
-:root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--bg2:#f6f6f8;--mut:#6b6b72;
---line:#e3e3e8;--acc:#5b34b8;--bad:#b3261e;--badbg:#fdecea;--warn:#8a5300;
---warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6;
---info:#1f5fa8;--infobg:#e6f0fb}
-@media (prefers-color-scheme:dark){:root{--fg:#e6e6ea;--bg:#151518;--bg2:#1d1d22;
---mut:#9d9da6;--line:#303038;--acc:#b59cff;--bad:#ff8a80;--badbg:#3a1d1b;--warn:#ffc66d;
---warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0;
---info:#8cbcff;--infobg:#172a40}}
-*{box-sizing:border-box}
-body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
-background:var(--bg);margin:0}
-header.top{display:flex;align-items:center;gap:16px;padding:10px 16px;
-border-bottom:1px solid var(--line);background:var(--bg2)}
-header.top .brand{font-weight:700;font-size:1.15em;color:var(--fg);text-decoration:none}
-header.top nav{display:flex;gap:14px;flex-wrap:wrap;font-size:.92em}
-main{max-width:1200px;margin:0 auto;padding:12px 16px 24px}
-footer{max-width:1200px;margin:0 auto;padding:8px 16px 24px;color:var(--mut);font-size:.85em}
-a{color:var(--acc)}h1{font-size:1.35em;margin:.3em 0 .2em;overflow-wrap:anywhere}
-h2{font-size:1.1em;margin:1.4em 0 .5em;padding-bottom:3px;border-bottom:1px solid var(--line)}
-h3{font-size:1em;margin:1em 0 .4em;overflow-wrap:anywhere}
-table{border-collapse:collapse;width:100%}
-th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;
-overflow-wrap:anywhere}
-th{color:var(--mut);font-weight:600;font-size:.88em;overflow-wrap:normal}
-td.type,td.level,td.time{overflow-wrap:normal}
-code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
-pre{background:var(--code);padding:8px 10px;border-radius:6px;overflow:auto;
-white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
-.n{font-variant-numeric:tabular-nums}.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
-.nowrap{white-space:nowrap}
-.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
-line-height:19px;border:1px solid var(--line);vertical-align:1px}
-.badge.bad{color:var(--bad);background:var(--badbg);border-color:transparent}
-.badge.warn{color:var(--warn);background:var(--warnbg);border-color:transparent}
-.badge.ok{color:var(--ok);background:var(--okbg);border-color:transparent}
-.badge.app{color:var(--acc);border-color:var(--acc)}
-.badge.info{color:var(--info);background:var(--infobg);border-color:transparent}
-.headline{margin:.2em 0 .6em;color:var(--fg)}.leak-line{margin:.5em 0}
-details.more{display:inline}details.more[open]{display:block}
-.box{border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:.6em 0}
-.box.bad{border-color:var(--bad);background:var(--badbg)}
-.box.warn{border-color:var(--warn);background:var(--warnbg)}
-.box ul{margin:.2em 0;padding-left:1.2em}
-button,select,input{font:inherit;font-size:.92em}
-button{cursor:pointer;padding:3px 10px;border:1px solid var(--line);border-radius:6px;
-background:var(--bg2);color:var(--fg)}
-button.danger{color:var(--bad)}
-select{padding:3px 6px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
-color:var(--fg);max-width:100%}
-form.inline{display:inline}
-.bar-row{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:.6em 0}
-.bar-row label{max-width:100%}
-.dsns td{vertical-align:middle}.dsns code{user-select:all}
-.events td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
-.events td.sum{overflow-wrap:anywhere}.events tr.rejected td{background:var(--badbg)}
-.events .err{display:block;color:var(--bad);font-size:.88em}
-.live{font-size:.85em;color:var(--mut)}.live.on{color:var(--ok)}
-.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:6px 18px;
-margin:.6em 0}
-.meta div{min-width:0}.meta dt{color:var(--mut);font-size:.8em}
-.meta dd{margin:0;overflow-wrap:anywhere}
-.kv th{width:28%;min-width:110px;color:var(--mut);font-weight:500;overflow-wrap:anywhere}
-.kv td{white-space:pre-wrap;overflow-wrap:anywhere}
-.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px}
-.cards .box{margin:0}.cards h3{margin:0 0 .3em}
-.exc{margin:.8em 0 1.2em}.exc h3{font-size:1.05em}.exc .val{font-weight:400}
-.chain{color:var(--mut);font-size:.9em;margin:1em 0 .2em}
-.frame{border:1px solid var(--line);border-radius:6px;margin:4px 0}
-.frame>summary,.frame>.head{padding:5px 10px;cursor:pointer;overflow-wrap:anywhere}
-.frame>.head{cursor:default}.frame.app{border-left:3px solid var(--acc)}
-.frame .fn{font-weight:600}.frame .inner{padding:0 10px 8px}
-.ctx{padding:6px 0;margin:4px 0}.ctx>span{display:block;padding:0 10px}
-.ctx .ln{display:inline-block;min-width:3.5em;color:var(--mut);padding:0;user-select:none}
-.ctx .cur{background:var(--hl)}
-pre.snippet{white-space:pre;overflow-x:auto;overflow-wrap:normal}
-.ctx .caret{color:var(--bad);font-weight:700}
-.wf td{padding:3px 8px}.wf .name{overflow-wrap:anywhere}.wf .barcell{width:45%}
-.wf svg{display:block;width:100%;height:14px}.wf rect{fill:var(--bar)}
-.wf rect.track{fill:var(--code)}
-.d1{padding-left:20px!important}.d2{padding-left:32px!important}
-.d3{padding-left:44px!important}.d4{padding-left:56px!important}
-.d5{padding-left:68px!important}.d6{padding-left:80px!important}
-.d7{padding-left:92px!important}.d8{padding-left:104px!important}
-.preview img{max-width:100%;max-height:480px;border:1px solid var(--line)}
-details>summary{cursor:pointer}details.sec>summary{font-weight:600;margin:1em 0 .4em}
-.scroll{overflow-x:auto}
-.leak{color:var(--bad);background:var(--badbg);outline:1px solid var(--bad);
-border-radius:2px;overflow-wrap:anywhere}
-.leak-kind{margin-left:4px}
-pre.curl{user-select:all}
-input[type=search],input[type=text]{padding:3px 6px;border:1px solid var(--line);
-border-radius:6px;background:var(--bg);color:var(--fg);max-width:100%}
-.diff td.ptr{overflow-wrap:anywhere;width:30%}
-@media (max-width:700px){
-main{padding:8px 10px 20px}header.top{padding:8px 10px}
-.wide{display:none}th,td{padding:4px 5px}
-.stack thead{display:none}
-.stack tr{display:flex;flex-wrap:wrap;gap:2px 10px;padding:7px 2px;
-border-bottom:1px solid var(--line)}
-.stack td{border:0;padding:0}.events td.sum,.crumbs td.msg{flex-basis:100%;order:-1}
-.crumbs td.data,.records td:last-child{flex-basis:100%}
-.kv th{width:35%;min-width:0}.wf .barcell{width:35%}
-.meta{grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
-.dsns button{padding:2px 6px}
-.diff td[data-label]::before{content:attr(data-label) ": ";color:var(--mut)}
-}
-"""
 
-PAGE_TEMPLATE = string.Template(
-    """<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8">
-<meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer">
-<title>$title</title><style nonce="$nonce">$style</style></head>
-<body><header class="top"><a class="brand" href="/">Kent</a>
-<nav><a href="/">Events</a><a href="/api/eventlist/">API: event list</a>
-<a href="/api/status/">API: status</a></nav></header>
-<main>$content</main>
-<footer>Kent $version, a fake Sentry server</footer>$script
-</body></html>
-"""
-)
-
-INDEX_TEMPLATE = string.Template(
-    """<h1>Kent</h1>
-<p class="mut">Point a Sentry SDK at a DSN below; every item it sends shows up here.
-Any project id works.</p>
-<div class="scroll"><table class="dsns"><thead><tr><th>Project</th><th>DSN</th>
-<th class="wide">Stored</th><th></th></tr></thead><tbody>$dsn_rows</tbody></table></div>
-<div class="bar-row"><span><strong id="kent-kept">$kept</strong> kept,
-<strong id="kent-dropped">$dropped</strong> dropped by the limits ($max_events items,
-$max_bytes),
-<span id="kent-received">$received</span> received</span>
-<span id="kent-live" class="live">live updates need JavaScript</span>
-<form class="inline" method="post" action="/flush">
-<button class="danger" type="submit">Flush all events</button></form></div>
-<form class="bar-row" method="get" action="/" id="kent-filter">
-<label>Project <select name="project">$project_options</select></label>
-<label>Type <select name="type">$type_options</select></label>
-<button type="submit">Filter</button>$clear</form>
-<form class="bar-row" method="get" action="/search" id="kent-search">
-<label>Search every payload <input type="search" name="q"></label>
-<button type="submit">Search</button></form>$faults
-<div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
-<th class="wide">Project</th><th>Type</th><th>Level</th><th class="wide">SDK</th>
-<th>Summary</th></tr></thead><tbody id="kent-rows">$rows</tbody></table></div>
-"""
-)
-
-EVENT_TEMPLATE = string.Template(
-    """<p class="small"><a href="/">&larr; All events</a></p>
-<h1>$summary</h1>
-<p class="headline">$headline</p>$leak_line$problems$body
-<h2>Details</h2>
-<dl class="meta">$meta</dl>$leaks$siblings
-<h2>Envelope</h2>
-<div class="cards"><div class="box"><h3>Envelope header</h3><pre>$envelope_header</pre></div>
-<div class="box"><h3>Item header</h3><pre>$item_header</pre></div></div>
-$transport
-<details class="sec"$raw_open><summary>Raw payload ($encoding, $size bytes)</summary>
-<pre>$raw</pre></details>
-<h2>Download and reproduce</h2>
-<p><a href="/api/event/$id">JSON of this item (/api/event/$id)</a> &middot;
-<a href="/api/event/$id/raw" download="$download">Download the raw bytes</a>$envelope</p>
-$curl
-<form class="bar-row" method="get" action="/diff/" id="kent-diff">
-<input type="hidden" name="a" value="$id">
-<label>Compare with <select name="b">$diff_options</select></label>
-<button type="submit">Diff</button></form>
-"""
-)
-
-# The live index: long-poll /api/wait/ and add rows with DOM calls only
-# (textContent, never innerHTML), so a payload can never become markup.
-INDEX_SCRIPT = string.Template(
-    """
-<script nonce="$nonce">
-(function () {
-  "use strict";
-  var rows = document.getElementById("kent-rows");
-  var live = document.getElementById("kent-live");
-  var cursor = Number(rows.getAttribute("data-cursor")) || 0;
-  var generation = Number(rows.getAttribute("data-generation")) || 0;
-  var LEVELS = $levels;
-  var dsns = document.querySelector(".dsns tbody");
-  var query = new URLSearchParams(location.search);
-  var filter = "";
-  ["project", "type"].forEach(function (name) {
-    if (query.get(name)) filter += "&" + name + "=" + encodeURIComponent(query.get(name));
-  });
-  function el(tag, cls, text) {
-    var node = document.createElement(tag);
-    if (cls) node.className = cls;
-    if (text !== undefined && text !== null) node.textContent = String(text);
-    return node;
-  }
-  function link(ev, text) {
-    var a = el("a", null, text);
-    a.href = "/event/" + encodeURIComponent(ev.event_id);
-    return a;
-  }
-  function cell(tr, cls, child) {
-    var td = el("td", cls);
-    if (child) td.appendChild(child);
-    tr.appendChild(td);
-    return td;
-  }
-  function makeRow(ev) {
-    var tr = el("tr", ev.status >= 300 ? "rejected" : null);
-    tr.setAttribute("data-seq", ev.seq);
-    var time = cell(tr, "time", link(ev, String(ev.received).slice(11, 23)));
-    var json = el("a", "small mut", "JSON");
-    json.href = "/api/event/" + encodeURIComponent(ev.event_id);
-    time.appendChild(document.createTextNode(" "));
-    time.appendChild(json);
-    cell(tr, "wide", document.createTextNode(ev.project_id));
-    var type = cell(tr, "type", document.createTextNode(ev.type));
-    if (ev.status >= 300) {
-      type.appendChild(document.createTextNode(" "));
-      type.appendChild(el("span", "badge bad", ev.status));
-    }
-    var level = cell(tr, "level");
-    if (ev.level) {
-      level.appendChild(el("span", "badge level " + (LEVELS[ev.level.toLowerCase()] || ""),
-        ev.level));
-    }
-    var sdk = ev.sdk ? [ev.sdk.name, ev.sdk.version].filter(Boolean).join(" ") : "";
-    cell(tr, "wide small mut", document.createTextNode(sdk));
-    var sum = cell(tr, "sum", link(ev, ev.title));
-    var warnings = ev.warnings || [];
-    if (warnings.length) {
-      sum.appendChild(document.createTextNode(" "));
-      var badge = el("span", "badge warn",
-        warnings.length + (warnings.length === 1 ? " warning" : " warnings"));
-      badge.title = warnings.join(", ");
-      sum.appendChild(badge);
-    }
-    if (ev.leaks) {
-      sum.appendChild(document.createTextNode(" "));
-      sum.appendChild(el("span", "badge bad leak-count",
-        ev.leaks + (ev.leaks === 1 ? " leak" : " leaks")));
-    }
-    if (ev.fault !== null && ev.fault !== undefined) {
-      sum.appendChild(document.createTextNode(" "));
-      sum.appendChild(el("span", "badge bad", "fault rule " + ev.fault));
-    }
-    if (ev.error && ev.error !== ev.title) sum.appendChild(el("span", "err", ev.error));
-    return tr;
-  }
-  function addRows(events) {
-    var empty = document.getElementById("kent-empty");
-    events.forEach(function (ev) {
-      if (ev.seq <= cursor) return;
-      cursor = ev.seq;
-      if (empty) { empty.remove(); empty = null; }
-      rows.insertBefore(makeRow(ev), rows.firstChild);
-      countProject(ev.project_id, 1, lastDsn);
-    });
-  }
-  function countProject(project, add, dsn) {
-    // A DSN row per project, as the page has after a reload.
-    var tr = dsns.querySelector('tr[data-project="' + Number(project) + '"]');
-    if (!tr && add && dsn) {
-      tr = el("tr");
-      tr.setAttribute("data-project", project);
-      cell(tr, null, document.createTextNode(project));
-      cell(tr, null, el("code", null, dsn.slice(0, dsn.lastIndexOf("/") + 1) + Number(project)));
-      cell(tr, "wide count", document.createTextNode("0"));
-      cell(tr);
-      dsns.appendChild(tr);
-    }
-    var count = tr && tr.querySelector(".count");
-    if (count) count.textContent = add === null ? "0" : Number(count.textContent) + add;
-  }
-  function dropFlushed() {
-    // After a flush: keep only the rows the store still has.
-    fetch("/api/eventlist/?" + filter.slice(1), {cache: "no-store"})
-      .then(function (r) { return r.json(); })
-      .then(function (value) {
-        var kept = {};
-        (value.events || []).forEach(function (ev) { kept[ev.seq] = true; });
-        rows.querySelectorAll("tr[data-seq]").forEach(function (tr) {
-          if (!kept[tr.getAttribute("data-seq")]) tr.remove();
-        });
-        if (!rows.querySelector("tr[data-seq]")) {
-          var empty = el("tr");
-          empty.id = "kent-empty";
-          cell(empty, null, document.createTextNode("No events yet.")).colSpan = 6;
-          rows.appendChild(empty);
-        }
-      }).catch(function () {});
-  }
-  function setText(id, value) {
-    var node = document.getElementById(id);
-    if (node && value !== undefined) node.textContent = String(value);
-  }
-  function refreshStats() {
-    fetch("/api/status/", {cache: "no-store"}).then(function (r) { return r.json(); })
-      .then(function (s) {
-        setText("kent-kept", s.kept);
-        setText("kent-dropped", s.dropped);
-        setText("kent-received", s.received);
-        lastDsn = s.dsn;
-        if (s.generation !== undefined && s.generation !== generation) {
-          generation = s.generation;
-          dsns.querySelectorAll(".count").forEach(function (c) { c.textContent = "0"; });
-          dropFlushed();
-        }
-      }).catch(function () {});
-  }
-  function setLive(on) {
-    live.textContent = on ? "\\u25cf live" : "\\u25cb reconnecting\\u2026";
-    live.className = on ? "live on" : "live";
-  }
-  function poll() {
-    // With a filter, a 408 keeps the cursor: non-matching items are simply
-    // skipped again, and nothing that arrived meanwhile is missed.
-    fetch("/api/wait/?timeout=25&since=" + cursor + filter, {cache: "no-store"})
-      .then(function (r) {
-        if (r.status !== 200 && r.status !== 408) throw new Error(r.status);
-        return r.json();
-      })
-      .then(function (value) {
-        setLive(true);
-        if (value.events && value.events.length) { addRows(value.events); refreshStats(); }
-        setTimeout(poll, 0);
-      })
-      .catch(function () { setLive(false); setTimeout(poll, 3000); });
-  }
-  document.querySelectorAll("#kent-filter select").forEach(function (select) {
-    select.addEventListener("change", function () { select.form.submit(); });
-  });
-  document.querySelectorAll(".dsns code").forEach(function (code) {
-    if (!navigator.clipboard) return;
-    var button = el("button", null, "Copy");
-    button.type = "button";
-    button.addEventListener("click", function () {
-      navigator.clipboard.writeText(code.textContent).then(function () {
-        button.textContent = "Copied";
-      });
-    });
-    code.parentNode.appendChild(document.createTextNode(" "));
-    code.parentNode.appendChild(button);
-  });
-  var lastDsn = null;
-  setLive(true);
-  refreshStats();
-  setInterval(refreshStats, 3000);  // counters and flushes stay current
-  poll();
-})();
-</script>"""
-)
+# -- HTML pages: every payload value through _e(); templates in Assets
 
 _UI_MAX_PRETTY = 512 * 1024  # characters of raw JSON shown on a page
 _UI_MAX_ROWS = 1000  # frames, breadcrumbs, spans, log records per list
@@ -4945,10 +4043,8 @@ def render_index(
         clear=' <a href="/">Clear filter</a>' if project or type else "",
         faults=_ui_faults(faults),
         rows=rows or f'<tr id="kent-empty"><td colspan="6">{_e(empty)}</td></tr>',
-    ).replace(
-        'id="kent-rows"',
-        f'id="kent-rows" data-cursor="{_e(cursor)}" '
-        f'data-generation="{_e(stats.get("generation", 0))}"',
+        cursor=_e(cursor),
+        generation=_e(stats.get("generation", 0)),
     )
     title = f"Kent: {_ui_plural(len(shown), 'event')}"
     levels = json.dumps(_UI_LEVEL_COLOURS)  # constant keys and values
@@ -5868,9 +4964,9 @@ def _ui_pointer_keys(body, pointer):
 def _ui_replace_at(steps, value):
     """A copy of the body with the leaf at ``steps`` replaced (copy on write)."""
     for container, key in reversed(steps):
-        copy = dict(container) if isinstance(container, dict) else list(container)
-        copy[key] = value
-        value = copy
+        changed = dict(container) if isinstance(container, dict) else list(container)
+        changed[key] = value
+        value = changed
     return value
 
 
@@ -5981,7 +5077,7 @@ def render_event(
     body = renderer(shown) if renderer else ""
     raw, encoding = _ui_raw(shown)
     header = event.header if isinstance(event.header, dict) else {}
-    replayable = any(e.type != "kent_error" for e in [event, *siblings])
+    replayable = is_replayable(event, siblings)
     envelope, curl = _ui_downloads(event, replayable, base_url)
     content = EVENT_TEMPLATE.substitute(
         summary=_e(event.title),
@@ -6176,9 +5272,264 @@ def render_diff(a, b, diff, nonce):
 
 
 # ---------------------------------------------------------------------------
-# MCP: tools for coding assistants, as JSON-RPC 2.0 (POST /mcp, or stdio)
-# https://modelcontextprotocol.io/specification (Streamable HTTP, stdio)
+# 8. Console
 # ---------------------------------------------------------------------------
+
+
+_ANSI = {
+    "dim": "2",
+    "bold": "1",
+    "red": "31",
+    "green": "32",
+    "yellow": "33",
+    "cyan": "36",
+}
+
+
+# What a terminal acts on instead of showing: C0 and C1 controls (ESC starts
+# the sequences that move the cursor, set the title or write the clipboard,
+# a newline forges a log line), and the Unicode line breaks and bidi controls.
+_TERMINAL_CONTROLS = re.compile(
+    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+)
+_CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _control_escape(match):
+    char = match.group()
+    code = ord(char)
+    return _CONTROL_NAMES.get(char) or (
+        f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    )
+
+
+def console_text(value):
+    """``value`` as a string safe to print: control characters as escapes."""
+    text = str(value)
+    if _TERMINAL_CONTROLS.search(text) is None:  # nearly always: no copy
+        return text
+    return _TERMINAL_CONTROLS.sub(_control_escape, text)
+
+
+def _paint(text, style, colour):
+    return f"\x1b[{_ANSI[style]}m{text}\x1b[0m" if colour else text
+
+
+def render_console_line(event, base_url, colour=False):
+    """One readable line per stored item for the terminal."""
+    return render_entry_line(event_to_summary(event), base_url, colour)
+
+
+def render_entry_line(entry, base_url, colour=False):
+    """The console line from a list entry (``event_to_summary``), as ``run``
+    prints it and ``tail`` prints what the event stream sends."""
+    sdk = entry.get("sdk") or {}
+    sdk_text = f"{sdk.get('name')} {sdk.get('version') or ''}".strip() if sdk else "-"
+    status = entry.get("status") or 0
+    title = entry.get("title") or entry.get("summary")
+    parts = [  # every payload-derived piece through console_text
+        _paint(f"#{entry.get('seq')}", "dim", colour),
+        f"project={entry.get('project_id')}",
+        _paint(console_text(str(entry.get("type"))), "cyan", colour),
+        _paint(str(status), "green" if is_accepted(status) else "red", colour),
+        console_text(sdk_text),
+        _paint(console_text(str(title)), "bold", colour),
+    ]
+    if entry.get("warnings"):
+        codes = ",".join(entry["warnings"])
+        parts.append(_paint(f"[warnings: {codes}]", "yellow", colour))
+    if entry.get("fault"):
+        parts.append(_paint(f"[fault rule {entry['fault']}]", "yellow", colour))
+    if entry.get("endpoint") == "spotlight":
+        parts.append(_paint("[via Spotlight]", "dim", colour))
+    link = console_text(f"{base_url}/event/{entry.get('event_id')}")  # from Host
+    parts.append(_paint(link, "dim", colour))
+    return " ".join(parts)
+
+
+def render_leak_flag(findings, colour=False, shown=3):
+    """``LEAK 2: email at /user/email (al***om), ...``: masked, never the secret."""
+    if not findings:
+        return ""
+    parts = [
+        console_text(f"{f['kind']} at {f['pointer'] or '(payload)'} ({f['excerpt']})")
+        for f in findings[:shown]
+    ]
+    if len(findings) > shown:
+        parts.append(f"+{len(findings) - shown} more")
+    return _paint(f"LEAK {len(findings)}: {', '.join(parts)}", "red", colour)
+
+
+def render_console_payload(event, max_lines=60, max_chars=6000):
+    """The body pretty-printed for the terminal, cut where it gets long."""
+    body, encoding = body_to_json(event)
+    if encoding == "base64":
+        text = event.raw[:512].decode("utf-8", "replace")
+        kind = console_text(event.type)
+        return f"  ({len(event.raw)} bytes of {kind}; starts with) {text!r}"
+    text = json_text(body, indent=2)
+    # JSON escapes C0 controls in strings; C1 ones and U+2028 it writes raw
+    lines = [console_text(line) for line in text[:max_chars].split("\n")[:max_lines]]
+    cut = len(text) > max_chars or len(text.splitlines()) > max_lines
+    more = f"\n  ... ({len(text)} characters in all; see the page)" if cut else ""
+    return "\n".join("  " + line for line in lines) + more
+
+
+MIN_CANARY = 4  # characters: a shorter canary would be found everywhere
+
+
+def _canary_values(values):
+    """Canaries as a list of non-blank strings; ``BadRequest`` otherwise."""
+    if isinstance(values, str):
+        values = [values]
+    if not isinstance(values, (list, tuple)) or not all(
+        isinstance(v, str) and v.strip() for v in values
+    ):
+        raise BadRequest('canaries are non-empty strings: {"canaries": ["VALUE", ...]}')
+    short = [v for v in values if len(v.strip()) < MIN_CANARY]
+    if short:
+        raise BadRequest(
+            f"canary {short[0]!r} is shorter than {MIN_CANARY} characters: it "
+            "would be found everywhere"
+        )
+    return list(values)
+
+
+class ConsolePrinter:
+    """Prints one line per stored item from its own thread (``run``'s console).
+
+    Requests only append to a deque; the printer wakes a few times a second
+    and writes what came in one logging call, so a flood of events costs the
+    request threads nothing. The leak scanner (about a millisecond an item)
+    runs here while the backlog is short and its time budget (``scan_share``
+    of one core) lasts; under load lines are printed without the leak flag,
+    and those items are scanned once nothing comes in (``idle_share`` of a
+    core), a line ``... LEAK ... (scanned late)`` for each one that leaks.
+    """
+
+    def __init__(
+        self,
+        kent,
+        max_scan_backlog=10,
+        scan_share=0.05,
+        interval=0.02,
+        idle_share=0.5,
+        max_unscanned=1000,
+    ):
+        self.kent = kent
+        self.max_scan_backlog = max_scan_backlog
+        self.scan_share = scan_share
+        self.interval = interval
+        self.idle_share = idle_share
+        self._allowance = 2 * scan_share  # seconds of scanning it may spend
+        self._last = time.monotonic()
+        self._pending = collections.deque()
+        self._unscanned = collections.deque(maxlen=max_unscanned)
+        self._unscanned_lost = 0  # pushed out of _unscanned before their scan
+        self._stopping = threading.Event()
+        self._thread = None
+
+    def start(self):
+        if self._thread is None:
+            self._stopping.clear()
+            self._thread = threading.Thread(
+                target=self._loop, name="kent-console", daemon=True
+            )
+            self._thread.start()
+        return self
+
+    def submit(self, event, base_url):
+        self._pending.append((event, base_url))
+
+    def stop(self, timeout=5.0):
+        """Print what is queued, then end the thread."""
+        if self._thread is not None:
+            self._stopping.set()
+            self._thread.join(timeout)
+            self._thread = None
+
+    def _may_scan(self, backlog):
+        now = time.monotonic()
+        self._allowance = min(
+            2 * self.scan_share,
+            self._allowance + (now - self._last) * self.scan_share,
+        )
+        self._last = now
+        return self._allowance > 0 and backlog <= self.max_scan_backlog
+
+    def _scan(self, event):
+        started = time.monotonic()
+        findings = self.kent.findings(event)
+        self._allowance -= time.monotonic() - started
+        return findings
+
+    def _loop(self):
+        while not self._stopping.wait(self.interval):
+            self._print_pending()
+        self._print_pending()
+
+    def _print_pending(self):
+        batch = []
+        while self._pending:
+            batch.append(self._pending.popleft())
+        if not batch:
+            self._scan_late()
+            return
+        lines = []
+        for event, base_url in batch:
+            try:
+                findings = None
+                if self._may_scan(len(batch)):
+                    findings = self._scan(event)
+                else:
+                    self._defer(event, base_url)
+                lines += self.kent.console_lines(event, base_url, findings)
+            except Exception:  # a bug in Kent: say so, keep printing
+                logger.exception("Kent could not print an item")
+        if lines:
+            logger.info("%s", "\n".join(lines))
+
+    def _defer(self, event, base_url):
+        # Its id, not the event: an item the store drops must not stay in memory.
+        if len(self._unscanned) == self._unscanned.maxlen:
+            self._unscanned_lost += 1
+        self._unscanned.append((event.id, base_url))
+
+    def _scan_late(self):
+        """While nothing comes in, scan what was printed unscanned; flag leaks."""
+        deadline = time.monotonic() + self.interval * self.idle_share
+        lines = []
+        while self._unscanned and time.monotonic() < deadline:
+            ident, base_url = self._unscanned.popleft()
+            event = self.kent.store.get(ident)
+            if event is None:  # dropped by the limits or flushed meanwhile
+                self._unscanned_lost += 1
+                continue
+            try:
+                findings = self.kent.findings(event)
+                if findings:
+                    line = self.kent.console_lines(event, base_url, findings)[0]
+                    lines.append(f"{line} (scanned late)")
+            except Exception:  # a bug in Kent: say so, keep printing
+                logger.exception("Kent could not scan an item")
+        if self._unscanned_lost and not self._unscanned:
+            lines.append(
+                f"{self._unscanned_lost} items were printed without a leak scan "
+                "(too many at once, or dropped by the limits first); GET "
+                "/api/leaks/ scans every stored item"
+            )
+            self._unscanned_lost = 0
+        if lines:
+            logger.info("%s", "\n".join(lines))
+
+
+# ---------------------------------------------------------------------------
+# 9. HTTP handler
+# ---------------------------------------------------------------------------
+
+
+# -- MCP: tools for coding assistants, as JSON-RPC 2.0 (POST /mcp, or stdio)
+# https://modelcontextprotocol.io/specification (Streamable HTTP, stdio)
 
 MCP_VERSIONS = ("2025-11-25", "2025-06-18", "2025-03-26", "2024-11-05")
 MCP_MAX_WAIT = 60.0  # seconds a wait_for_events call may take
@@ -6540,9 +5891,7 @@ def mcp_answers(kent, data, base_url):
     return mcp_answer(kent, message, base_url)
 
 
-# ---------------------------------------------------------------------------
-# HTTP handler: routes, request bodies, one place that maps errors to status
-# ---------------------------------------------------------------------------
+# -- The handler: routes, request bodies, one place that maps errors to status
 
 
 class Accepted:
@@ -6569,7 +5918,6 @@ class Accepted:
 
 # A 1x1 transparent GIF, Relay's answer to GET /store/ image beacons.
 PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
-
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
     (
@@ -6578,11 +5926,15 @@ CORS_HEADERS = (
     ),
     ("Cross-Origin-Resource-Policy", "cross-origin"),
 )
+
+
 # Every answer: no sniffing a type, never in a frame.
 SAFETY_HEADERS = (
     ("X-Content-Type-Options", "nosniff"),
     ("X-Frame-Options", "DENY"),
 )
+
+
 # Kent's own routes: no Access-Control-Allow-Origin, no referrer leaving a
 # page, no embedding by other sites' <img> or <script>.
 OWN_HEADERS = SAFETY_HEADERS + (
@@ -6602,6 +5954,8 @@ PREFLIGHT_HEADERS = (
     ("Access-Control-Max-Age", "3600"),
     ("Vary", "Origin, Access-Control-Request-Method, Access-Control-Request-Headers"),
 )
+
+
 # A preflight from an origin allowed with --allow-origin, on Kent's own routes.
 OWN_PREFLIGHT_HEADERS = (
     ("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS"),
@@ -6798,7 +6152,7 @@ def _is_navigation(method, headers):
 # (methods, path pattern, handler method, kind); first match wins. The kind
 # says who may ask: INGEST routes are open to every origin and Host (an SDK in
 # any page); every other kind is Kent's own (AccessPolicy decides).
-ROUTES = [
+_ROUTE_PATTERNS = [
     (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
     (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
     (("POST",), r"/api/(\d+)/(?:security|csp-report)/", "ingest_security", INGEST),
@@ -6824,8 +6178,8 @@ ROUTES = [
     (("GET",), r"/api/stream/?", "stream_events", "api"),
     (("POST",), r"/mcp/?", "mcp_request", "api"),
     (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
-    (("GET",), r"/api/relay/healthcheck/(ready|live)/", "health", INGEST),
-    (("GET",), r"/api/0/relays/(live)/", "health", INGEST),
+    (("GET",), r"/api/relay/healthcheck/(?:ready|live)/", "health", INGEST),
+    (("GET",), r"/api/0/relays/live/", "health", INGEST),
     (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", INGEST),
     (("GET",), r"/api/eventlist/", "api_event_list", "api"),
     (("GET",), r"/api/faults/", "api_faults", "api"),
@@ -6858,7 +6212,7 @@ ROUTES = [
         INGEST,
     ),
 ]
-ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in ROUTES]
+ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in _ROUTE_PATTERNS]
 
 
 def _safe_header_value(value):
@@ -6867,6 +6221,8 @@ def _safe_header_value(value):
 
 
 _MIME_TYPE = re.compile(r"[\w.+-]+/[\w.+-]+", re.ASCII)  # a header is latin-1
+
+
 # Types a browser renders as a document that can run script.
 _RENDERED_TYPES = frozenset(
     (
@@ -6917,11 +6273,9 @@ def _kept_text(kept, total):
     return f"its first {kept} bytes are kept to look at"
 
 
-class HeaderError(KentError):
-    status = 431
-
-
 MAX_HEADERS = 100
+
+
 # RFC 9110 section 5.6.2: a header name is a token, right before its colon;
 # a value holds no control character but HTAB (obs-text, 0x80-0xff, is fine).
 _HEADER_LINE = re.compile(r"([!#$%&'*+.^_`|~0-9A-Za-z-]+):([^\x00-\x08\x0a-\x1f\x7f]*)")
@@ -7096,7 +6450,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.headers = read_headers(self.rfile)
             check_framing(self.headers, self.request_version)
         except KentError as exc:
-            self.send_error(exc.status, exc.message)
+            self.close_connection = True
+            self._refuse_with(exc)
             return False
         connection = (self.headers.get("Connection") or "").lower()
         self.close_connection = connection == "close" or (
@@ -7119,26 +6474,30 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         # Reject an oversized body before the client sends it.
         length = self.headers.get("Content-Length", "")
         size = _wire_int(length)
+        refusal = None
         if length.strip() and size is None:
-            self.close_connection = True
-            self._respond(400, error_json(400, f"bad Content-Length {length[:40]!r}"))
-            return False
-        if size is not None and size > self.server.kent.max_body:
-            self.close_connection = True
-            self._respond(
-                413,
-                error_json(
-                    413,
-                    f"body of {length} bytes is over the limit of {self.server.kent.max_body} (raise it with --max-body)",
-                ),
+            refusal = BadRequest(f"bad Content-Length {length[:40]!r}")
+        elif size is not None and size > self.server.kent.max_body:
+            refusal = PayloadTooLarge(
+                f"body of {length} bytes is over the limit of "
+                f"{self.server.kent.max_body} (raise it with --max-body)"
             )
-            return False
-        return super().handle_expect_100()
+        if refusal is None:
+            return super().handle_expect_100()
+        self.close_connection = True
+        self._refuse_with(refusal)
+        return False
 
     def send_error(self, code, message=None, explain=None):
+        """``http.server``'s own refusals (a request line over 64 KiB)."""
         self.close_connection = True
         text = message or self.responses.get(code, ("error",))[0]
-        self._respond(code, error_json(code, text))
+        self._refuse_with(KentError(text, status=code))
+
+    def _refuse_with(self, exc):
+        """The one place a refusal is answered."""
+        status, headers, body = render_error(exc)
+        self._respond(status, body, headers=headers)
 
     def _respond(self, status, body=b"", content_type="application/json", headers=()):
         """Status, headers and body in one write (no Nagle stall)."""
@@ -7264,10 +6623,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 nonce = uuid.uuid4().hex
                 self._respond_html(render_not_found(exc.message, nonce), nonce, 404)
             else:
-                self._respond(exc.status, error_json(exc.status, exc.message))
+                self._refuse_with(exc)
         except KentError as exc:
             self._discard_body()
-            self._respond(exc.status, error_json(exc.status, exc.message))
+            self._refuse_with(exc)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
         except Exception:  # a bug in Kent: say so, keep serving
@@ -7276,8 +6635,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             )
             if self._status is None:
                 self.close_connection = True
-                self._respond(
-                    500, error_json(500, "Kent had an internal error; see its log")
+                self._refuse_with(
+                    KentError("Kent had an internal error; see its log", status=500)
                 )
 
     def _params(self):
@@ -7418,9 +6777,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         ``parse(data, auth, warnings)`` returns an ``Accepted``.
         """
         kent = self.server.kent
-        if _wire_int(str(project_id)) is None:
-            raise BadRequest(f"bad project id {str(project_id)[:40]!r}...: too long")
-        project_id = int(project_id)
+        project_id = parse_project_id(project_id)
         info = self._request_info(endpoint)
         auth, auth_warnings = parse_auth(self.headers, self.query, path_key)
         raw = data = b""
@@ -7473,8 +6830,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._respond_accepted(status, value, accepted)
             return
         kent.store_events(events, status, self._base_url())
+        if status < 300:
+            self._respond(status, to_json_bytes({}), headers=fault_headers(fault))
+            return
         message = f"Kent fault rule {fault['id']} answered {status}"
-        body = error_json(status, message) if status >= 300 else to_json_bytes({})
+        body = render_error(KentError(message, status=status))[2]
         self._respond(status, body, headers=fault_headers(fault))
 
     def _reject(self, project_id, info, auth, data, exc):
@@ -7488,12 +6848,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
         events.append(StoredEvent(project_id, item, info, auth))
         self.server.kent.store_events(events, exc.status, self._base_url())
-        headers = ()
-        if isinstance(exc, UnsupportedEncoding):  # as Relay: say what works
-            headers = (("Accept-Encoding", ", ".join(supported_encodings())),)
-        if isinstance(exc, ServiceUnavailable):
-            headers = (("Retry-After", "1"),)
-        self._respond(exc.status, error_json(exc.status, exc.message), headers=headers)
+        self._refuse_with(exc)
 
     def _base_url(self):
         host = self.headers.get("Host") or "{}:{}".format(
@@ -7702,9 +7057,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
         self._ingest(project_id, "cron", parse, path_key=key)
 
-    def ingest_otlp(self, project_id, signal):
+    def ingest_otlp(self, project_id, otlp_signal):
         def parse(data, auth, auth_warnings):
-            item = parse_otlp(data, self.headers.get("Content-Type"), signal)
+            item = parse_otlp(data, self.headers.get("Content-Type"), otlp_signal)
             return Accepted(
                 [item],
                 auth_warnings,
@@ -7715,7 +7070,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
         self._ingest(project_id, "otlp", parse)
 
-    def health(self, which="live"):
+    def health(self):
         self._respond_json(200, {"is_healthy": True})
 
     def tus_upload(self, project_id):
@@ -7726,9 +7081,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         )
 
     def bad_project(self, project_id):
-        raise BadRequest(
-            f"bad project path parameter {project_id!r}: a project id is a positive integer"
-        )
+        parse_project_id(project_id)  # raises: the route matched a non-digit
 
     # -- read API -----------------------------------------------------------------
 
@@ -7770,7 +7123,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         event = self._find_event(ident)
         kent = self.server.kent
         siblings = kent.store.siblings(event)
-        replayable = any(e.type != "kent_error" for e in [event, *siblings])
+        replayable = is_replayable(event, siblings)
         curl = replay_curl(event, self._base_url()) if replayable else None
         findings = kent.findings(event)
         view = event.parsed()
@@ -7812,11 +7165,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._read_body(65536)
         params = self._params()
         project = params.get("project") or params.get("project_id")
-        if project is not None and _wire_int(project) is None:
-            raise BadRequest(
-                f"bad project {project!r}: a project id is a positive integer"
-            )
-        gone = self.server.kent.store.flush(int(project) if project else None)
+        project = parse_project_id(project) if project is not None else None
+        gone = self.server.kent.store.flush(project)
         self._respond_json(200, {"success": True, "flushed": gone})
 
     def _wait_params(self):
@@ -7860,8 +7210,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 "(half of --max-connections, so that SDKs can still send); "
                 "try again soon"
             )
-            self._respond(503, error_json(503, message), headers=(("Retry-After", 1),))
-            return
+            raise ServiceUnavailable(message)
         try:
             store = self.server.kent.store
             events, ok = store.wait_for(
@@ -8109,11 +7458,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         """The index's flush forms: all events, or one ``project`` field's."""
         form = urllib.parse.parse_qs(self._read_body(65536).decode("utf-8", "replace"))
         project = (form.get("project") or [""])[-1].strip()
-        if project and not project.isdigit():
-            raise BadRequest(
-                f"bad project {project!r}: a project id is a positive integer"
-            )
-        self.server.kent.store.flush(int(project) if project else None)
+        self.server.kent.store.flush(parse_project_id(project) if project else None)
         self._respond(303, b"", "text/plain", (("Location", "/"),))
 
     def page_event(self, ident):
@@ -8182,28 +7527,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
 
 # ---------------------------------------------------------------------------
-# Server object: owns the store, the settings and the listening thread
+# 10. Server object
 # ---------------------------------------------------------------------------
-
-
-MIN_CANARY = 4  # characters: a shorter canary would be found everywhere
-
-
-def _canary_values(values):
-    """Canaries as a list of non-blank strings; ``BadRequest`` otherwise."""
-    if isinstance(values, str):
-        values = [values]
-    if not isinstance(values, (list, tuple)) or not all(
-        isinstance(v, str) and v.strip() for v in values
-    ):
-        raise BadRequest('canaries are non-empty strings: {"canaries": ["VALUE", ...]}')
-    short = [v for v in values if len(v.strip()) < MIN_CANARY]
-    if short:
-        raise BadRequest(
-            f"canary {short[0]!r} is shorter than {MIN_CANARY} characters: it "
-            "would be found everywhere"
-        )
-    return list(values)
 
 
 STRICT_DSN_KEY = "0123456789abcdef0123456789abcdef"  # 32 characters, as Relay wants
@@ -8218,134 +7543,6 @@ def _strict_key_refusal(auth):
         "400 'bad sentry DSN public key'"
     )
     return [make_warning("public-key", message, 400)]
-
-
-class ConsolePrinter:
-    """Prints one line per stored item from its own thread (``run``'s console).
-
-    Requests only append to a deque; the printer wakes a few times a second
-    and writes what came in one logging call, so a flood of events costs the
-    request threads nothing. The leak scanner (about a millisecond an item)
-    runs here while the backlog is short and its time budget (``scan_share``
-    of one core) lasts; under load lines are printed without the leak flag,
-    and those items are scanned once nothing comes in (``idle_share`` of a
-    core), a line ``... LEAK ... (scanned late)`` for each one that leaks.
-    """
-
-    def __init__(
-        self,
-        kent,
-        max_scan_backlog=10,
-        scan_share=0.05,
-        interval=0.02,
-        idle_share=0.5,
-        max_unscanned=1000,
-    ):
-        self.kent = kent
-        self.max_scan_backlog = max_scan_backlog
-        self.scan_share = scan_share
-        self.interval = interval
-        self.idle_share = idle_share
-        self._allowance = 2 * scan_share  # seconds of scanning it may spend
-        self._last = time.monotonic()
-        self._pending = collections.deque()
-        self._unscanned = collections.deque(maxlen=max_unscanned)
-        self._unscanned_lost = 0  # pushed out of _unscanned before their scan
-        self._stopping = threading.Event()
-        self._thread = None
-
-    def start(self):
-        if self._thread is None:
-            self._stopping.clear()
-            self._thread = threading.Thread(
-                target=self._loop, name="kent-console", daemon=True
-            )
-            self._thread.start()
-        return self
-
-    def submit(self, event, base_url):
-        self._pending.append((event, base_url))
-
-    def stop(self, timeout=5.0):
-        """Print what is queued, then end the thread."""
-        if self._thread is not None:
-            self._stopping.set()
-            self._thread.join(timeout)
-            self._thread = None
-
-    def _may_scan(self, backlog):
-        now = time.monotonic()
-        self._allowance = min(
-            2 * self.scan_share,
-            self._allowance + (now - self._last) * self.scan_share,
-        )
-        self._last = now
-        return self._allowance > 0 and backlog <= self.max_scan_backlog
-
-    def _scan(self, event):
-        started = time.monotonic()
-        findings = self.kent.findings(event)
-        self._allowance -= time.monotonic() - started
-        return findings
-
-    def _loop(self):
-        while not self._stopping.wait(self.interval):
-            self._print_pending()
-        self._print_pending()
-
-    def _print_pending(self):
-        batch = []
-        while self._pending:
-            batch.append(self._pending.popleft())
-        if not batch:
-            self._scan_late()
-            return
-        lines = []
-        for event, base_url in batch:
-            try:
-                findings = None
-                if self._may_scan(len(batch)):
-                    findings = self._scan(event)
-                else:
-                    self._defer(event, base_url)
-                lines += self.kent.console_lines(event, base_url, findings)
-            except Exception:  # a bug in Kent: say so, keep printing
-                logger.exception("Kent could not print an item")
-        if lines:
-            logger.info("%s", "\n".join(lines))
-
-    def _defer(self, event, base_url):
-        # Its id, not the event: an item the store drops must not stay in memory.
-        if len(self._unscanned) == self._unscanned.maxlen:
-            self._unscanned_lost += 1
-        self._unscanned.append((event.id, base_url))
-
-    def _scan_late(self):
-        """While nothing comes in, scan what was printed unscanned; flag leaks."""
-        deadline = time.monotonic() + self.interval * self.idle_share
-        lines = []
-        while self._unscanned and time.monotonic() < deadline:
-            ident, base_url = self._unscanned.popleft()
-            event = self.kent.store.get(ident)
-            if event is None:  # dropped by the limits or flushed meanwhile
-                self._unscanned_lost += 1
-                continue
-            try:
-                findings = self.kent.findings(event)
-                if findings:
-                    line = self.kent.console_lines(event, base_url, findings)[0]
-                    lines.append(f"{line} (scanned late)")
-            except Exception:  # a bug in Kent: say so, keep printing
-                logger.exception("Kent could not scan an item")
-        if self._unscanned_lost and not self._unscanned:
-            lines.append(
-                f"{self._unscanned_lost} items were printed without a leak scan "
-                "(too many at once, or dropped by the limits first); GET "
-                "/api/leaks/ scans every stored item"
-            )
-            self._unscanned_lost = 0
-        if lines:
-            logger.info("%s", "\n".join(lines))
 
 
 class Kent:
@@ -8434,37 +7631,41 @@ class Kent:
     def judge(self, events, auth, answer):
         """The answer a request gets: Relay's, or Kent's 400 for bad items."""
         status, value = answer
+        refusal = self._refusal(events, auth)
+        if refusal is not None:
+            status, value = refusal.status, error_value(refusal)
+        for event in events:
+            event.status = status
+        return status, value
+
+    def _refusal(self, events, auth):
+        """Why Kent refuses stored items: broken items, --require-key, --strict."""
         broken = [e.error for e in events if e.error]
         if broken:
-            status = 400
-            value = {"error": "; ".join(broken), "detail": "; ".join(broken)}
-        elif self.require_keys is not None and not auth.get("sentry_key"):
-            status = 401  # Relay's answer when no auth is found at all
-            message = "missing authorization information (Kent runs with --require-key)"
-            value = {"error": message, "detail": message}
-        elif (
+            return BadRequest("; ".join(broken))
+        if self.require_keys is not None and not auth.get("sentry_key"):
+            # Relay's answer when no auth is found at all
+            return Unauthorized(
+                "missing authorization information (Kent runs with --require-key)"
+            )
+        if (
             self.require_keys is not None
             and auth.get("sentry_key") not in self.require_keys
         ):
-            status = 403
-            message = (
+            return Forbidden(
                 f"event submission rejected: unknown public key "
                 f"{auth.get('sentry_key')!r} (Kent runs with --require-key)"
             )
-            value = {"error": message, "detail": message}
-        elif self.strict:
+        if self.strict:
             relay = [w for e in events for w in e.warnings if w.get("relay_status")]
             refused_key = _strict_key_refusal(auth)
             for event in events:  # the reason shows on the item, as any warning
                 event.warnings += refused_key
             relay += refused_key
             if relay:
-                status = relay[0]["relay_status"]
                 message = f"--strict: {relay[0]['message']}"
-                value = {"error": message, "detail": message}
-        for event in events:
-            event.status = status
-        return status, value
+                return KentError(message, status=relay[0]["relay_status"])
+        return None
 
     @property
     def canaries(self):
@@ -8622,14 +7823,16 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         thread.start()
 
     def _refuse(self, request):
-        message = b'{"error":"too many connections; try again later"}'
+        """Over --max-connections: a 503 before any handler thread starts."""
+        refusal = ServiceUnavailable("too many connections; try again later")
+        status, headers, message = render_error(refusal)
+        head = "".join(f"\r\n{name}: {value}" for name, value in headers)
         try:
             request.settimeout(1.0)
             request.sendall(
-                b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json"
-                b"\r\nConnection: close\r\nRetry-After: 1\r\nContent-Length: "
-                + str(len(message)).encode()
-                + b"\r\n\r\n"
+                f"HTTP/1.1 {status} Service Unavailable\r\n"
+                f"Content-Type: application/json\r\nConnection: close{head}\r\n"
+                f"Content-Length: {len(message)}\r\n\r\n".encode()
                 + message
             )
         except OSError:
@@ -8764,17 +7967,6 @@ class KentServer:
                 self._serve_in_thread(httpd)
         return self
 
-    def serve_forever(self):
-        """Bind and serve in this thread until interrupted."""
-        self._bind()
-        if self._spotlight is not None:
-            self._serve_in_thread(self._spotlight)
-        try:
-            self._httpd.serve_forever(poll_interval=0.2)
-        finally:
-            self._stop_threads()
-            self._close()
-
     def stop(self):
         """Stop serving; leaves no thread or socket behind."""
         if self._httpd is None:
@@ -8847,7 +8039,8 @@ class KentServer:
         if not ok:
             stored = self.store.snapshot()
             missing = match.missing_fields(stored) if not events else []
-            raise WaitTimeout(count, timeout, events, stored, missing, match)
+            listing = describe_stored(match, stored)
+            raise WaitTimeout(count, timeout, events, listing, missing)
         return events
 
     def get(self, ident):
@@ -8895,31 +8088,9 @@ class KentServer:
         return leaks_report([(e, f) for e, f in found if f])
 
 
-class WaitTimeout(AssertionError):
-    """Fewer events than wanted arrived in time; says what did arrive."""
-
-    def __init__(self, count, timeout, matched, stored, missing_fields=(), match=None):
-        self.matched = matched
-        match = match or EventFilter()
-        listing = describe_stored(match, stored)
-        super().__init__(
-            f"timed out after {timeout} s waiting for {count} matching events; "
-            f"{len(matched)} matched (waits count stored events; raise "
-            "max_events if older ones were dropped)."
-            + (f"\n{listing}" if listing else "\nNothing is stored.")
-            + "".join(
-                f"\nNo stored event (of the newest 200, of any type) has a field "
-                f"{name!r}: a typo, or no event with it came?"
-                for name in missing_fields
-            )
-        )
-
-
-# ---------------------------------------------------------------------------
-# pytest plugin: the ``kent_server`` fixture (entry point ``pytest11``, or
+# -- pytest plugin: the ``kent_server`` fixture (entry point ``pytest11``, or
 # ``pytest_plugins = ["kent"]`` when the file is vendored). pytest is imported
 # only by pytest itself calling this hook, never by ``import kent``.
-# ---------------------------------------------------------------------------
 
 
 def pytest_configure(config):
@@ -8940,8 +8111,539 @@ def pytest_configure(config):
 
 
 # ---------------------------------------------------------------------------
-# Client: ``kent exec -- COMMAND``, a fresh Kent around a test run, as a gate
+# 11. Client
 # ---------------------------------------------------------------------------
+
+
+# -- Samples and replay: requests for `kent send KIND` and `kent replay`
+# Framed as sentry-python frames envelopes: compact JSON, every item with
+# its length, a final newline. https://develop.sentry.dev/sdk/data-model/envelopes/
+
+SAMPLE_SDK = {"name": "kent.send", "version": "1.0.0"}
+SAMPLE_RELEASE = "kent-sample@1.0.0"
+
+
+def _hex_id(event_id, salt, length=32):
+    """A stable id derived from the event id (samples are reproducible)."""
+    return uuid.uuid5(uuid.NAMESPACE_OID, f"{event_id}:{salt}").hex[:length]
+
+
+def _envelope_header(event_id, now):
+    header = {"event_id": event_id} if event_id else {}
+    return dict(header, sent_at=_iso(now), sdk=SAMPLE_SDK)
+
+
+def _base_event(event_id, now, **fields):
+    event = {
+        "event_id": event_id,
+        "timestamp": now,
+        "platform": "python",
+        "level": "error",
+        "release": SAMPLE_RELEASE,
+        "environment": "development",
+        "server_name": "kent-sample-host",
+        "sdk": SAMPLE_SDK,
+        "tags": {"sample": "true"},
+        "contexts": {
+            "runtime": {"name": "CPython", "version": "3.12.4"},
+            "trace": {
+                "trace_id": _hex_id(event_id, "trace"),
+                "span_id": _hex_id(event_id, "span", 16),
+            },
+        },
+    }
+    event.update(fields)
+    return event
+
+
+def _sample_frame(function, lineno, context, variables):
+    return {
+        "filename": "app/orders.py",
+        "abs_path": "/srv/app/app/orders.py",
+        "module": "app.orders",
+        "function": function,
+        "lineno": lineno,
+        "pre_context": ["", f"def {function}(order):"],
+        "context_line": context,
+        "post_context": ["    return total", ""],
+        "in_app": True,
+        "vars": variables,
+    }
+
+
+def _sample_breadcrumbs(now):
+    return {
+        "values": [
+            {"timestamp": now - 2.5, "category": "navigation", "message": "GET /cart"},
+            {
+                "timestamp": now - 1.2,
+                "type": "http",
+                "category": "httplib",
+                "data": {
+                    "method": "GET",
+                    "url": "https://api.example.com/prices",
+                    "status_code": 200,
+                },
+            },
+            {
+                "timestamp": now - 0.1,
+                "category": "app",
+                "level": "warning",
+                "message": "discount missing",
+            },
+        ]
+    }
+
+
+_SAMPLE_FRAMES = (
+    ("checkout", 12, "    total = price_order(order)", {"order": "{'id': 1042}"}),
+    ("price_order", 27, "    return subtotal / discount", {"discount": "0"}),
+)
+
+
+def _error_event(event_id, now):
+    exception = {
+        "type": "ZeroDivisionError",
+        "value": "float division by zero",
+        "module": "builtins",
+        "mechanism": {"type": "generic", "handled": False},
+        "stacktrace": {"frames": [_sample_frame(*f) for f in _SAMPLE_FRAMES]},
+    }
+    return _base_event(
+        event_id,
+        now,
+        exception={"values": [exception]},
+        breadcrumbs=_sample_breadcrumbs(now),
+        transaction="/checkout",
+    )
+
+
+def _message_event(event_id, now):
+    logentry = {
+        "message": "Payment provider answered %s",
+        "params": ["503"],
+        "formatted": "Payment provider answered 503",
+    }
+    return _base_event(event_id, now, level="warning", logentry=logentry)
+
+
+_SAMPLE_SPANS = (
+    ("db", "SELECT * FROM orders WHERE id = %s"),
+    ("http.client", "GET https://api.example.com/prices"),
+    ("template.render", "cart.html"),
+)
+
+
+def _sample_spans(event_id, now, trace_id, parent):
+    return [
+        {
+            "trace_id": trace_id,
+            "span_id": _hex_id(event_id, f"child{index}", 16),
+            "parent_span_id": parent,
+            "op": op,
+            "description": description,
+            "start_timestamp": now - 0.9 + index * 0.3,
+            "timestamp": now - 0.7 + index * 0.3,
+            "status": "ok",
+        }
+        for index, (op, description) in enumerate(_SAMPLE_SPANS)
+    ]
+
+
+def _transaction_event(event_id, now):
+    trace_id, root = _hex_id(event_id, "trace"), _hex_id(event_id, "span", 16)
+    trace = {"trace_id": trace_id, "span_id": root, "op": "http.server", "status": "ok"}
+    return _base_event(
+        event_id,
+        now,
+        type="transaction",
+        level="info",
+        transaction="/checkout",
+        transaction_info={"source": "route"},
+        start_timestamp=now - 1.0,
+        spans=_sample_spans(event_id, now, trace_id, root),
+        contexts={"trace": trace, "runtime": {"name": "CPython", "version": "3.12.4"}},
+    )
+
+
+def _envelope_sample(header, items):
+    return "envelope", ENVELOPE_CONTENT_TYPE, build_envelope(header, items)
+
+
+def _sample_event_kind(builder):
+    def sample(event_id, now):
+        event = builder(event_id, now)
+        item_type = event.get("type", "event")
+        return _envelope_sample(
+            _envelope_header(event_id, now), [({"type": item_type}, event)]
+        )
+
+    return sample
+
+
+def _sample_attachment(event_id, now):
+    notes = f"order 1042 debug notes\ncreated {_iso(now)}\nstatus: failed\n".encode()
+    attachment = {
+        "type": "attachment",
+        "filename": "notes.txt",
+        "content_type": "text/plain",
+        "attachment_type": "event.attachment",
+    }
+    items = [({"type": "event"}, _error_event(event_id, now)), (attachment, notes)]
+    return _envelope_sample(_envelope_header(event_id, now), items)
+
+
+def _sample_session(event_id, now):
+    session = {
+        "sid": str(uuid.UUID(_hex_id(event_id, "session"))),
+        "did": "kent-sample-user",
+        "init": True,
+        "started": _iso(now - 30),
+        "timestamp": _iso(now),
+        "status": "exited",
+        "errors": 0,
+        "duration": 30.0,
+        "attrs": {"release": SAMPLE_RELEASE, "environment": "development"},
+    }
+    return _envelope_sample(
+        _envelope_header(None, now), [({"type": "session"}, session)]
+    )
+
+
+def _sample_check_in(event_id, now):
+    check_in = {
+        "check_in_id": event_id,
+        "monitor_slug": "nightly-report",
+        "status": "ok",
+        "duration": 1.25,
+        "environment": "development",
+        "release": SAMPLE_RELEASE,
+    }
+    return _envelope_sample(
+        _envelope_header(None, now), [({"type": "check_in"}, check_in)]
+    )
+
+
+def _log_record(event_id, now, level, body, attributes):
+    attributes = dict(
+        attributes,
+        **{"sentry.release": SAMPLE_RELEASE, "sentry.environment": "development"},
+    )
+    return {
+        "timestamp": now,
+        "trace_id": _hex_id(event_id, "trace"),
+        "level": level,
+        "body": body,
+        "attributes": {
+            key: {"value": value, "type": "string"} for key, value in attributes.items()
+        },
+    }
+
+
+def _sample_log(event_id, now):
+    records = [
+        _log_record(
+            event_id,
+            now - 0.5,
+            "info",
+            "cart 1042 loaded with 3 items",
+            {"cart.id": "1042"},
+        ),
+        _log_record(
+            event_id,
+            now,
+            "error",
+            "payment provider answered 503",
+            {"provider": "acme-pay"},
+        ),
+    ]
+    header = {
+        "type": "log",
+        "item_count": len(records),
+        "content_type": "application/vnd.sentry.items.log+json",
+    }
+    return _envelope_sample(_envelope_header(None, now), [(header, {"items": records})])
+
+
+def _sample_csp(event_id, now):
+    report = {
+        "csp-report": {
+            "document-uri": "https://shop.example.com/cart",
+            "referrer": "",
+            "violated-directive": "img-src",
+            "effective-directive": "img-src",
+            "original-policy": "default-src 'self'; img-src 'self'; report-uri /api/1/security/",
+            "disposition": "enforce",
+            "blocked-uri": "https://tracker.example.net/pixel.gif",
+            "status-code": 200,
+        }
+    }
+    return "security", "application/csp-report", to_json(report, ensure_ascii=True)
+
+
+def _sample_csp_new(event_id, now):
+    report = {
+        "type": "csp-violation",
+        "age": 0,
+        "url": "https://shop.example.com/cart",
+        "user_agent": "Mozilla/5.0 (X11; Linux x86_64) Chrome/126.0.0.0 Safari/537.36",
+        "body": {
+            "documentURL": "https://shop.example.com/cart",
+            "effectiveDirective": "script-src-elem",
+            "blockedURL": "https://cdn.example.net/widget.js",
+            "originalPolicy": "script-src 'self'; report-to kent",
+            "disposition": "enforce",
+            "statusCode": 200,
+        },
+    }
+    return "security", "application/reports+json", to_json([report], ensure_ascii=True)
+
+
+def _minidump_bytes(now):
+    """A minimal MINIDUMP_HEADER: signature, version, no streams."""
+    return struct.pack("<4sIIIIIQ", b"MDMP", 0xA793, 0, 32, 0, int(now), 0)
+
+
+def _form_part(boundary, name, payload, filename=None, content_type=None):
+    disposition = f'form-data; name="{name}"'
+    if filename:
+        disposition += f'; filename="{filename}"'
+    lines = [f"--{boundary}", f"Content-Disposition: {disposition}"]
+    if content_type:
+        lines.append(f"Content-Type: {content_type}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + payload + b"\r\n"
+
+
+def build_multipart(boundary, parts):
+    """multipart/form-data bytes from ``(name, payload, filename, content_type)``."""
+    body = b"".join(_form_part(boundary, *part) for part in parts)
+    return body + f"--{boundary}--\r\n".encode()
+
+
+def _sample_minidump(event_id, now):
+    boundary = f"------------------------kent{event_id[:16]}"
+    event = {
+        "event_id": event_id,
+        "release": SAMPLE_RELEASE,
+        "environment": "development",
+        "tags": {"sample": "true"},
+    }
+    parts = [
+        (
+            "upload_file_minidump",
+            _minidump_bytes(now),
+            "upload.dmp",
+            "application/octet-stream",
+        ),
+        ("sentry", to_json(event, ensure_ascii=True), None, None),
+    ]
+    content_type = f"multipart/form-data; boundary={boundary}"
+    return "minidump", content_type, build_multipart(boundary, parts)
+
+
+def _sample_feedback(event_id, now):
+    feedback = {
+        "message": "The page froze after I pressed Pay.",
+        "name": "Kent Sample",
+        "url": "https://shop.example.com/cart",
+        "source": "widget",
+    }
+    trace = {
+        "trace_id": _hex_id(event_id, "trace"),
+        "span_id": _hex_id(event_id, "span", 16),
+    }
+    body = {
+        "event_id": event_id,
+        "timestamp": now,
+        "platform": "javascript",
+        "level": "info",
+        "release": SAMPLE_RELEASE,
+        "contexts": {"feedback": feedback, "trace": trace},
+    }
+    return _envelope_sample(
+        _envelope_header(event_id, now), [({"type": "feedback"}, body)]
+    )
+
+
+SAMPLE_KINDS = {
+    "message": _sample_event_kind(_message_event),
+    "error": _sample_event_kind(_error_event),
+    "transaction": _sample_event_kind(_transaction_event),
+    "attachment": _sample_attachment,
+    "session": _sample_session,
+    "check-in": _sample_check_in,
+    "log": _sample_log,
+    "csp": _sample_csp,
+    "csp-new": _sample_csp_new,
+    "minidump": _sample_minidump,
+    "user-feedback": _sample_feedback,
+}
+
+
+def sample_kind(kind):
+    """The kind's name in ``SAMPLE_KINDS``: ``check_in`` is ``check-in``."""
+    return str(kind).strip().lower().replace("_", "-")
+
+
+def sample_envelope(kind, event_id, now):
+    """``(endpoint, content_type, body_bytes)`` of a realistic request.
+
+    ``endpoint`` is the last path part: ``envelope``, ``security`` or
+    ``minidump`` (POST it to ``/api/<project>/<endpoint>/``).
+    """
+    try:
+        build = SAMPLE_KINDS[sample_kind(kind)]
+    except KeyError:
+        raise ValueError(
+            f"unknown sample kind {kind!r}; choose from {', '.join(SAMPLE_KINDS)}"
+        ) from None
+    event_id = normalize_event_id(event_id)
+    if event_id is None:
+        raise ValueError("event_id must be 32 hex digits or a UUID")
+    return build(event_id, float(now))
+
+
+def _payload_bytes(payload, sdk):
+    """The item bytes back from ``payload.body`` and ``payload.body_encoding``."""
+    body, encoding = payload.get("body"), payload.get("body_encoding")
+    if encoding == "base64":
+        return base64.b64decode(body or "")
+    if encoding == "text":
+        return str(body).encode("utf-8")
+    # sentry-python escapes non-ASCII (json.dumps default); JavaScript does not.
+    javascript = str(_get(sdk, "name") or "").startswith("sentry.javascript")
+    return to_json(body, ensure_ascii=not javascript)
+
+
+def _replay_endpoint(request):
+    """Where a stored item goes back to, below ``/api/<project>/``.
+
+    Envelope, store, security, NEL and minidump keep their names; items from
+    other routes (OTLP, cron, unreal, attachments) go back to the path they
+    came to, with its query less the auth (``cron/job/?status=ok``).
+    """
+    endpoint = request.get("endpoint") or "envelope"
+    if endpoint == "tunnel":
+        return "envelope"
+    if endpoint in ("envelope", "store", "security", "nel", "minidump"):
+        return endpoint
+    path, _, query = str(request.get("path") or "").partition("?")
+    match = re.fullmatch(r"/api/\d+/(.+?)/?", path)
+    if not match:
+        return endpoint
+    kept = [
+        (k, v) for k, v in urllib.parse.parse_qsl(query) if not k.startswith("sentry_")
+    ]
+    return match.group(1) + ("?" + urllib.parse.urlencode(kept) if kept else "")
+
+
+def _replay_from_kent_json(value):
+    """GET /api/event/<id> JSON -> the request that would bring it back.
+
+    Items that came to /store/ or /security/ (and rejected requests, stored
+    as ``kent_error``) go back to that endpoint as a plain body; envelope
+    items become a one-item envelope, and so do the parts of a multipart
+    upload (minidump, attachments): one part alone is no upload.
+    """
+    payload = value["payload"]
+    header = dict(payload.get("header") or {})
+    item_type = header.get("type") or value.get("type") or "event"
+    data = _payload_bytes(payload, value.get("sdk"))
+    request = value.get("request") if isinstance(value.get("request"), dict) else {}
+    endpoint = _replay_endpoint(request)
+    if item_type != "kent_error" and request.get("endpoint") in (
+        "minidump",
+        "attachments",
+    ):
+        endpoint = "envelope"
+    if endpoint != "envelope" or item_type == "kent_error":
+        return endpoint, request.get("content_type") or "application/json", data
+    envelope_header = payload.get("envelope_header")
+    if not isinstance(envelope_header, dict):
+        event_id = value.get("sdk_event_id")
+        envelope_header = {"event_id": event_id} if event_id else {}
+    header["type"] = item_type
+    return (
+        "envelope",
+        ENVELOPE_CONTENT_TYPE,
+        build_envelope(envelope_header, [(header, data)]),
+    )
+
+
+def replay_project(data):
+    """The project of a saved ``GET /api/event/<id>`` JSON, else None."""
+    try:
+        if data[:2] == b"\x1f\x8b":  # a saved .gz
+            data = decode_body(data, "gzip")
+        value = json_loads(data)
+    except (ValueError, UnicodeDecodeError, KentError):
+        return None
+    if not isinstance(value, dict) or not isinstance(value.get("payload"), dict):
+        return None
+    project = value.get("project_id")
+    return project if isinstance(project, int) and project > 0 else None
+
+
+def with_envelope_dsn(data, dsn):
+    """The envelope with the ``dsn`` of its header (a tunnel's) set to ``dsn``.
+
+    Relay refuses an envelope whose dsn names another key or project than
+    the request, so a replay to another DSN must carry the new one.
+    """
+    line, newline, rest = bytes(data).partition(b"\n")
+    try:
+        header = json.loads(line)
+    except (ValueError, UnicodeDecodeError):
+        return data
+    if not isinstance(header, dict) or "dsn" not in header:
+        return data
+    return to_json(dict(header, dsn=dsn)) + newline + rest
+
+
+def _first_line_is_json_object(data):
+    first = data.split(b"\n", 1)[0].strip()
+    try:
+        return isinstance(json_loads(first), dict)
+    except (ValueError, UnicodeDecodeError):
+        return False
+
+
+def parse_replay_file(data):
+    """``(endpoint, content_type, body)`` to re-send a saved file.
+
+    Accepts a raw envelope, the JSON of Kent's ``GET /api/event/<id>``, a
+    plain JSON event (sent to ``store``) or a list of Reporting API reports,
+    any of them gzip'd, and a minidump (uploaded as Crashpad does).
+    """
+    data = bytes(data)
+    if data[:2] == b"\x1f\x8b":  # a saved .gz
+        data = decode_body(data, "gzip")
+    if data[:4] == b"MDMP":
+        boundary = f"------------------------kent{uuid.uuid4().hex[:16]}"
+        parts = [
+            ("upload_file_minidump", data, "upload.dmp", "application/octet-stream")
+        ]
+        content_type = f"multipart/form-data; boundary={boundary}"
+        return "minidump", content_type, build_multipart(boundary, parts)
+    try:
+        value = json_loads(data)
+    except (ValueError, UnicodeDecodeError):
+        value = None
+    if isinstance(value, dict) and isinstance(value.get("payload"), dict):
+        return _replay_from_kent_json(value)
+    if isinstance(value, dict):
+        return "store", "application/json", data
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        return "security", "application/reports+json", data
+    if _first_line_is_json_object(data):
+        return "envelope", ENVELOPE_CONTENT_TYPE, data
+    raise ValueError(
+        "not an envelope, a Kent event (GET /api/event/<id>), a JSON event "
+        "or a minidump (gzip'd or not)"
+    )
+
+
+# -- exec: ``kent exec -- COMMAND``, a fresh Kent around a test run, as a gate
 
 # A gate failure exits with this, so CI can tell it from COMMAND's own status
 # (test runners use 1-5, shells 126-127 and 128+N for signals).
@@ -8949,6 +8651,7 @@ EXEC_GATE_FAILED = 99
 EXEC_SETTLE_LIMIT = 30.0  # seconds of settling at most, however busy the SDK
 EXEC_NOT_FOUND = 127  # as a shell: no such command
 EXEC_NOT_EXECUTABLE = 126
+
 
 # Control characters (C0, DEL, C1), lone surrogates, bidi overrides and line
 # separators: in a terminal, a JUnit file or an annotation they could rewrite
@@ -9059,7 +8762,7 @@ class ExecTally:
     def _count(self, group):
         for event in group:
             self.items[(event.project_id, event.type)] += 1
-            if 200 <= event.status < 300:
+            if is_accepted(event.status):
                 self.accepted[event.type] += 1
         seen = set()  # envelope-level warnings are on every item of a request
         for warning in (w for e in group for w in e.warnings):
@@ -9507,9 +9210,7 @@ def run_exec(server, command, options):
     return report["status"]
 
 
-# ---------------------------------------------------------------------------
-# Client: what talks to a running Kent from outside (tail, the MCP bridge)
-# ---------------------------------------------------------------------------
+# -- tail and the MCP stdio bridge: talking to a running Kent
 
 
 def read_sse(lines):
@@ -9646,7 +9347,7 @@ def _remote_mcp_answer(base):
 
 
 # ---------------------------------------------------------------------------
-# CLI: kent-server run | wait | send | replay | exec | tail | mcp
+# 12. CLI
 # ---------------------------------------------------------------------------
 
 
@@ -10225,7 +9926,7 @@ def _post(target, endpoint, content_type, body, timeout):
 
 def _report(name, status, text):
     """Print one answer; True when it was a 2xx."""
-    ok = 200 <= status < 300
+    ok = is_accepted(status)
     answer = console_text(text.strip()[:500])  # the target's words, not a terminal's
     print(f"{name}: {status or 'no answer'} {answer}", flush=True)
     return ok
@@ -10374,5 +10075,369 @@ def main(argv=None):
     return 2
 
 
+# ---------------------------------------------------------------------------
+# 13. Assets
+# ---------------------------------------------------------------------------
+
+
+# -- HTML pages: string.Template constants, every payload value through _e().
+# The CSP forbids style="" attributes and inline handlers, so sizes come from
+# classes or SVG attributes, and the one script carries the page's nonce.
+
+PAGE_STYLE = """
+:root{color-scheme:light dark;--fg:#1d1d1f;--bg:#fff;--bg2:#f6f6f8;--mut:#6b6b72;
+--line:#e3e3e8;--acc:#5b34b8;--bad:#b3261e;--badbg:#fdecea;--warn:#8a5300;
+--warnbg:#fff2db;--ok:#1e7a34;--okbg:#e6f4ea;--code:#f4f4f7;--hl:#fff1b8;--bar:#7c5cd6;
+--info:#1f5fa8;--infobg:#e6f0fb}
+@media (prefers-color-scheme:dark){:root{--fg:#e6e6ea;--bg:#151518;--bg2:#1d1d22;
+--mut:#9d9da6;--line:#303038;--acc:#b59cff;--bad:#ff8a80;--badbg:#3a1d1b;--warn:#ffc66d;
+--warnbg:#3a2c12;--ok:#7ddc93;--okbg:#173222;--code:#202026;--hl:#4a3f12;--bar:#9d84f0;
+--info:#8cbcff;--infobg:#172a40}}
+*{box-sizing:border-box}
+body{font:15px/1.45 system-ui,-apple-system,"Segoe UI",sans-serif;color:var(--fg);
+background:var(--bg);margin:0}
+header.top{display:flex;align-items:center;gap:16px;padding:10px 16px;
+border-bottom:1px solid var(--line);background:var(--bg2)}
+header.top .brand{font-weight:700;font-size:1.15em;color:var(--fg);text-decoration:none}
+header.top nav{display:flex;gap:14px;flex-wrap:wrap;font-size:.92em}
+main{max-width:1200px;margin:0 auto;padding:12px 16px 24px}
+footer{max-width:1200px;margin:0 auto;padding:8px 16px 24px;color:var(--mut);font-size:.85em}
+a{color:var(--acc)}h1{font-size:1.35em;margin:.3em 0 .2em;overflow-wrap:anywhere}
+h2{font-size:1.1em;margin:1.4em 0 .5em;padding-bottom:3px;border-bottom:1px solid var(--line)}
+h3{font-size:1em;margin:1em 0 .4em;overflow-wrap:anywhere}
+table{border-collapse:collapse;width:100%}
+th,td{text-align:left;padding:5px 8px;border-bottom:1px solid var(--line);vertical-align:top;
+overflow-wrap:anywhere}
+th{color:var(--mut);font-weight:600;font-size:.88em;overflow-wrap:normal}
+td.type,td.level,td.time{overflow-wrap:normal}
+code,pre,.mono{font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
+code{background:var(--code);padding:0 3px;border-radius:3px;overflow-wrap:anywhere}
+pre{background:var(--code);padding:8px 10px;border-radius:6px;overflow:auto;
+white-space:pre-wrap;overflow-wrap:anywhere;margin:.4em 0}
+.n{font-variant-numeric:tabular-nums}.mut{color:var(--mut)}.small{font-size:.85em}.num{text-align:right;white-space:nowrap}
+.nowrap{white-space:nowrap}
+.badge{display:inline-block;padding:0 7px;border-radius:10px;font-size:12px;
+line-height:19px;border:1px solid var(--line);vertical-align:1px}
+.badge.bad{color:var(--bad);background:var(--badbg);border-color:transparent}
+.badge.warn{color:var(--warn);background:var(--warnbg);border-color:transparent}
+.badge.ok{color:var(--ok);background:var(--okbg);border-color:transparent}
+.badge.app{color:var(--acc);border-color:var(--acc)}
+.badge.info{color:var(--info);background:var(--infobg);border-color:transparent}
+.headline{margin:.2em 0 .6em;color:var(--fg)}.leak-line{margin:.5em 0}
+details.more{display:inline}details.more[open]{display:block}
+.box{border:1px solid var(--line);border-radius:8px;padding:10px 12px;margin:.6em 0}
+.box.bad{border-color:var(--bad);background:var(--badbg)}
+.box.warn{border-color:var(--warn);background:var(--warnbg)}
+.box ul{margin:.2em 0;padding-left:1.2em}
+button,select,input{font:inherit;font-size:.92em}
+button{cursor:pointer;padding:3px 10px;border:1px solid var(--line);border-radius:6px;
+background:var(--bg2);color:var(--fg)}
+button.danger{color:var(--bad)}
+select{padding:3px 6px;border:1px solid var(--line);border-radius:6px;background:var(--bg);
+color:var(--fg);max-width:100%}
+form.inline{display:inline}
+.bar-row{display:flex;flex-wrap:wrap;gap:8px 16px;align-items:center;margin:.6em 0}
+.bar-row label{max-width:100%}
+.dsns td{vertical-align:middle}.dsns code{user-select:all}
+.events td.time{white-space:nowrap;font-variant-numeric:tabular-nums}
+.events td.sum{overflow-wrap:anywhere}.events tr.rejected td{background:var(--badbg)}
+.events .err{display:block;color:var(--bad);font-size:.88em}
+.live{font-size:.85em;color:var(--mut)}.live.on{color:var(--ok)}
+.meta{display:grid;grid-template-columns:repeat(auto-fill,minmax(230px,1fr));gap:6px 18px;
+margin:.6em 0}
+.meta div{min-width:0}.meta dt{color:var(--mut);font-size:.8em}
+.meta dd{margin:0;overflow-wrap:anywhere}
+.kv th{width:28%;min-width:110px;color:var(--mut);font-weight:500;overflow-wrap:anywhere}
+.kv td{white-space:pre-wrap;overflow-wrap:anywhere}
+.cards{display:grid;grid-template-columns:repeat(auto-fill,minmax(300px,1fr));gap:10px}
+.cards .box{margin:0}.cards h3{margin:0 0 .3em}
+.exc{margin:.8em 0 1.2em}.exc h3{font-size:1.05em}.exc .val{font-weight:400}
+.chain{color:var(--mut);font-size:.9em;margin:1em 0 .2em}
+.frame{border:1px solid var(--line);border-radius:6px;margin:4px 0}
+.frame>summary,.frame>.head{padding:5px 10px;cursor:pointer;overflow-wrap:anywhere}
+.frame>.head{cursor:default}.frame.app{border-left:3px solid var(--acc)}
+.frame .fn{font-weight:600}.frame .inner{padding:0 10px 8px}
+.ctx{padding:6px 0;margin:4px 0}.ctx>span{display:block;padding:0 10px}
+.ctx .ln{display:inline-block;min-width:3.5em;color:var(--mut);padding:0;user-select:none}
+.ctx .cur{background:var(--hl)}
+pre.snippet{white-space:pre;overflow-x:auto;overflow-wrap:normal}
+.ctx .caret{color:var(--bad);font-weight:700}
+.wf td{padding:3px 8px}.wf .name{overflow-wrap:anywhere}.wf .barcell{width:45%}
+.wf svg{display:block;width:100%;height:14px}.wf rect{fill:var(--bar)}
+.wf rect.track{fill:var(--code)}
+.d1{padding-left:20px!important}.d2{padding-left:32px!important}
+.d3{padding-left:44px!important}.d4{padding-left:56px!important}
+.d5{padding-left:68px!important}.d6{padding-left:80px!important}
+.d7{padding-left:92px!important}.d8{padding-left:104px!important}
+.preview img{max-width:100%;max-height:480px;border:1px solid var(--line)}
+details>summary{cursor:pointer}details.sec>summary{font-weight:600;margin:1em 0 .4em}
+.scroll{overflow-x:auto}
+.leak{color:var(--bad);background:var(--badbg);outline:1px solid var(--bad);
+border-radius:2px;overflow-wrap:anywhere}
+.leak-kind{margin-left:4px}
+pre.curl{user-select:all}
+input[type=search],input[type=text]{padding:3px 6px;border:1px solid var(--line);
+border-radius:6px;background:var(--bg);color:var(--fg);max-width:100%}
+.diff td.ptr{overflow-wrap:anywhere;width:30%}
+@media (max-width:700px){
+main{padding:8px 10px 20px}header.top{padding:8px 10px}
+.wide{display:none}th,td{padding:4px 5px}
+.stack thead{display:none}
+.stack tr{display:flex;flex-wrap:wrap;gap:2px 10px;padding:7px 2px;
+border-bottom:1px solid var(--line)}
+.stack td{border:0;padding:0}.events td.sum,.crumbs td.msg{flex-basis:100%;order:-1}
+.crumbs td.data,.records td:last-child{flex-basis:100%}
+.kv th{width:35%;min-width:0}.wf .barcell{width:35%}
+.meta{grid-template-columns:repeat(auto-fill,minmax(150px,1fr))}
+.dsns button{padding:2px 6px}
+.diff td[data-label]::before{content:attr(data-label) ": ";color:var(--mut)}
+}
+"""
+PAGE_TEMPLATE = string.Template(
+    """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="no-referrer">
+<title>$title</title><style nonce="$nonce">$style</style></head>
+<body><header class="top"><a class="brand" href="/">Kent</a>
+<nav><a href="/">Events</a><a href="/api/eventlist/">API: event list</a>
+<a href="/api/status/">API: status</a></nav></header>
+<main>$content</main>
+<footer>Kent $version, a fake Sentry server</footer>$script
+</body></html>
+"""
+)
+INDEX_TEMPLATE = string.Template(
+    """<h1>Kent</h1>
+<p class="mut">Point a Sentry SDK at a DSN below; every item it sends shows up here.
+Any project id works.</p>
+<div class="scroll"><table class="dsns"><thead><tr><th>Project</th><th>DSN</th>
+<th class="wide">Stored</th><th></th></tr></thead><tbody>$dsn_rows</tbody></table></div>
+<div class="bar-row"><span><strong id="kent-kept">$kept</strong> kept,
+<strong id="kent-dropped">$dropped</strong> dropped by the limits ($max_events items,
+$max_bytes),
+<span id="kent-received">$received</span> received</span>
+<span id="kent-live" class="live">live updates need JavaScript</span>
+<form class="inline" method="post" action="/flush">
+<button class="danger" type="submit">Flush all events</button></form></div>
+<form class="bar-row" method="get" action="/" id="kent-filter">
+<label>Project <select name="project">$project_options</select></label>
+<label>Type <select name="type">$type_options</select></label>
+<button type="submit">Filter</button>$clear</form>
+<form class="bar-row" method="get" action="/search" id="kent-search">
+<label>Search every payload <input type="search" name="q"></label>
+<button type="submit">Search</button></form>$faults
+<div class="scroll"><table class="events stack"><thead><tr><th>Time (UTC)</th>
+<th class="wide">Project</th><th>Type</th><th>Level</th><th class="wide">SDK</th>
+<th>Summary</th></tr></thead><tbody id="kent-rows" data-cursor="$cursor" data-generation="$generation">$rows</tbody></table></div>
+"""
+)
+EVENT_TEMPLATE = string.Template(
+    """<p class="small"><a href="/">&larr; All events</a></p>
+<h1>$summary</h1>
+<p class="headline">$headline</p>$leak_line$problems$body
+<h2>Details</h2>
+<dl class="meta">$meta</dl>$leaks$siblings
+<h2>Envelope</h2>
+<div class="cards"><div class="box"><h3>Envelope header</h3><pre>$envelope_header</pre></div>
+<div class="box"><h3>Item header</h3><pre>$item_header</pre></div></div>
+$transport
+<details class="sec"$raw_open><summary>Raw payload ($encoding, $size bytes)</summary>
+<pre>$raw</pre></details>
+<h2>Download and reproduce</h2>
+<p><a href="/api/event/$id">JSON of this item (/api/event/$id)</a> &middot;
+<a href="/api/event/$id/raw" download="$download">Download the raw bytes</a>$envelope</p>
+$curl
+<form class="bar-row" method="get" action="/diff/" id="kent-diff">
+<input type="hidden" name="a" value="$id">
+<label>Compare with <select name="b">$diff_options</select></label>
+<button type="submit">Diff</button></form>
+"""
+)
+
+
+# The live index: long-poll /api/wait/ and add rows with DOM calls only
+# (textContent, never innerHTML), so a payload can never become markup.
+INDEX_SCRIPT = string.Template(
+    """
+<script nonce="$nonce">
+(function () {
+  "use strict";
+  var rows = document.getElementById("kent-rows");
+  var live = document.getElementById("kent-live");
+  var cursor = Number(rows.getAttribute("data-cursor")) || 0;
+  var generation = Number(rows.getAttribute("data-generation")) || 0;
+  var LEVELS = $levels;
+  var dsns = document.querySelector(".dsns tbody");
+  var query = new URLSearchParams(location.search);
+  var filter = "";
+  ["project", "type"].forEach(function (name) {
+    if (query.get(name)) filter += "&" + name + "=" + encodeURIComponent(query.get(name));
+  });
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text !== undefined && text !== null) node.textContent = String(text);
+    return node;
+  }
+  function link(ev, text) {
+    var a = el("a", null, text);
+    a.href = "/event/" + encodeURIComponent(ev.event_id);
+    return a;
+  }
+  function cell(tr, cls, child) {
+    var td = el("td", cls);
+    if (child) td.appendChild(child);
+    tr.appendChild(td);
+    return td;
+  }
+  function makeRow(ev) {
+    var tr = el("tr", ev.status >= 300 ? "rejected" : null);
+    tr.setAttribute("data-seq", ev.seq);
+    var time = cell(tr, "time", link(ev, String(ev.received).slice(11, 23)));
+    var json = el("a", "small mut", "JSON");
+    json.href = "/api/event/" + encodeURIComponent(ev.event_id);
+    time.appendChild(document.createTextNode(" "));
+    time.appendChild(json);
+    cell(tr, "wide", document.createTextNode(ev.project_id));
+    var type = cell(tr, "type", document.createTextNode(ev.type));
+    if (ev.status >= 300) {
+      type.appendChild(document.createTextNode(" "));
+      type.appendChild(el("span", "badge bad", ev.status));
+    }
+    var level = cell(tr, "level");
+    if (ev.level) {
+      level.appendChild(el("span", "badge level " + (LEVELS[ev.level.toLowerCase()] || ""),
+        ev.level));
+    }
+    var sdk = ev.sdk ? [ev.sdk.name, ev.sdk.version].filter(Boolean).join(" ") : "";
+    cell(tr, "wide small mut", document.createTextNode(sdk));
+    var sum = cell(tr, "sum", link(ev, ev.title));
+    var warnings = ev.warnings || [];
+    if (warnings.length) {
+      sum.appendChild(document.createTextNode(" "));
+      var badge = el("span", "badge warn",
+        warnings.length + (warnings.length === 1 ? " warning" : " warnings"));
+      badge.title = warnings.join(", ");
+      sum.appendChild(badge);
+    }
+    if (ev.leaks) {
+      sum.appendChild(document.createTextNode(" "));
+      sum.appendChild(el("span", "badge bad leak-count",
+        ev.leaks + (ev.leaks === 1 ? " leak" : " leaks")));
+    }
+    if (ev.fault !== null && ev.fault !== undefined) {
+      sum.appendChild(document.createTextNode(" "));
+      sum.appendChild(el("span", "badge bad", "fault rule " + ev.fault));
+    }
+    if (ev.error && ev.error !== ev.title) sum.appendChild(el("span", "err", ev.error));
+    return tr;
+  }
+  function addRows(events) {
+    var empty = document.getElementById("kent-empty");
+    events.forEach(function (ev) {
+      if (ev.seq <= cursor) return;
+      cursor = ev.seq;
+      if (empty) { empty.remove(); empty = null; }
+      rows.insertBefore(makeRow(ev), rows.firstChild);
+      countProject(ev.project_id, 1, lastDsn);
+    });
+  }
+  function countProject(project, add, dsn) {
+    // A DSN row per project, as the page has after a reload.
+    var tr = dsns.querySelector('tr[data-project="' + Number(project) + '"]');
+    if (!tr && add && dsn) {
+      tr = el("tr");
+      tr.setAttribute("data-project", project);
+      cell(tr, null, document.createTextNode(project));
+      cell(tr, null, el("code", null, dsn.slice(0, dsn.lastIndexOf("/") + 1) + Number(project)));
+      cell(tr, "wide count", document.createTextNode("0"));
+      cell(tr);
+      dsns.appendChild(tr);
+    }
+    var count = tr && tr.querySelector(".count");
+    if (count) count.textContent = add === null ? "0" : Number(count.textContent) + add;
+  }
+  function dropFlushed() {
+    // After a flush: keep only the rows the store still has.
+    fetch("/api/eventlist/?" + filter.slice(1), {cache: "no-store"})
+      .then(function (r) { return r.json(); })
+      .then(function (value) {
+        var kept = {};
+        (value.events || []).forEach(function (ev) { kept[ev.seq] = true; });
+        rows.querySelectorAll("tr[data-seq]").forEach(function (tr) {
+          if (!kept[tr.getAttribute("data-seq")]) tr.remove();
+        });
+        if (!rows.querySelector("tr[data-seq]")) {
+          var empty = el("tr");
+          empty.id = "kent-empty";
+          cell(empty, null, document.createTextNode("No events yet.")).colSpan = 6;
+          rows.appendChild(empty);
+        }
+      }).catch(function () {});
+  }
+  function setText(id, value) {
+    var node = document.getElementById(id);
+    if (node && value !== undefined) node.textContent = String(value);
+  }
+  function refreshStats() {
+    fetch("/api/status/", {cache: "no-store"}).then(function (r) { return r.json(); })
+      .then(function (s) {
+        setText("kent-kept", s.kept);
+        setText("kent-dropped", s.dropped);
+        setText("kent-received", s.received);
+        lastDsn = s.dsn;
+        if (s.generation !== undefined && s.generation !== generation) {
+          generation = s.generation;
+          dsns.querySelectorAll(".count").forEach(function (c) { c.textContent = "0"; });
+          dropFlushed();
+        }
+      }).catch(function () {});
+  }
+  function setLive(on) {
+    live.textContent = on ? "\\u25cf live" : "\\u25cb reconnecting\\u2026";
+    live.className = on ? "live on" : "live";
+  }
+  function poll() {
+    // With a filter, a 408 keeps the cursor: non-matching items are simply
+    // skipped again, and nothing that arrived meanwhile is missed.
+    fetch("/api/wait/?timeout=25&since=" + cursor + filter, {cache: "no-store"})
+      .then(function (r) {
+        if (r.status !== 200 && r.status !== 408) throw new Error(r.status);
+        return r.json();
+      })
+      .then(function (value) {
+        setLive(true);
+        if (value.events && value.events.length) { addRows(value.events); refreshStats(); }
+        setTimeout(poll, 0);
+      })
+      .catch(function () { setLive(false); setTimeout(poll, 3000); });
+  }
+  document.querySelectorAll("#kent-filter select").forEach(function (select) {
+    select.addEventListener("change", function () { select.form.submit(); });
+  });
+  document.querySelectorAll(".dsns code").forEach(function (code) {
+    if (!navigator.clipboard) return;
+    var button = el("button", null, "Copy");
+    button.type = "button";
+    button.addEventListener("click", function () {
+      navigator.clipboard.writeText(code.textContent).then(function () {
+        button.textContent = "Copied";
+      });
+    });
+    code.parentNode.appendChild(document.createTextNode(" "));
+    code.parentNode.appendChild(button);
+  });
+  var lastDsn = null;
+  setLive(true);
+  refreshStats();
+  setInterval(refreshStats, 3000);  // counters and flushes stay current
+  poll();
+})();
+</script>"""
+)
+
+
+# Last, so that a run as a script finds the Assets defined.
 if __name__ == "__main__":
     sys.exit(main())

@@ -10,6 +10,9 @@ for path in (ROOT, TESTS):
     if str(path) not in sys.path:
         sys.path.insert(0, str(path))
 
+import pytest  # noqa: E402 (after the path is set)
+from helpers import launch_chromium  # noqa: E402
+
 pytest_plugins = ["kent"]
 
 # The tests talk to 127.0.0.1 only, never through a proxy a CI runner sets.
@@ -25,3 +28,10 @@ for name in list(os.environ):
     inherited = name.startswith(("SENTRY_", "OTEL_"))
     if inherited or name in ("KENT_DEV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         del os.environ[name]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    """Debian's Chromium through Playwright (skipped when missing, not in CI)."""
+    with launch_chromium("these tests drive Debian's Chromium") as chromium:
+        yield chromium

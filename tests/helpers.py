@@ -140,8 +140,13 @@ def _content_length(head):
     return None
 
 
-def raw_exchange(url, data, timeout=10, read_limit=1 << 20):
-    """Send raw bytes; read one response (to Content-Length, else to close)."""
+def raw_exchange(url, data, timeout=10, read_limit=1 << 20, to_end=False):
+    """Send raw bytes; read one response (to Content-Length, else to close).
+
+    ``to_end`` reads every answer until Kent closes the connection (the
+    request side is shut, so that is bounded): a test that must see a second,
+    smuggled answer reads to the end, not just the first response.
+    """
     parts = urllib.parse.urlsplit(url)
     with socket.create_connection((parts.hostname, parts.port), timeout) as sock:
         sock.sendall(data)
@@ -150,7 +155,7 @@ def raw_exchange(url, data, timeout=10, read_limit=1 << 20):
         while len(answer) < read_limit:
             head, sep, rest = answer.partition(b"\r\n\r\n")
             length = _content_length(head) if sep else None
-            if length is not None and len(rest) >= length:
+            if not to_end and length is not None and len(rest) >= length:
                 break
             chunk = sock.recv(65536)
             if not chunk:
@@ -257,3 +262,39 @@ def split_responses(data):
         responses.append((status_of(head), head.decode("latin-1"), rest[:length]))
         data = rest[length:]
     return responses
+
+
+def free_port():
+    """A loopback port free right now (for a subprocess told its port)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def api_event(server, ident):
+    """``/api/event/<ident>`` of a running server, asserted to be a 200."""
+    status, value = get_json(server.url, f"/api/event/{ident}")
+    assert status == 200, value
+    return value
+
+
+def assert_still_serving(url):
+    """Kent answers, and what it stored reads back: list, page, newest event."""
+    import kent  # here: helpers is imported where kent may not be wanted yet
+
+    status, value = get_json(url, "/api/status/", timeout=10)
+    assert status == 200 and value["version"] == kent.__version__
+    status, listed = get_json(url, "/api/eventlist/", timeout=10)
+    assert status == 200, listed
+    assert http_request(url, "GET", "/")[0] == 200
+    if listed["events"]:
+        newest = listed["events"][-1]["event_id"]
+        for path in (f"/api/event/{newest}", f"/event/{newest}"):
+            assert http_request(url, "GET", path)[0] == 200, path
+    return value
+
+
+def wait_in_thread(url, project, results, query="count=2"):
+    """Run by a thread: one /api/wait/ for ``project``, its answer in results."""
+    path = f"/api/wait/?project={project}&{query}&timeout=30"
+    results[project] = get_json(url, path, timeout=60)

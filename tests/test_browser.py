@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import envelope, get_json, http_request, launch_chromium, post_envelope
+from helpers import envelope, get_json, http_request, post_envelope
 from test_pages import HOSTILE, hostile_items
 
 APP = Path(__file__).parent / "apps" / "ui_app.py"
@@ -21,12 +21,6 @@ document.addEventListener("securitypolicyviolation", function (e) {
   window.__violations.push(e.violatedDirective + " " + e.blockedURI);
 });
 """
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium("the web UI tests drive Debian's Chromium") as browser:
-        yield browser
 
 
 def open_page(browser, **options):

@@ -6,7 +6,6 @@ import os
 import re
 import selectors
 import signal
-import socket
 import subprocess
 import sys
 import sysconfig
@@ -19,6 +18,7 @@ from helpers import (
     EVENT_ID,
     envelope,
     event_item,
+    free_port,
     get_json,
     http_request,
     post_envelope,
@@ -30,12 +30,6 @@ import kent
 ROOT = Path(__file__).resolve().parent.parent
 KENT_PY = str(ROOT / "kent.py")
 BANNER = re.compile(r"Kent (\S+) listening on (http://127\.0\.0\.1:(\d+))/")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _read_lines(stream, count, timeout):

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import CLEAN_KEY, get_json
+from helpers import CLEAN_KEY, api_event, get_json
 
 TESTS = Path(__file__).resolve().parent
 APPS = TESTS / "apps"
@@ -55,12 +55,6 @@ def assert_clean(event, sdk_version=SDK_VERSION):
     assert event.warnings == [], event.warnings
     assert event.sdk == {"name": "sentry.python", "version": sdk_version}
     assert event.auth["sentry_key"] == CLEAN_KEY
-
-
-def api_event(server, ident):
-    status, value = get_json(server.url, f"/api/event/{ident}")
-    assert status == 200, value
-    return value
 
 
 # -- content encoding ---------------------------------------------------------

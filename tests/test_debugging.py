@@ -23,7 +23,6 @@ from helpers import (
     event_item,
     get_json,
     http_request,
-    launch_chromium,
     post_envelope,
 )
 from test_browser import WATCH
@@ -669,13 +668,12 @@ def test_console_printer_says_when_items_were_never_scanned(caplog):
 
 
 @pytest.fixture
-def browser_page(kent_server):
-    with launch_chromium("the web UI tests drive Debian's Chromium") as browser:
-        context = browser.new_context(viewport={"width": 1280, "height": 900})
-        page = context.new_page()
-        page.add_init_script(WATCH)
-        yield page
-        context.close()
+def browser_page(browser, kent_server):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.add_init_script(WATCH)
+    yield page
+    context.close()
 
 
 def test_browser_shows_findings_highlighted_and_badged(browser_page, kent_server):

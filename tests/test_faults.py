@@ -632,3 +632,22 @@ def test_kent_server_accepts_faults_in_its_constructor():
         assert send_event(server)[0] == 401
         assert send_event(server)[0] == 200
         assert server.faults[0]["hits"] == 1
+
+
+@pytest.mark.parametrize("key", ["delay", "duration"])
+def test_fault_numbers_must_be_finite(kent_server, key):
+    status, _, data = http_request(
+        kent_server.url,
+        "POST",
+        "/api/faults/",
+        json.dumps({"status": 503, key: "nan"}).encode(),
+    )
+    assert status == 400, data
+    assert b"finite" in data
+    assert kent_server.faults == []
+
+
+@pytest.mark.parametrize("limits", ["\u2603", "1:error\r\nX-Evil: 1"])
+def test_fault_rate_limits_cannot_inject_headers(kent_server, limits):
+    with pytest.raises(kent.KentError, match="printable ASCII"):
+        kent_server.add_fault(status=429, rate_limits=limits)

@@ -22,7 +22,14 @@ import zlib
 from pathlib import Path
 
 import pytest
-from helpers import AUTH_HEADER, CI, envelope, get_json, http_request
+from helpers import (
+    AUTH_HEADER,
+    CI,
+    assert_still_serving,
+    envelope,
+    get_json,
+    http_request,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import event as note_event
 from hypothesis import strategies as st
@@ -391,7 +398,7 @@ def test_parse_multipart_and_crash_upload_give_a_value_or_a_kent_error(
 ):
     parts = value_or_kent_error(kent.parse_multipart, data, content_type)
     if not isinstance(parts, kent.KentError):
-        value_or_kent_error(kent.parse_crash_upload, parts, False)
+        value_or_kent_error(kent.parse_crash_upload, parts)
 
 
 # -- summaries never raise ---------------------------------------------------------------------
@@ -579,19 +586,6 @@ def test_any_body_over_http_is_answered_2xx_or_4xx(fuzz_server, request):
     elif path == ENDPOINTS[0] and len(kent.parse_envelope(plain)[1]) <= 50:
         assert_stored_like_parse_envelope(fuzz_server, plain, before)
     assert_still_serving(fuzz_server.url)
-
-
-def assert_still_serving(url):
-    status, value = get_json(url, "/api/status/")
-    assert status == 200 and value["version"] == kent.__version__
-    # and whatever was stored can be read back: the list, the page, the newest
-    status, listed = get_json(url, "/api/eventlist/")
-    assert status == 200, listed
-    assert http_request(url, "GET", "/")[0] == 200
-    if listed["events"]:
-        newest = listed["events"][-1]["event_id"]
-        for path in (f"/api/event/{newest}", f"/event/{newest}"):
-            assert http_request(url, "GET", path)[0] == 200, path
 
 
 # -- inputs found by these tests, pinned ---------------------------------------------------------

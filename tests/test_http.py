@@ -15,6 +15,7 @@ from helpers import (
     CLEAN_KEY,
     DASHED_EVENT_ID,
     EVENT_ID,
+    assert_still_serving,
     envelope,
     event_item,
     exchange_until_closed,
@@ -26,6 +27,7 @@ from helpers import (
     require_module,
     split_responses,
     status_of,
+    wait_in_thread,
 )
 
 import kent
@@ -455,11 +457,6 @@ def test_plain_framing_keeps_the_connection(framing_server, name):
     assert statuses == [200, 200], data[:600]
 
 
-def assert_still_serving(url):
-    status, value = get_json(url, "/api/status/")
-    assert status == 200 and value["version"] == kent.__version__
-
-
 @pytest.mark.parametrize("project", ["abc", "-1", "1.5"])
 def test_bad_project_id_is_400(kent_server, project):
     status, _, value = post_envelope(
@@ -800,17 +797,10 @@ def test_wait_bad_count_is_400(kent_server):
     assert status == 400 and "count" in value["error"]
 
 
-def _wait_in_thread(server, project, results):
-    status, value = get_json(
-        server.url, f"/api/wait/?project={project}&count=2&timeout=30", timeout=60
-    )
-    results[project] = (status, [e["summary"] for e in value["events"]])
-
-
 def test_concurrent_waiters_see_only_their_project(kent_server):
     results = {}
     threads = [
-        threading.Thread(target=_wait_in_thread, args=(kent_server, p, results))
+        threading.Thread(target=wait_in_thread, args=(kent_server.url, p, results))
         for p in (1, 2)
     ]
     for thread in threads:
@@ -821,8 +811,10 @@ def test_concurrent_waiters_see_only_their_project(kent_server):
             post_envelope(kent_server.url, data, project=project)
     for thread in threads:
         thread.join(60)
-    assert results[1] == (200, ["p1-0", "p1-1"])
-    assert results[2] == (200, ["p2-0", "p2-1"])
+    for project in (1, 2):
+        status, value = results[project]
+        summaries = [e["summary"] for e in value["events"]]
+        assert (status, summaries) == (200, [f"p{project}-0", f"p{project}-1"])
 
 
 def test_flush_one_project_keeps_the_other(kent_server):
@@ -886,3 +878,33 @@ def test_query_string_is_not_part_of_the_route(kent_server):
     path = "/api/1/envelope/?" + urllib.parse.urlencode({"x": "/api/2/"})
     status, _, _ = post_envelope(kent_server.url, envelope(event_item()), path=path)
     assert status == 200 and only(kent_server).project_id == 1
+
+
+def test_a_get_with_a_body_does_not_become_a_second_request(kent_server):
+    smuggled = b"GET /evil HTTP/1.1\r\nX: y\r\n\r\n"
+    request = (
+        b"GET /api/status/ HTTP/1.1\r\nHost: localhost\r\nContent-Length: "
+        + str(len(smuggled)).encode()
+        + b"\r\n\r\n"
+        + smuggled
+    )
+    answer = raw_exchange(kent_server.url, request, to_end=True)  # every answer
+    assert status_of(answer) == 200, answer  # answered, not refused before the route
+    assert answer.count(b"HTTP/1.1 ") == 1, answer
+    assert b"/evil" not in answer
+
+
+def test_unknown_encoding_answer_lists_what_works(kent_server):
+    status, headers, _ = post_envelope(
+        kent_server.url, b"{}", headers={"Content-Encoding": "snappy"}
+    )
+    assert status == 415
+    assert "gzip" in headers["accept-encoding"].split(", ")
+
+
+def test_tunnel_with_an_absurd_project_id_is_400(kent_server):
+    header = {"dsn": "https://" + "a" * 32 + "@o1.ingest.sentry.io/" + "9" * 30}
+    body = envelope(({"type": "event"}, {"message": "x"}), header=header)
+    status, _, data = http_request(kent_server.url, "POST", "/tunnel/", body)
+    assert status == 400, data
+    assert get_json(kent_server.url, "/api/eventlist/?type=event")[1]["events"] == []

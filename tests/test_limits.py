@@ -159,7 +159,6 @@ def test_one_long_value_is_scanned_up_to_a_cap():
     secret_early = "bob@example.com " + "x" * (kent.LEAK_TEXT_LIMIT + 10)
     assert kent.scan_leaks("event", {"m": secret_early}, None)
     assert not kent.scan_leaks("event", {"m": secret_late}, None)
-    assert json.dumps(kent.scan_text(secret_early))
 
 
 # -- every decoder is bounded by --max-body, for the whole request ---------------------

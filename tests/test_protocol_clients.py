@@ -26,11 +26,11 @@ import pytest
 from helpers import (
     CLEAN_KEY,
     EVENT_ID,
+    api_event,
     envelope,
     event_item,
     get_json,
     http_request,
-    launch_chromium,
     require_module,
     require_tool,
 )
@@ -53,12 +53,6 @@ def now_iso():
 def clean_header(**extra):
     """An envelope header that raises no warning by itself."""
     return dict({"event_id": EVENT_ID, "sent_at": now_iso()}, **extra)
-
-
-def api_event(server, ident):
-    status, value = get_json(server.url, f"/api/event/{ident}")
-    assert status == 200, value
-    return value
 
 
 # -- @sentry/node -----------------------------------------------------------------
@@ -193,12 +187,6 @@ def pages():
     server.shutdown()
     server.server_close()
     thread.join(5)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium("the browser tests need Chromium") as chromium:
-        yield chromium
 
 
 @pytest.fixture

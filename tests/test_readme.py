@@ -3,12 +3,12 @@
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from helpers import free_port
 
 import kent
 
@@ -26,12 +26,6 @@ def readme_snippet(kind):
     assert match, f"README has no '.. readme-test: {kind}' block"
     lines = match.group(1).rstrip().splitlines()
     return "\n".join(line[4:] for line in lines) + "\n"
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def run(cmd, cwd, env=None, timeout=120):

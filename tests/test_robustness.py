@@ -22,15 +22,16 @@ from pathlib import Path
 import pytest
 from helpers import (
     AUTH_HEADER,
-    CI,
     CLEAN_KEY,
     KentProcess,
+    assert_still_serving,
     envelope,
     event_item,
     get_json,
     http_request,
     post_envelope,
     raw_exchange,
+    require_module,
     status_of,
 )
 
@@ -90,12 +91,6 @@ def kent_errors(caplog):
         for r in caplog.records
         if r.name.startswith("kent") and (r.levelno >= logging.WARNING or r.exc_info)
     ]
-
-
-def assert_still_serving(url):
-    status, value = get_json(url, "/api/status/", timeout=10)
-    assert status == 200 and value["version"] == kent.__version__
-    return value
 
 
 @pytest.fixture
@@ -699,25 +694,18 @@ def _brotli_bomb():
     return b"".join(parts) + compressor.finish()
 
 
-def _require_module(available, name):
-    if available:
-        return
-    message = f"{name} is not importable"
-    if CI:
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 @pytest.mark.slow
 def test_brotli_bomb_is_413_with_bounded_memory(kent_process):
-    _require_module(kent._brotli is not None, "brotli (tests/requirements.txt)")
+    if kent._brotli is None:
+        require_module("brotli", "tests/requirements.txt")
     headers = {"Content-Encoding": "br"}
     assert_bomb_defused(kent_process, "/api/1/envelope/", _brotli_bomb(), headers)
 
 
 @pytest.mark.slow
 def test_zstd_bomb_is_413_with_bounded_memory(kent_process):
-    _require_module(kent._zstd is not None, "zstandard (tests/requirements.txt)")
+    if kent._zstd is None:
+        require_module("zstandard", "tests/requirements.txt")
     compressor = kent._zstd.ZstdCompressor()
     stream = getattr(compressor, "compressobj", lambda: compressor)()
     zeros = bytes(MIB)

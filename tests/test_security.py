@@ -18,7 +18,6 @@ from helpers import (
     event_item,
     get_json,
     http_request,
-    launch_chromium,
     post_envelope,
 )
 from test_protocol_clients import pages, run_page  # noqa: F401 (a fixture)
@@ -306,12 +305,6 @@ POSTS = [
 ]
 
 
-@pytest.fixture(scope="module")
-def browser():
-    with launch_chromium("the security tests drive Chromium") as chromium:
-        yield chromium
-
-
 @pytest.fixture
 def page(browser):
     context = browser.new_context()
@@ -373,3 +366,25 @@ def test_kents_own_index_flushes_adds_and_live_updates(kent_server, page):
     page.wait_for_url(f"{kent_server.url}/")
     assert kent_server.events() == []
     page.goto("about:blank")  # ends the long poll before kent_server stops
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    ["text/html", "text/plain\r\nSet-Cookie: a=b", "text/\u2603"],
+)
+def test_raw_download_never_serves_a_page_or_a_header_of_the_sender(
+    kent_server, content_type
+):
+    body = b"<script>alert(1)</script>"
+    item = {"type": "attachment", "filename": "x.html", "content_type": content_type}
+    status, _, _ = post_envelope(kent_server.url, envelope((item, body)))
+    assert status == 200
+    [attachment] = kent_server.events(type="attachment")
+    status, headers, data = http_request(
+        kent_server.url, "GET", f"/api/event/{attachment.id}/raw"
+    )
+    assert status == 200 and data == body
+    assert headers["content-type"] in ("text/html", "application/octet-stream")
+    assert "sandbox" in headers["content-security-policy"]
+    assert headers["x-content-type-options"] == "nosniff"
+    assert "set-cookie" not in headers

@@ -464,12 +464,6 @@ def test_canary_is_case_sensitive_and_found_in_raw_only_framing():
     assert finding["pointer"] == "" and finding["excerpt"].startswith("byte 1: ")
 
 
-def test_scan_text_reports_leaks_in_a_console_line():
-    findings = sp.scan_text("login alice@example.com from 198.51.100.4", ["login"])
-    assert [f["kind"] for f in findings] == ["canary", "email", "ip_address"]
-    assert sp.scan_text("GET /api/1/envelope/ 200") == []
-
-
 # ---------------------------------------------------------------------------
 # Leak scanner on what the real sentry-sdk sent
 # ---------------------------------------------------------------------------

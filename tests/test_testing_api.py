@@ -26,6 +26,7 @@ from helpers import (
     get_json,
     http_request,
     post_envelope,
+    wait_in_thread,
 )
 
 import kent
@@ -200,15 +201,13 @@ def test_wait_timeout_index_minus_one_is_the_raised_exception(kent_server):
     assert "a typo" not in text  # the field exists: the event never came
 
 
-def _wait_in_thread(url, project, results):
-    path = f"/api/wait/?count=5&type=event&project={project}&timeout=30"
-    results[project] = get_json(url, path)
-
-
 def test_concurrent_waiters_each_see_their_own_project(kent_server):
     results = {}
     waiters = [
-        threading.Thread(target=_wait_in_thread, args=(kent_server.url, p, results))
+        threading.Thread(
+            target=wait_in_thread,
+            args=(kent_server.url, p, results, "count=5&type=event"),
+        )
         for p in (1, 2)
     ]
     for waiter in waiters:
@@ -528,3 +527,8 @@ def test_stop_with_an_open_keep_alive_connection():
     finally:
         connection.close()
     assert _open_fds() == fds
+
+
+def test_wait_with_a_timeout_that_is_not_a_number_is_400(kent_server):
+    status, _, data = http_request(kent_server.url, "GET", "/api/wait/?timeout=nan")
+    assert status == 400, data

@@ -3,6 +3,7 @@
 import ast
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -174,3 +175,91 @@ def test_no_top_level_name_is_defined_twice():
         if isinstance(node, (ast.FunctionDef, ast.ClassDef))
     ]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+# The map: the module docstring lists the sections, numbered banners open them,
+# and no section uses a name defined in a later one. Exceptions, on purpose:
+# the CLI (12) may use everything, and the Assets (13) are read by the
+# renderers only at call time, so they may come last.
+MAY_LOOK_DOWN = {12}
+READ_AT_CALL_TIME = {13}
+BANNER_RULE = "# " + "-" * 75
+
+
+def _sections(source):
+    lines = source.splitlines()
+    banners = []
+    for number, line in enumerate(lines[1:-1], start=2):
+        match = re.fullmatch(r"# (\d+)\. (.+)", line)
+        if match:
+            assert lines[number - 2] == lines[number] == BANNER_RULE, line
+            banners.append((number, int(match[1]), match[2]))
+    return banners
+
+
+def _table_of_contents(source):
+    docstring = ast.get_docstring(ast.parse(source))
+    return [
+        (int(m[1]), m[2])
+        for m in re.finditer(r"^ +(\d+)\. (\S.*?)  +\S", docstring, re.M)
+    ]
+
+
+def _section_of(banners, lineno):
+    return max((n for line, n, _ in banners if line <= lineno), default=1)
+
+
+def _top_level_names(tree, banners):
+    defined = {}
+    for node in tree.body:
+        targets = getattr(node, "targets", [getattr(node, "target", None)])
+        names = (
+            [node.name]
+            if hasattr(node, "name")
+            else [
+                name.id
+                for target in targets
+                if target is not None
+                for name in ast.walk(target)
+                if isinstance(name, ast.Name)
+            ]
+        )
+        for name in names:
+            defined.setdefault(name, _section_of(banners, node.lineno))
+    return defined
+
+
+def _locals_of(node):
+    return {n.arg for n in ast.walk(node) if isinstance(n, ast.arg)} | {
+        n.id
+        for n in ast.walk(node)
+        if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)
+    }
+
+
+def test_the_table_of_contents_matches_the_banners():
+    source = KENT_PY.read_text(encoding="utf-8")
+    banners = [(n, title) for _, n, title in _sections(source)]
+    toc = _table_of_contents(source)
+    assert toc[0] == (1, "Header")
+    assert banners == toc[1:]
+
+
+def test_no_section_uses_a_later_one():
+    source = KENT_PY.read_text(encoding="utf-8")
+    tree = ast.parse(source)
+    banners = _sections(source)
+    defined = _top_level_names(tree, banners)
+    later = []
+    for node in tree.body:
+        here = _section_of(banners, node.lineno)
+        if here in MAY_LOOK_DOWN:
+            continue
+        own = _locals_of(node) if hasattr(node, "name") else set()
+        for name in ast.walk(node):
+            if not isinstance(name, ast.Name) or name.id in own:
+                continue
+            there = defined.get(name.id, 0)
+            if there > here and there not in READ_AT_CALL_TIME:
+                later.append(f"{getattr(node, 'name', node.lineno)} uses {name.id}")
+    assert later == []

@@ -342,3 +342,19 @@ def test_strict_accepts_what_relay_only_adjusts(code):
     assert (status, event.status) == (200, 200)
     assert code in [w["code"] for w in event.warnings]
     assert [e.status for e in others] == [200] * len(others)
+
+
+def test_strict_nel_with_the_wrong_content_type_is_415():
+    report = [{"type": "network-error", "url": "https://a", "body": {}}]
+    with kent.KentServer(strict=True) as server:
+        status, _, _ = http_request(
+            server.url,
+            "POST",
+            "/api/1/nel/?sentry_key=" + "a" * 32,
+            json.dumps(report).encode(),
+            {"Content-Type": "text/plain"},
+        )
+        [stored] = server.events(type="nel")
+    assert status == 415
+    assert stored.status == 415
+    assert [w["code"] for w in stored.warnings] == ["content-type"]
