@@ -5795,6 +5795,8 @@ def _tool_flush(kent, args, base_url):
 
 
 def _check_arguments(name, args):
+    """``args`` as the tool's schema types them: a wrong type is the
+    client's mistake (-32602), never a traceback."""
     schema = MCP_TOOLS[name][1]
     missing = [k for k in schema["required"] if k not in args]
     if missing:
@@ -5802,6 +5804,29 @@ def _check_arguments(name, args):
     unknown = sorted(set(args) - set(schema["properties"]))
     if unknown:
         raise JsonRpcError(-32602, f"{name} has no argument {', '.join(unknown)}")
+    return {
+        key: _typed_argument(name, key, value, schema["properties"][key]["type"])
+        for key, value in args.items()
+    }
+
+
+_MAX_JSON_INTEGER = 2**53  # what every JSON client can hold exactly
+
+
+def _typed_argument(tool, key, value, kind):
+    # abs() <= bound is False for NaN and infinities, and safe for huge ints
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    small = number and abs(value) <= _MAX_JSON_INTEGER
+    whole = small and value == int(value)
+    if kind == "string" and (isinstance(value, str) or whole):
+        return value if isinstance(value, str) else str(int(value))  # project: 1
+    if kind == "number" and small:
+        return value
+    if kind == "integer" and whole:
+        return int(value)
+    raise JsonRpcError(
+        -32602, f"{tool}: {key} must be a {kind}, not {json_text(value)[:40]}"
+    )
 
 
 def _call_tool(kent, params, base_url):
@@ -5810,10 +5835,10 @@ def _call_tool(kent, params, base_url):
         raise JsonRpcError(-32602, f"no tool {name!r}; tools: {', '.join(MCP_TOOLS)}")
     if not isinstance(args, dict):
         raise JsonRpcError(-32602, "arguments is an object")
-    _check_arguments(name, args)
+    args = _check_arguments(name, args)
     try:  # a tool that fails answers isError, so the model can read why
         text, value = globals()[f"_tool_{name}"](kent, args, base_url)
-    except (KentError, ValueError, TypeError) as exc:
+    except (KentError, ValueError, TypeError, OverflowError) as exc:
         message = exc.message if isinstance(exc, KentError) else f"bad argument: {exc}"
         return {"content": [{"type": "text", "text": message}], "isError": True}
     return {"content": [{"type": "text", "text": text}], "structuredContent": value}
@@ -9297,13 +9322,14 @@ def tail(base, query="", as_json=False, colour=False, out=None, timeout=60.0):
 
 
 def _forward_mcp(base, line, timeout=MCP_MAX_WAIT + 30):
-    """POST one stdio line to a Kent's /mcp: the answer's bytes, or b""."""
+    """POST one stdio line to a Kent's /mcp: (status, the answer's bytes)."""
     parts = urllib.parse.urlsplit(base)
     conn = http.client.HTTPConnection(parts.hostname, parts.port or 80, timeout=timeout)
     try:
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         conn.request("POST", f"{parts.path.rstrip('/')}/mcp", line, headers)
-        return conn.getresponse().read()
+        response = conn.getresponse()
+        return response.status, response.read()
     finally:
         conn.close()
 
@@ -9334,14 +9360,20 @@ def _local_mcp_answer(kent, base_url):
 def _remote_mcp_answer(base):
     def answer(line):
         try:
-            return _forward_mcp(base, line)
+            status, data = _forward_mcp(base, line)
+            if status < 400 or b'"jsonrpc"' in data:
+                return data
+            text = data[:300].decode("utf-8", "replace")
+            problem = f"Kent at {base} answered {status}: {text}"
         except (OSError, http.client.HTTPException) as exc:
-            error = JsonRpcError(-32603, f"cannot reach Kent at {base}: {exc}")
-            try:
-                ident = json_loads(line).get("id")
-            except (ValueError, AttributeError):
-                ident = None
-            return to_json_bytes(_rpc_error(ident, error)) if ident is not None else b""
+            problem = f"cannot reach Kent at {base}: {exc}"
+        # the client waits for an answer with its request's id
+        try:
+            ident = json_loads(line).get("id")
+        except (ValueError, AttributeError):
+            ident = None
+        error = JsonRpcError(-32603, problem)
+        return to_json_bytes(_rpc_error(ident, error)) if ident is not None else b""
 
     return answer
 

@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from helpers import http_request, require_module
 
+import kent
+
 TESTS = Path(__file__).resolve().parent
 KENT_PY = str(TESTS.parent / "kent.py")
 TOOLS = {
@@ -220,3 +222,36 @@ def test_foreign_origin_is_refused(kent_server):
 def test_get_mcp_is_405(kent_server):
     status, _, _ = http_request(kent_server.url, "GET", "/mcp")
     assert status == 405
+
+
+# Arguments of the wrong type, or numbers no JSON client holds: a JSON-RPC
+# error that names the argument (they were 500s with a traceback).
+BAD_ARGUMENTS = [
+    ("list_events", {"q": {"a": 1}}),
+    ("list_events", {"type": [1]}),
+    ("list_events", {"since": "Infinity"}),
+    ("list_events", {"limit": 1.5}),
+    ("list_events", {"limit": True}),
+    ("flush", {"project": 10**400}),
+    ("wait_for_events", {"count": 1e300}),
+    ("wait_for_events", {"timeout": 10**400}),
+    ("get_event", {"id": {"x": 1}}),
+]
+
+
+@pytest.mark.parametrize(("tool", "arguments"), BAD_ARGUMENTS)
+def test_arguments_of_the_wrong_type_are_json_rpc_errors(kent_server, tool, arguments):
+    params = {"name": tool, "arguments": arguments}
+    body = {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+    status, answer = rpc(kent_server, body)
+    assert (status, answer["id"], answer["error"]["code"]) == (200, 7, -32602)
+    assert next(iter(arguments)) in answer["error"]["message"]
+
+
+def test_a_project_or_text_given_as_a_number_is_taken():
+    with kent.KentServer() as server:
+        arguments = {"project": 1, "limit": 3, "q": 5}
+        params = {"name": "list_events", "arguments": arguments}
+        body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params}
+        status, answer = rpc(server, body)
+        assert status == 200 and "isError" not in answer["result"], answer
