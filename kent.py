@@ -6413,6 +6413,9 @@ def check_framing(headers, version):
     than ``chunked`` could let the rest of a body run as the next request
     (request smuggling), so each is a 400 and the connection is closed.
     """
+    if headers.repeated and len(headers.get_all("Host")) > 1:
+        # RFC 9112 section 3.2; a proxy may check the first, Kent the last
+        raise BadRequest("a request has more than one Host header")
     coding = headers.get("Transfer-Encoding")
     length = headers.get("Content-Length")
     if coding is None and (length is None or not headers.repeated):

@@ -391,6 +391,8 @@ AMBIGUOUS_REQUESTS = {
     "chunk size +16": CHUNKED_HEAD + b"+16\r\n" + BODY + b"\r\n0\r\n\r\n",
     "chunk size in spaces": CHUNKED_HEAD + b" 16 \r\n" + BODY + b"\r\n0\r\n\r\n",
     "whitespace before a header colon": b"GET /api/status/ HTTP/1.1\r\nHost : x\r\n\r\n",
+    "two Host headers": b"GET /api/eventlist/ HTTP/1.1\r\nHost: evil.example\r\n"
+    + b"Host: 127.0.0.1\r\n\r\n",
     "tab before a header colon": b"GET /api/status/ HTTP/1.1\r\nHost\t: x\r\n\r\n",
     "whitespace before the first header": b"GET /api/status/ HTTP/1.1\r\n Host: localhost\r\n\r\n",
     "NUL in a header value": b"GET /api/status/ HTTP/1.1\r\nHost: localhost\x00y\r\n\r\n",
