@@ -6460,7 +6460,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._held = 0  # body bytes reserved in the memory budget
         self._cors = _OPEN_LINES  # until a route says it is Kent's own
         try:
-            self.rfile.await_request()
+            self.server.idle(self.connection, True)
+            try:
+                self.rfile.await_request()
+            finally:
+                self.server.idle(self.connection, False)
             super().handle_one_request()
         finally:
             self.server.kent.release(self._held)
@@ -7773,6 +7777,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
         self._conn_threads = []  # every connection thread not yet joined
         self._waiting = {}  # connection -> since when it waits on its client
         self._progress = {}  # connection -> [first byte at, bytes] of its request
+        self._idle = {}  # connection -> since when it waits for a request to begin
         self._conn_lock = threading.Lock()
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
@@ -7831,10 +7836,32 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             with contextlib.suppress(OSError):
                 connection.shutdown(socket.SHUT_RDWR)
 
+    def idle(self, connection, started):
+        """Note a connection that waits for its next request to begin: at
+        the cap it may go (keep-alive, or one that never sent a byte)."""
+        with self._conn_lock:
+            if started:
+                self._idle[connection] = time.monotonic()
+            else:
+                self._idle.pop(connection, None)
+
+    def _evict_idle(self):
+        """Hang up on the connection idle longest, to make room for a new
+        one; False when none is idle (then the new one gets the 503). So
+        connections that send nothing cannot hold the cap."""
+        with self._conn_lock:
+            if not self._idle:
+                return False
+            oldest = min(self._idle, key=self._idle.get)
+            del self._idle[oldest]
+        with contextlib.suppress(OSError):
+            oldest.shutdown(socket.SHUT_RDWR)
+        return True
+
     def process_request(self, request, client_address):
         with self._conn_lock:
             full = len(self._connections) >= self.max_connections
-        if full:
+        if full and not self._evict_idle():
             self._refuse(request)
             return
         thread = threading.Thread(
@@ -7876,6 +7903,7 @@ class _HTTPServer(http.server.ThreadingHTTPServer):
             with self._conn_lock:
                 self._waiting.pop(request, None)
                 self._progress.pop(request, None)
+                self._idle.pop(request, None)
                 self._connections.discard(request)
                 # Not counted by the cap, but bounded too; stop() ends them.
                 gently = len(self._closing) < self.max_connections
