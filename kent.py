@@ -894,6 +894,7 @@ def _decode_replay_recording(item, budget):
     except (ValueError, UnicodeDecodeError, KentError) as exc:
         item.error = f"item {item.index} (replay_recording): cannot decode: {exc}"
         item.body, item.binary = item.raw, True
+        item.decoded_size = 0  # only the raw bytes are kept, not the inflated
         return
     item.body = {"segment": segment, "compressed": compressed, "events": events}
 
@@ -1938,6 +1939,7 @@ def build_envelope(envelope_header, items):
 
 LEAK_SCAN_LIMIT = 4 * 1024 * 1024  # bytes of a binary item scanned for patterns
 LEAK_TEXT_LIMIT = 256 * 1024  # characters of one string value scanned for patterns
+LEAK_MAX_LEAVES = 100_000  # keys and values of one JSON item scanned
 LEAK_MAX_FINDINGS = 200  # per item: a dump full of e-mails stays readable
 CANARY_MAX_HITS = 20  # raw-byte occurrences reported per canary and item
 
@@ -2411,8 +2413,14 @@ def _leaf_findings(pointer, text, context):
 
 
 def _scan_json(body, canaries, seen_canaries):
-    """Findings leaf by leaf; canaries met are added to ``seen_canaries``."""
-    for pointer, leaf, is_key, context in _walk_json(body):
+    """Findings leaf by leaf; canaries met are added to ``seen_canaries``.
+
+    At most LEAK_MAX_LEAVES keys and values: a 300,000-frame event took
+    seconds, holding the GIL (the raw canary search still reads all)."""
+    leaves = _walk_json(body)
+    for count, (pointer, leaf, is_key, context) in enumerate(leaves):
+        if count >= LEAK_MAX_LEAVES:
+            return
         text = _leaf_text(leaf)
         if text is None:
             continue

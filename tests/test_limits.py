@@ -426,3 +426,30 @@ def test_many_large_uploads_held_one_byte_short_stay_within_the_budget(small_ken
     finally:
         for sock in socks:
             sock.close()
+
+
+def test_leak_scan_reads_a_bounded_number_of_values():
+    """A 300,000-frame event took seconds of scanning under the GIL (every
+    page and list waited): the scanner reads the first LEAK_MAX_LEAVES keys
+    and values of an item, and still finds a canary anywhere in its bytes."""
+    frames = [{"function": "f", "vars": {"a": "b"}}] * (kent.LEAK_MAX_LEAVES // 3)
+    body = {"user": {"email": "first@example.com"}, "frames": frames}
+    body["late"] = {"email": "late@example.com", "note": "kent-canary-late"}
+    raw = json.dumps(body).encode()
+    found = kent.scan_leaks("event", body, raw, canaries=["kent-canary-late"])
+    pointers = {f["pointer"] for f in found}
+    assert "/user/email" in pointers and "/late/email" not in pointers
+    assert any(f["kind"] == "canary" for f in found)
+
+
+def test_a_refused_replay_recording_is_counted_at_what_is_kept():
+    """An inflated recording that does not parse is kept as its raw bytes
+    only: counted at 6x its inflated size, five 10 KB requests pushed every
+    other item out of the store."""
+    recording = b'{"segment_id":0}\n' + zlib.compress(b"[" * 10_000_000, 9)
+    with kent.KentServer(port=0) as server:
+        data = envelope(({"type": "replay_recording"}, recording))
+        status, _, _ = post_envelope(server.url, data)
+        assert status == 400
+        [event] = server.wait_for(1)
+        assert server.store.stats()["bytes"] < 100_000, server.store.stats()
