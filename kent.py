@@ -5298,7 +5298,7 @@ _ANSI = {
 # the sequences that move the cursor, set the title or write the clipboard,
 # a newline forges a log line), and the Unicode line breaks and bidi controls.
 _TERMINAL_CONTROLS = re.compile(
-    "[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
+    "[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]"
 )
 _CONTROL_NAMES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -6842,7 +6842,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._answer_fault(fault, events, accepted, auth)
             return
         status, value = kent.judge(events, auth, (accepted.status, accepted.value))
-        kent.store_events(events, status, self._base_url())
+        kent.store_events(events, status, self._own_url())
         self._respond_accepted(status, value, accepted)
 
     def _respond_accepted(self, status, value, accepted):
@@ -6860,16 +6860,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         for event in events:
             event.fault = fault["id"]
         if fault["action"] == "drop":
-            kent.store_events(events, 0, self._base_url())
+            kent.store_events(events, 0, self._own_url())
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault["status"] is None:  # only slow: answer normally afterwards
             status, value = kent.judge(events, auth, (accepted.status, accepted.value))
-            kent.store_events(events, status, self._base_url())
+            kent.store_events(events, status, self._own_url())
             self._respond_accepted(status, value, accepted)
             return
-        kent.store_events(events, status, self._base_url())
+        kent.store_events(events, status, self._own_url())
         if status < 300:
             self._respond(status, to_json_bytes({}), headers=fault_headers(fault))
             return
@@ -6887,8 +6887,15 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         item.error = f"{exc.status} {exc.message}"
         events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
         events.append(StoredEvent(project_id, item, info, auth))
-        self.server.kent.store_events(events, exc.status, self._base_url())
+        self.server.kent.store_events(events, exc.status, self._own_url())
         self._refuse_with(exc)
+
+    def _own_url(self):
+        """Kent's own address, for console links: never what a sender's Host
+        says (a rebinding page could plant links to its own host there)."""
+        host, port = self.server.server_address[:2]
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+        return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
     def _base_url(self):
         host = self.headers.get("Host") or "{}:{}".format(

@@ -255,7 +255,7 @@ def test_raw_html_and_svg_are_downloads(kent_server, content_type, attached):
 def test_terminal_escapes_in_a_payload_print_escaped(kent_server, caplog):
     caplog.set_level(logging.INFO, logger="kent")
     body = {
-        "message": "\x1b]0;OWNED\x07\x1b[2J\x9b2J\u202e",
+        "message": "\x1b]0;OWNED\x07\x1b[2J\x9b2J\u202e\u200f",
         "sdk": {"name": "evil\n[2026-01-01] INFO: #999 forged", "version": "1"},
     }
     # A Host with control characters never reaches the console: it is a 400.
@@ -264,11 +264,14 @@ def test_terminal_escapes_in_a_payload_print_escaped(kent_server, caplog):
         kent_server.url, envelope(event_item({})), headers=refused
     )
     assert status == 400
-    post_envelope(kent_server.url, envelope(event_item(body)))
+    # the link on the line is Kent's own address, never the sender's Host
+    rebound = {"Host": "rebind.example:666"}
+    post_envelope(kent_server.url, envelope(event_item(body)), headers=rebound)
     kent_server.wait_for(1)
     [line] = [r.getMessage() for r in caplog.records if "OWNED" in r.getMessage()]
-    assert not any(c in line for c in "\x1b\x07\n\x9b\u202e")
-    assert "\\x1b]0;OWNED\\x07\\x1b[2J\\x9b2J\\u202e" in line
+    assert not any(c in line for c in "\x1b\x07\n\x9b\u202e\u200f")
+    assert "\\x1b]0;OWNED\\x07\\x1b[2J\\x9b2J\\u202e\\u200f" in line
+    assert "rebind.example" not in line and f"{kent_server.url}/event/" in line
     assert "evil\\n[2026-01-01] INFO: #999 forged" in line
     payload = kent.render_console_payload(kent_server.events()[0])
     assert "\x9b" not in payload and "\x1b" not in payload
