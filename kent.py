@@ -9041,6 +9041,8 @@ def exec_verdict(report):
             f"kent exec: gate failed: {'; '.join(failed)}; exit status "
             f"{EXEC_GATE_FAILED} (COMMAND's was {report['command_status']})"
         )
+    if report.get("write_failed"):
+        return "kent exec: exit status 1 (COMMAND's was 0; a report file failed)"
     return f"kent exec: exit status {report['status']} (COMMAND's own)"
 
 
@@ -9251,13 +9253,17 @@ def _write_outputs(report, options):
     if os.environ.get("GITHUB_ACTIONS") == "true":
         for line in github_annotations(report):
             print(line, flush=True)  # GitHub reads workflow commands on stdout
-    if options.report:
-        with open(options.report, "w", encoding="utf-8") as file:
-            json.dump(report, file, indent=2, default=str)
-            file.write("\n")
-    if options.junit:
-        with open(options.junit, "wb") as file:
-            file.write(render_junit(report))
+    try:
+        if options.report:
+            with open(options.report, "w", encoding="utf-8") as file:
+                file.write(json_text(report, indent=2) + "\n")
+        if options.junit:
+            with open(options.junit, "wb") as file:
+                file.write(render_junit(report))
+    except OSError as exc:  # a full disk must not hide the verdict
+        print(f"kent exec: cannot write a report: {exc}", file=sys.stderr)
+        if not report["status"]:
+            report["status"], report["write_failed"] = 1, True
     print(exec_verdict(report), file=sys.stderr, flush=True)
 
 
@@ -9438,6 +9444,38 @@ def _size(text):
     return int(match.group(1)) * factor
 
 
+def _port(text):
+    """A TCP port number, 0 (any free one) to 65535."""
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"not a port (0-65535): {text!r}")
+    return port
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"not a whole number of 1 or more: {text!r}")
+    return value
+
+
+def _seconds(text):
+    """Seconds: a finite number, 0 or more (no nan, no inf)."""
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < 10**9:  # False for nan and inf
+        raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}")
+    return value
+
+
 def _add_run_parser(commands):
     run = commands.add_parser(
         "run",
@@ -9461,7 +9499,7 @@ def _add_server_arguments(run):
     run.add_argument(
         "-p",
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help="port (default %(default)s; 0 picks a free one)",
     )
@@ -9475,13 +9513,13 @@ def _add_server_arguments(run):
     )
     run.add_argument(
         "--spotlight-port",
-        type=int,
+        type=_port,
         metavar="PORT",
         help="the same on another port (0 picks a free one)",
     )
     run.add_argument(
         "--max-events",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_EVENTS,
         metavar="N",
         help="items to keep, oldest go first (default %(default)s)",
@@ -9503,14 +9541,14 @@ def _add_server_arguments(run):
     )
     run.add_argument(
         "--max-connections",
-        type=int,
+        type=_positive_int,
         default=DEFAULT_MAX_CONNECTIONS,
         metavar="N",
         help="open connections before answering 503 (default %(default)s)",
     )
     run.add_argument(
         "--request-timeout",
-        type=float,
+        type=_seconds,
         default=DEFAULT_REQUEST_TIMEOUT,
         metavar="SECONDS",
         help="close connections that take longer to send a request or to "
@@ -9594,7 +9632,7 @@ def _add_wait_parser(commands):
         "--count", type=int, default=1, help="how many events (default %(default)s)"
     )
     wait.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds (default %(default)s)"
+        "--timeout", type=_seconds, default=10.0, help="seconds (default %(default)s)"
     )
     wait.add_argument(
         "--type", help="item type(s), comma-separated, e.g. event,transaction"
@@ -9632,7 +9670,7 @@ def _add_target_arguments(parser):
         "else 1)",
     )
     parser.add_argument(
-        "--timeout", type=float, default=10.0, help="seconds (default %(default)s)"
+        "--timeout", type=_seconds, default=10.0, help="seconds (default %(default)s)"
     )
 
 
@@ -9690,7 +9728,7 @@ def _add_exec_parser(commands):
     run.set_defaults(port=0)
     run.add_argument(
         "--settle",
-        type=float,
+        type=_seconds,
         default=1.0,
         metavar="SECONDS",
         help="after COMMAND exits, wait until nothing arrived for this long "
@@ -9764,7 +9802,7 @@ def _add_mcp_parser(commands):
     mcp.add_argument(
         "-p",
         "--port",
-        type=int,
+        type=_port,
         default=DEFAULT_PORT,
         help="port of the Kent to use or start (default %(default)s)",
     )
@@ -10089,6 +10127,13 @@ def _exec(args):
 
 
 def _tail(args):
+    try:
+        parts = urllib.parse.urlsplit(args.url)
+        parts.port  # noqa: B018  (raises on a bad port)
+    except ValueError as exc:
+        raise SystemExit(f"kent tail: bad --url {args.url!r}: {exc}") from None
+    if parts.scheme != "http" or not parts.hostname:
+        raise SystemExit(f"kent tail: --url wants http://HOST:PORT, not {args.url!r}")
     params = {"project": args.project, "type": args.type, "since": args.since}
     query = urllib.parse.urlencode({k: v for k, v in params.items() if v})
     colour = sys.stdout.isatty() and "NO_COLOR" not in os.environ

@@ -276,6 +276,42 @@ def test_bad_arguments_say_what_is_wrong(tmp_path):
     assert "cannot write --junit" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (("--port", "99999"), "not a port (0-65535): '99999'"),
+        (("--settle", "inf"), "not a number of seconds: 'inf'"),
+        (("--settle", "nan"), "not a number of seconds: 'nan'"),
+        (("--settle", "-1"), "not a number of seconds: '-1'"),
+        (("--max-events", "-5"), "not a whole number of 1 or more: '-5'"),
+        (("--request-timeout", "nan"), "not a number of seconds: 'nan'"),
+    ],
+)
+def test_numbers_out_of_range_are_usage_errors(args, words):
+    done = kent_exec(*args, "--", "true")
+    assert done.returncode == 2 and words in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/full"), reason="no /dev/full here")
+def test_a_report_that_cannot_be_written_fails_with_a_message():
+    done = kent_exec("--report", "/dev/full", "--", "true")
+    assert done.returncode == 1, done.stderr
+    assert "cannot write a report" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_tail_with_a_bad_url_says_so():
+    for url in ("http://[::1", "ftp://kent"):
+        done = subprocess.run(
+            [sys.executable, KENT_PY, "tail", "--url", url],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+        assert done.returncode == 1 and "kent tail:" in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr
+
+
 # -- signals: Ctrl-C on a terminal, SIGINT from a CI runner -------------------
 
 
