@@ -4616,16 +4616,18 @@ def _ui_records(event, columns):
     return _ui_section(f"Records ({len(records)})", table)
 
 
+# The time column of log and metric records.
+_UI_TIME_COLUMN = (
+    "Time",
+    lambda r: f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>',
+)
+
+
 def _ui_log_body(event):
     return _ui_records(
         event,
         [
-            (
-                "Time",
-                lambda r: (
-                    f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>'
-                ),
-            ),
+            _UI_TIME_COLUMN,
             ("Level", lambda r: _ui_level(r.get("level"))),
             ("Body", lambda r: _ui_value(r.get("body"))),
             ("Attributes", lambda r: _ui_attributes(r.get("attributes"))),
@@ -4637,12 +4639,7 @@ def _ui_metric_body(event):
     return _ui_records(
         event,
         [
-            (
-                "Time",
-                lambda r: (
-                    f'<span class="nowrap small">{_ui_time(r.get("timestamp"))}</span>'
-                ),
-            ),
+            _UI_TIME_COLUMN,
             ("Name", lambda r: _e(r.get("name"))),
             ("Type", lambda r: _e(r.get("type"))),
             (
