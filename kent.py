@@ -2937,6 +2937,8 @@ class EventFilter:
         self.projects = _int_set(project)
         types = type.split(",") if isinstance(type, str) else type
         self.types = {t.strip() for t in types if t.strip()} if types else None
+        if self.types and "transaction" in self.types:
+            self.types.add("span")  # streamed spans are a transaction in pieces
         self.since = int(since or 0)
         self.q = q.lower() if q else None
         self.fields = [(_field_paths(k), str(v)) for k, v in (fields or {}).items()]
@@ -5480,7 +5482,6 @@ class ConsolePrinter:
         if not batch:
             self._scan_late()
             return
-        lines = []
         for event, base_url in batch:
             try:
                 findings = None
@@ -5488,11 +5489,11 @@ class ConsolePrinter:
                     findings = self._scan(event)
                 else:
                     self._defer(event, base_url)
-                lines += self.kent.console_lines(event, base_url, findings)
+                lines = self.kent.console_lines(event, base_url, findings)
             except Exception:  # a bug in Kent: say so, keep printing
                 logger.exception("Kent could not print an item")
-        if lines:
-            logger.info("%s", "\n".join(lines))
+                continue
+            logger.info("%s", "\n".join(lines))  # each item with its own time
 
     def _defer(self, event, base_url):
         # Its id, not the event: an item the store drops must not stay in memory.

@@ -662,6 +662,18 @@ def test_console_printer_says_when_items_were_never_scanned(caplog):
     assert "GET /api/leaks/" in text and "(scanned late)" not in text
 
 
+def test_console_gives_every_item_of_a_batch_its_own_time(caplog):
+    server = kent.KentServer(console=True)
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(
+            [kent.StoredEvent(1, items[0]) for _ in "abc"], 200, ""
+        )
+        server.kent.printer._print_pending()
+    records = [r for r in caplog.records if "project=1" in r.getMessage()]
+    assert len(records) == 3  # a log record, so a timestamp, each
+
+
 # ---------------------------------------------------------------------------
 # Browser: a finding highlighted on the event page, the badge on the index
 # ---------------------------------------------------------------------------

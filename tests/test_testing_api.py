@@ -532,3 +532,13 @@ def test_stop_with_an_open_keep_alive_connection():
 def test_wait_with_a_timeout_that_is_not_a_number_is_400(kent_server):
     status, _, data = http_request(kent_server.url, "GET", "/api/wait/?timeout=nan")
     assert status == 400, data
+
+
+def test_type_transaction_also_finds_streamed_spans(kent_server):
+    span = {"items": [{"span_id": "a" * 16, "trace_id": "b" * 32, "name": "GET /"}]}
+    spans = ({"type": "span", "item_count": 1}, span)
+    post_envelope(kent_server.url, envelope(spans, event_item({"message": "x"})))
+    status, value = get_json(kent_server.url, "/api/eventlist/?type=transaction")
+    assert status == 200 and [e["type"] for e in value["events"]] == ["span"]
+    status, value = get_json(kent_server.url, "/api/eventlist/?type=event")
+    assert [e["type"] for e in value["events"]] == ["event"]
