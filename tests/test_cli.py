@@ -73,15 +73,20 @@ def running_kent(command, tmp_path, cwd=None, env=None, banner_lines=2):
         )
         yield match.group(2), lines, proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
         proc.stdout.close()
         stderr.close()
+
+
+def stop_process(proc):
+    """Ctrl-C as a user would; kill what does not stop within 10 s."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(10)
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(10)
 
 
 def check_serves_and_stops(command, tmp_path, cwd=None):
@@ -471,13 +476,7 @@ def running_tail(*args):
     try:
         yield proc
     finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGINT)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(10)
+        stop_process(proc)
         proc.stdout.close()
         proc.stderr.close()
 
