@@ -3022,7 +3022,7 @@ class EventFilter:
 
 
 def _ui_plain(value):
-    return value if isinstance(value, str) else json.dumps(value, default=str)
+    return value if isinstance(value, str) else json_text(value)
 
 
 def describe_stored(match, stored, shown=10):
