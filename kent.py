@@ -111,6 +111,12 @@ MAX_SECURITY_REPORTS = 1000  # in one request (one item each)
 CLIENT_GONE_POLL = 0.2  # seconds between a long-poll's checks that its client is there
 KEPT_OF_TOO_LARGE = 64 * 1024  # bytes of a refused oversized body kept to look at
 PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughly
+# Python's objects take up to about 64 bytes for each comma, colon or opening
+# bracket of a JSON document (a 3 MB array of ``[]`` takes 67 MB), so those
+# are capped: what one document takes to decode stays bounded whatever its
+# size. A real SDK's largest items, profiles and replays, have under 300,000.
+MAX_JSON_VALUES = 1_000_000
+JSON_BYTES_PER_VALUE = 64
 DEFAULT_PROJECT_KEY = "public"
 
 
@@ -235,6 +241,18 @@ class MethodNotAllowed(KentError):
 
 class PayloadTooLarge(KentError):
     status = 413
+
+
+class TooManyValues(PayloadTooLarge):
+    """JSON with more values than Kent decodes (``MAX_JSON_VALUES``)."""
+
+    def __init__(self, count, limit):
+        super().__init__(
+            f"JSON too complex to decode: {count:,} of its bytes are commas, "
+            f"colons or opening brackets, each one a value or more; Kent decodes "
+            f"at most {limit:,} (as Python objects they could take "
+            f"{count * JSON_BYTES_PER_VALUE // MIB:,} MiB)"
+        )
 
 
 class UnsupportedEncoding(KentError):
@@ -605,8 +623,19 @@ class ParsedItem:
         return f"<ParsedItem {self.index} {self.type} {len(self.raw)} bytes>"
 
 
-def json_loads(data):
-    """``json.loads`` that reports absurd nesting as a ``ValueError``."""
+def json_value_count(data):
+    """At least as many as the values ``data`` holds: its ``, : [ {`` bytes
+    (those in strings too: cheap to count, and never too few)."""
+    return sum(data.count(c) for c in ("[{,:" if isinstance(data, str) else b"[{,:"))
+
+
+def json_loads(data, max_values=MAX_JSON_VALUES):
+    """``json.loads`` that reports absurd nesting as a ``ValueError``, and
+    a document of more than ``max_values`` values as ``TooManyValues``."""
+    if max_values is not None and len(data) > max_values:
+        count = json_value_count(data)
+        if count > max_values:
+            raise TooManyValues(count, max_values)
     try:
         return json.loads(data)
     except RecursionError:
@@ -8644,7 +8673,7 @@ def replay_project(data):
     try:
         if data[:2] == b"\x1f\x8b":  # a saved .gz
             data = decode_body(data, "gzip")
-        value = json_loads(data)
+        value = json_loads(data, max_values=None)
     except (ValueError, UnicodeDecodeError, KentError):
         return None
     if not isinstance(value, dict) or not isinstance(value.get("payload"), dict):
@@ -8672,7 +8701,7 @@ def with_envelope_dsn(data, dsn):
 def _first_line_is_json_object(data):
     first = data.split(b"\n", 1)[0].strip()
     try:
-        return isinstance(json_loads(first), dict)
+        return isinstance(json_loads(first, max_values=None), dict)
     except (ValueError, UnicodeDecodeError):
         return False
 
@@ -8695,7 +8724,7 @@ def parse_replay_file(data):
         content_type = f"multipart/form-data; boundary={boundary}"
         return "minidump", content_type, build_multipart(boundary, parts)
     try:
-        value = json_loads(data)
+        value = json_loads(data, max_values=None)
     except (ValueError, UnicodeDecodeError):
         value = None
     if isinstance(value, dict) and isinstance(value.get("payload"), dict):
@@ -9419,7 +9448,7 @@ def _remote_mcp_answer(base):
             problem = f"cannot reach Kent at {base}: {exc}"
         # the client waits for an answer with its request's id
         try:
-            ident = json_loads(line).get("id")
+            ident = json_loads(line, max_values=None).get("id")
         except (ValueError, AttributeError):
             ident = None
         error = JsonRpcError(-32603, problem)
