@@ -117,6 +117,10 @@ PARSED_JSON_FACTOR = 6  # memory of json.loads' objects per byte of JSON, roughl
 # size. A real SDK's largest items, profiles and replays, have under 300,000.
 MAX_JSON_VALUES = 1_000_000
 JSON_BYTES_PER_VALUE = 64
+# Drawing an item (page or API) holds its parsed tree and the text written,
+# about twice the tree: eight concurrent views of one 5.8 MB event took 1 GB.
+# Views share the memory budget and take turns past it, waiting this long.
+VIEW_WAIT = 30.0  # seconds
 DEFAULT_PROJECT_KEY = "public"
 
 
@@ -2810,7 +2814,6 @@ class StoredEvent:
         "sdk",
         "level",
         "size",
-        "_search_text",
         "_findings",
         "_summary_json",
     )
@@ -2854,7 +2857,6 @@ class StoredEvent:
         # Inflated and parsed (a replay recording): Python objects take
         # several times the JSON's bytes.
         self.size += item.decoded_size * PARSED_JSON_FACTOR
-        self._search_text = None
         self._findings = None  # (canary version, findings)
         self._summary_json = None  # (canary version, list entry): read often
 
@@ -2903,16 +2905,23 @@ class StoredEvent:
             self._findings = cached
         return cached[1]
 
+    def view_cost(self):
+        """Roughly the bytes that drawing this item takes while it is drawn:
+        its parsed tree and the text written (see ``VIEW_WAIT``)."""
+        if self.binary:
+            return len(self.raw)
+        tree = json_value_count(self.raw) * JSON_BYTES_PER_VALUE
+        return 2 * tree + 4 * len(self.raw)
+
     def search_text(self):
-        """The decoded payload as text, for ``q=`` and search (cached)."""
-        if self._search_text is None:
-            if self.binary or isinstance(self.body, (bytes, str)):
-                raw = self.body if isinstance(self.body, str) else self.raw
-                text = raw if isinstance(raw, str) else raw.decode("utf-8", "replace")
-            else:
-                text = json_text(self.body)
-            self._search_text = text
-        return self._search_text
+        """The decoded payload as text, for ``q=`` and search. Not kept: kept
+        for every item searched, the texts took as much again as the store."""
+        body = None if self.binary else self.body
+        if isinstance(body, str):
+            return body
+        if self.binary or isinstance(body, bytes):
+            return bytes(self.raw).decode("utf-8", "replace")
+        return json_text(body)
 
 
 def _path_values(value, path):
@@ -5778,7 +5787,12 @@ def _tool_get_event(kent, args, base_url):
     event = kent.store.get(str(args["id"]))
     if event is None:
         raise NotFound(f"no stored item with id {args['id']!r}")
-    report = _event_report(event, kent.findings(event))
+    cost = event.view_cost()
+    kent.begin_view(cost)  # as a page of it: drawing it shares the budget
+    try:
+        report = _event_report(event, kent.findings(event))
+    finally:
+        kent.end_view(cost)
     return _event_text(report) + f"\n{base_url}/event/{event.id}", report
 
 
@@ -6493,6 +6507,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._body_read = False
         self._partial_body = b""  # what arrived of a body Kent refused
         self._held = 0  # body bytes reserved in the memory budget
+        self._viewing = 0  # bytes of the items drawn, likewise
         self._cors = _OPEN_LINES  # until a route says it is Kent's own
         try:
             self.server.idle(self.connection, True)
@@ -6503,6 +6518,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             super().handle_one_request()
         finally:
             self.server.kent.release(self._held)
+            self.server.kent.end_view(self._viewing)
 
     def parse_request(self):
         """The request line and headers, as ``http.server`` does, faster."""
@@ -7188,9 +7204,13 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         }
 
     def _find_event(self, ident):
+        """The stored item ``ident``, its drawing counted until the request ends."""
         event = self.server.kent.store.get(ident)
         if event is None:
             raise NotFound(f"Event {ident} not found")
+        cost = event.view_cost()
+        self.server.kent.begin_view(cost)
+        self._viewing += cost
         return event
 
     def api_event(self, ident):
@@ -7569,8 +7589,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
 
     def page_trace(self, trace_id):
         wanted = trace_id.replace("-", "").lower()
+        # Parsed one at a time and not kept: a trace may name many large items.
         events = [
-            e.parsed()
+            e
             for e in self.server.kent.store.snapshot()
             if wanted in event_trace_ids(e.parsed())
         ]
@@ -7656,6 +7677,8 @@ class Kent:
         self.max_body = max_body
         self._in_flight = 0  # body bytes being received, counted against max_bytes
         self._in_flight_lock = threading.Lock()
+        self._viewing = 0  # bytes of items being drawn, counted against max_bytes
+        self._view_turn = threading.Condition()
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
         # The key of the DSNs Kent shows: one it accepts.
@@ -7685,6 +7708,27 @@ class Kent:
     def release(self, size):
         with self._in_flight_lock:
             self._in_flight -= size
+
+    def begin_view(self, cost, wait=VIEW_WAIT):
+        """Count ``cost`` bytes of an item being drawn against the memory
+        budget; past it the view waits for others to finish, then 503. Apart
+        from bodies being received, so that reading never stops ingestion."""
+        deadline = time.monotonic() + wait
+        with self._view_turn:
+            while self._viewing and self._viewing + cost > self.store.max_bytes:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise ServiceUnavailable(
+                        f"items being drawn take the memory budget of "
+                        f"{self.store.max_bytes} bytes (--max-bytes); try again later"
+                    )
+                self._view_turn.wait(left)
+            self._viewing += cost
+
+    def end_view(self, cost):
+        with self._view_turn:
+            self._viewing -= cost
+            self._view_turn.notify_all()
 
     @contextlib.contextmanager
     def stream_slot(self):

@@ -19,6 +19,7 @@ import sys
 import textwrap
 import threading
 import time
+import tracemalloc
 import zlib
 from pathlib import Path
 
@@ -454,3 +455,100 @@ def test_a_refused_replay_recording_is_counted_at_what_is_kept():
         assert status == 400
         [event] = server.wait_for(1)
         assert server.store.stats()["bytes"] < 100_000, server.store.stats()
+
+
+# -- what decoding and drawing one item may take -----------------------------------
+
+
+def _nested_lists(values):
+    """``[[],[],...]``: about ``values`` commas and brackets, 3 bytes each."""
+    return b"[" + b",".join([b"[]"] * (values // 2)) + b"]"
+
+
+def test_json_of_too_many_values_is_refused_and_kept(kent_server):
+    """3 MB of ``[]`` became 67 MB of Python objects; past MAX_JSON_VALUES
+    the item is refused before decoding and kept whole as a kent_error."""
+    bomb = _nested_lists(2 * kent.MAX_JSON_VALUES + 2)
+    status, _, body = post_envelope(kent_server.url, envelope(event_item(bomb)))
+    assert status == 413, body
+    assert "too complex to decode" in body["detail"] and "1,000,000" in body["detail"]
+    [kept] = kent_server.store.snapshot()
+    assert kept.type == "kent_error" and kept.status == 413
+    assert bytes(kept.raw).endswith(bomb + b"\n")
+    under = _nested_lists(kent.MAX_JSON_VALUES - 10)  # parses: accepted
+    status, _, body = post_envelope(kent_server.url, envelope(event_item(under)))
+    assert status == 200, body
+
+
+def test_views_past_the_budget_take_turns_then_503():
+    store = kent.EventStore(max_bytes=100)
+    server = kent.Kent(store=store)
+    server.begin_view(80)
+    with pytest.raises(kent.ServiceUnavailable, match="--max-bytes"):
+        server.begin_view(30, wait=0.2)
+    threading.Timer(0.2, server.end_view, (80,)).start()
+    server.begin_view(30, wait=10)  # its turn came when the first ended
+    server.begin_view(70, wait=0)  # 100: within the budget
+    server.end_view(30)
+    server.end_view(70)
+    server.begin_view(10**9, wait=0)  # alone, even one over the budget is drawn
+
+
+def _big_event():
+    """5.8 MB, 140,000 frames: drawing it took about 110 MB."""
+    frames = [{"function": f"f{i}", "lineno": i} for i in range(140_000)]
+    stacktrace = {"frames": frames}
+    return {"exception": {"values": [{"type": "E", "stacktrace": stacktrace}]}}
+
+
+@pytest.mark.slow
+def test_concurrent_views_of_a_large_item_stay_within_the_budget(tmp_path):
+    """Eight views of the event at once took 1 GB; drawn in turns, the peak
+    is about one drawing over the budget."""
+    process = KentProcess(tmp_path, "--max-bytes", "32M")
+    try:
+        status, _ = _post(
+            process, "/api/1/envelope/", envelope(event_item(_big_event())), {}
+        )
+        assert status == 200
+        [event] = get_json(process.url, "/api/eventlist/")[1]["events"]
+        before = process.peak()
+        paths = [f"/api/event/{event['event_id']}", f"/event/{event['event_id']}"]
+        statuses = []
+        threads = [
+            threading.Thread(
+                target=lambda p: statuses.append(
+                    http_request(process.url, "GET", p, timeout=120)[0]
+                ),
+                args=(paths[i % 2],),
+            )
+            for i in range(6)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * 6
+        peak = process.peak()
+        # one drawing at a time over what receiving it took (measured: 95 MB)
+        assert peak - before < 130 * MIB, (before // MIB, peak // MIB)
+    finally:
+        process.stop()
+    assert "Traceback" not in process.stderr(), process.stderr()[-3000:]
+
+
+def test_searching_keeps_no_copy_of_the_payloads():
+    """A search kept each item's text: 64 MB of stored events took 40 MB more."""
+    extra = {f"k{j}": "é" * 20 + f"{j:08}" for j in range(100)}
+    items = [event_item({"message": f"m{i}", "extra": extra}) for i in range(50)]
+    with kent.KentServer(port=0, max_events=10_000) as server:
+        for _ in range(40):  # 2,000 events of 3.5 KB
+            assert post_envelope(server.url, envelope(*items))[0] == 200
+        tracemalloc.start()
+        try:
+            status, found = get_json(server.url, "/api/eventlist/?q=zzzz")
+            kept, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+    assert status == 200 and found["events"] == []
+    assert kept < MIB, kept
