@@ -1963,6 +1963,231 @@ def build_envelope(envelope_header, items):
     )
 
 
+# -- Accepting a request: each ingestion route's parser, pure
+#
+# ``accept_*(request, data, auth, warnings)``: the decoded body of one
+# request to an ingestion route -> an ``Accepted`` (or a KentError). The
+# handler reads, decodes, stores and answers; these only understand.
+
+
+class Accepted:
+    """What an endpoint understood: items to store and the answer to give."""
+
+    def __init__(
+        self,
+        items,
+        warnings,
+        *,
+        status=200,
+        value=None,
+        content_type="application/json",
+        auth=None,
+    ):
+        self.items = items
+        self.warnings = warnings
+        self.status = status
+        self.value = value  # JSON value, or bytes sent as they are
+        self.content_type = content_type
+        self.auth = auth
+        self.project_id = None  # set when the body names the project (tunnel)
+
+
+def query_params(query):
+    """``a=1&b=2`` -> ``{"a": "1", "b": "2"}``; the last of a repeated key."""
+    pairs = urllib.parse.parse_qs(query, keep_blank_values=True)
+    return {k: v[-1] for k, v in pairs.items()}
+
+
+class IngestRequest:
+    """What a parser reads of a request besides its body: the headers, the
+    query, the route's path parts (``args``) and ``--max-body``."""
+
+    __slots__ = ("headers", "query", "args", "max_body")
+
+    def __init__(self, headers, query="", args=None, max_body=DEFAULT_MAX_BODY):
+        self.headers = headers
+        self.query = query
+        self.args = args or {}
+        self.max_body = max_body
+
+    def params(self):
+        return query_params(self.query)
+
+    @property
+    def content_type(self):
+        """The media type alone, lower-case (``multipart/form-data``)."""
+        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+
+
+# A 1x1 transparent GIF, Relay's answer to GET /store/ image beacons.
+PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
+
+
+def _envelope_event_id(header, items):
+    """The envelope's event id, else the first event-like item's."""
+    return normalize_event_id(header.get("event_id")) or next(
+        (
+            normalize_event_id(_get(i.body, "event_id"))
+            for i in items
+            if i.type in EVENT_LIKE_TYPES
+        ),
+        None,
+    )
+
+
+def accept_envelope(request, data, auth, warnings, project_id=None):
+    """An envelope to ``/api/<project>/envelope/`` (or a route that names
+    the project another way: ``project_id``)."""
+    if project_id is None:
+        project_id = request.args.get("project")
+    header, items, found = parse_envelope(data, request.max_body)
+    if auth["source"] is None and header.get("dsn"):
+        auth, warnings = parse_auth(
+            request.headers, request.query, envelope_dsn=header["dsn"]
+        )
+    found += warnings + check_envelope(
+        header, items, len(data), project_id, auth, time.time()
+    )
+    event_id = _envelope_event_id(header, items)
+    value = {"id": event_id, "success": True} if event_id else {"success": True}
+    return Accepted(items, found, value=value, auth=auth)
+
+
+def _dsn_project(data):
+    """The project of an envelope's ``dsn`` header, or None."""
+    header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
+    dsn = header.get("dsn")
+    dsn = parse_dsn(dsn) if isinstance(dsn, str) else None
+    return int(dsn[1]) if dsn and _wire_int(dsn[1]) is not None else None
+
+
+def accept_tunnel(request, data, auth, warnings):
+    """A tunnel target: the project comes from the envelope's ``dsn``."""
+    project = _dsn_project(data)
+    if project is None:
+        raise BadRequest(
+            "a tunnelled envelope needs a 'dsn' envelope header naming "
+            "the project (the JS SDK adds it when 'tunnel' is set)"
+        )
+    accepted = accept_envelope(request, data, auth, warnings, project)
+    accepted.project_id = project
+    return accepted
+
+
+def accept_spotlight(request, data, auth, warnings):
+    """Spotlight's ``POST /stream``: an envelope with no auth and no project
+    in the URL. The project is the envelope ``dsn``'s (an SDK with a DSN and
+    ``spotlight`` sends a copy here), else Spotlight's."""
+    # Spotlight never sends auth; saying so on every item is noise.
+    warnings = [w for w in warnings if w["code"] != "no-auth"]
+    project = _dsn_project(data)
+    project = SPOTLIGHT_PROJECT_ID if project is None else project
+    accepted = accept_envelope(request, data, auth, warnings, project)
+    accepted.project_id = project
+    return accepted
+
+
+def _made_up_event_id(item):
+    """The item's own event id, else a new one, as its envelope header."""
+    event_id = normalize_event_id(item.body.get("event_id")) or uuid.uuid4().hex
+    item.envelope_header = {"event_id": event_id}
+    item.made_up_headers = True
+    return event_id
+
+
+def accept_store(request, data, auth, warnings):
+    """The legacy ``/store/`` body: one event (or an envelope, by type)."""
+    if request.content_type == "application/x-sentry-envelope":
+        return accept_envelope(request, data, auth, warnings)
+    item = parse_store_body(data, request.max_body)
+    event_id = _made_up_event_id(item)
+    return Accepted([item], warnings, value={"id": event_id, "success": True})
+
+
+def accept_store_beacon(request, data, auth, warnings):
+    """raven-js image beacons: ``GET /store/?sentry_data=<json>``; a GIF."""
+    payload = request.params().get("sentry_data")
+    if not payload:
+        raise BadRequest("GET /store/ needs ?sentry_data=<event JSON>")
+    item = parse_store_body(payload.encode("utf-8"))
+    _made_up_event_id(item)
+    return Accepted([item], warnings, value=PIXEL_GIF, content_type="image/gif")
+
+
+def accept_security(request, data, auth, warnings):
+    """CSP, Expect-CT and HPKP reports; release and environment by query."""
+    items = parse_security_reports(data, request.headers.get("Content-Type") or "")
+    params = request.params()
+    for item in items:
+        item.envelope_header = {"event_id": uuid.uuid4().hex}
+        item.made_up_headers = True
+        for key in ("sentry_release", "sentry_environment"):
+            if key in params:
+                item.header[key] = params[key]
+    return Accepted(items, warnings, value={"success": True})
+
+
+def accept_nel(request, data, auth, warnings):
+    items = parse_nel_reports(data, request.headers.get("Content-Type") or "")
+    return Accepted(items, warnings, value=b"")
+
+
+def accept_minidump(request, data, auth, warnings):
+    """Crash uploads (sentry-native, Crashpad, Breakpad): text event id."""
+    if request.content_type in ("application/octet-stream", "application/x-dmp"):
+        parts = [FormPart("upload_file_minidump", "Minidump", None, bytes(data))]
+    else:
+        parts = parse_multipart(data, request.headers.get("Content-Type") or "")
+    event_id, items = parse_crash_upload(parts, limit=request.max_body)
+    text = str(uuid.UUID(event_id)).encode()
+    return Accepted(items, warnings, value=text, content_type="text/plain")
+
+
+def accept_attachments(request, data, auth, warnings):
+    """Attachments for an event already sent; Relay answers 201."""
+    parts = parse_multipart(data, request.headers.get("Content-Type") or "")
+    event_id = request.args["event_id"]
+    header = {"event_id": normalize_event_id(event_id) or event_id}
+    files = (p for p in parts if p.filename is not None)
+    items = [_attachment_item(p, i, "event.attachment") for i, p in enumerate(files, 1)]
+    for item in items:
+        item.envelope_header = header
+    return Accepted(items, warnings, status=201, value=b"")
+
+
+def accept_unreal(request, data, auth, warnings):
+    """An Unreal Engine crash report: kept as one attachment."""
+    event_id = uuid.uuid4().hex
+    header = {
+        "type": "attachment",
+        "filename": "UE4CrashReport.zip",
+        "attachment_type": "unreal.report",
+    }
+    item = ParsedItem("attachment", {"event_id": event_id}, header, bytes(data), 1)
+    item.body, item.binary = item.raw, True
+    text = str(uuid.UUID(event_id)).encode()
+    return Accepted([item], warnings, value=text, content_type="text/plain")
+
+
+def accept_cron(request, data, auth, warnings):
+    """Check-ins by URL; Relay answers 202 and never 429."""
+    body = None
+    if data.strip()[:1] == b"{":
+        try:
+            body = json_loads(data)
+        except ValueError as exc:
+            raise BadRequest(f"check-in body is not valid JSON: {exc}") from None
+    item = check_in_from_query(request.args["slug"], request.params(), body)
+    return Accepted([item], warnings, status=202, value=b"")
+
+
+def accept_otlp(request, data, auth, warnings):
+    """OpenTelemetry traces or logs (OTLP/HTTP, JSON or protobuf)."""
+    signal_name = request.args["otlp_signal"]
+    item = parse_otlp(data, request.headers.get("Content-Type"), signal_name)
+    return Accepted([item], warnings, status=202, value=b"{}")
+
+
 # ---------------------------------------------------------------------------
 # 5. Debugging
 # ---------------------------------------------------------------------------
@@ -5968,30 +6193,6 @@ def mcp_answers(kent, data, base_url):
 # -- The handler: routes, request bodies, one place that maps errors to status
 
 
-class Accepted:
-    """What an endpoint understood: items to store and the answer to give."""
-
-    def __init__(
-        self,
-        items,
-        warnings,
-        *,
-        status=200,
-        value=None,
-        content_type="application/json",
-        auth=None,
-    ):
-        self.items = items
-        self.warnings = warnings
-        self.status = status
-        self.value = value  # JSON value, or bytes sent as they are
-        self.content_type = content_type
-        self.auth = auth
-        self.project_id = None  # set when the body names the project (tunnel)
-
-
-# A 1x1 transparent GIF, Relay's answer to GET /store/ image beacons.
-PIXEL_GIF = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 CORS_HEADERS = (
     ("Access-Control-Allow-Origin", "*"),
     (
@@ -6223,72 +6424,6 @@ def _is_navigation(method, headers):
     )
 
 
-# (methods, path pattern, handler method, kind); first match wins. The kind
-# says who may ask: INGEST routes are open to every origin and Host (an SDK in
-# any page); every other kind is Kent's own (AccessPolicy decides).
-_ROUTE_PATTERNS = [
-    (("POST",), r"/api/(\d+)/envelope/", "ingest_envelope", INGEST),
-    (("POST",), r"/api/(\d+)/store/", "ingest_store", INGEST),
-    (("POST",), r"/api/(\d+)/(?:security|csp-report)/", "ingest_security", INGEST),
-    (("POST",), r"/api/(\d+)/minidump/?", "ingest_minidump", INGEST),
-    (
-        ("POST",),
-        r"/api/(\d+)/events/([^/]+)/attachments/",
-        "ingest_attachments",
-        INGEST,
-    ),
-    (("POST",), r"/api/(\d+)/nel/", "ingest_nel", INGEST),
-    (("GET", "POST"), r"/api/(\d+)/cron/([^/]+)(?:/([^/]+))?/?", "ingest_cron", INGEST),
-    (
-        ("POST",),
-        r"/api/(\d+)/(?:integration/)?otlp/v1/(traces|logs)/?",
-        "ingest_otlp",
-        INGEST,
-    ),
-    (("POST",), r"/api/(\d+)/unreal/([^/]+)/", "ingest_unreal", INGEST),
-    (("POST",), r"/tunnel/?", "ingest_tunnel", INGEST),
-    (("POST",), r"/stream", "ingest_spotlight", INGEST),
-    (("GET",), r"/stream", "stream_events", "api"),
-    (("GET",), r"/api/stream/?", "stream_events", "api"),
-    (("POST",), r"/mcp/?", "mcp_request", "api"),
-    (("GET",), r"/api/(\d+)/store/", "ingest_store_get", INGEST),
-    (("GET",), r"/api/relay/healthcheck/(?:ready|live)/", "health", INGEST),
-    (("GET",), r"/api/0/relays/live/", "health", INGEST),
-    (("GET", "POST", "HEAD", "PATCH"), r"/api/(\d+)/upload/?.*", "tus_upload", INGEST),
-    (("GET",), r"/api/eventlist/", "api_event_list", "api"),
-    (("GET",), r"/api/faults/", "api_faults", "api"),
-    (("POST",), r"/api/faults/", "api_fault_add", "api"),
-    (("DELETE",), r"/api/faults/(?:(\d+)/?)?", "api_fault_clear", "api"),
-    (("POST",), r"/faults/clear", "page_faults_clear", "page"),
-    (("GET",), r"/api/canaries/", "api_canaries", "api"),
-    (("POST",), r"/api/canaries/", "api_canaries_add", "api"),
-    (("DELETE",), r"/api/canaries/", "api_canaries_clear", "api"),
-    (("GET",), r"/api/leaks/", "api_leaks", "api"),
-    (("GET",), r"/api/search/", "api_search", "api"),
-    (("GET",), r"/api/diff/([^/]+)/([^/]+)/?", "api_diff", "api"),
-    (("GET",), r"/api/event/([^/]+)/raw", "api_event_raw", "api"),
-    (("GET",), r"/api/event/([^/]+)/envelope", "api_event_envelope", "api"),
-    (("GET",), r"/api/event/([^/]+)/?", "api_event", "api"),
-    (("POST",), r"/api/flush/", "api_flush", "api"),
-    (("GET",), r"/api/wait/", "api_wait", "api"),
-    (("GET",), r"/api/status/", "api_status", "api"),
-    (("GET",), r"/", "page_index", "page"),
-    (("POST",), r"/flush", "page_flush", "page"),
-    (("GET",), r"/event/([^/]+)", "page_event", "page"),
-    (("GET",), r"/trace/([^/]+)/?", "page_trace", "page"),
-    (("GET",), r"/search/?", "page_search", "page"),
-    (("GET",), r"/diff/?", "page_diff_form", "page"),
-    (("GET",), r"/diff/([^/]+)/([^/]+)/?", "page_diff", "page"),
-    (
-        ("POST", "GET"),
-        r"/api/([^/]*[^/\d][^/]*)/(?:envelope|store|security|csp-report)/",
-        "bad_project",
-        INGEST,
-    ),
-]
-ROUTES = [(m, re.compile(p), h, k) for m, p, h, k in _ROUTE_PATTERNS]
-
-
 def _safe_header_value(value):
     """A response header value with nothing that could end the line."""
     return re.sub(r"[^\x20-\x7e]", "?", str(value))
@@ -6393,6 +6528,10 @@ def read_headers(rfile):
             raise HeaderError(f"more than {MAX_HEADERS} request headers")
 
 
+# RFC 9112 section 7.1: 1*HEXDIG, then extensions after optional whitespace.
+_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
+
+
 class _CountingReader:
     """A connection's ``rfile`` that notes when a request's first bytes came
     and how many followed, for the watchdog's minimum data rate."""
@@ -6427,6 +6566,53 @@ class _CountingReader:
     def readline(self, size=-1):
         return self._count(self._file.readline(size))
 
+    def read_exactly(self, length):
+        """``length`` bytes (fewer if the client hangs up), read as they come
+        so the watchdog sees a slow body progress."""
+        buffer, got = bytearray(length), 0
+        with memoryview(buffer) as view:
+            while got < length:
+                count = self.readinto1(view[got:])
+                if not count:
+                    break
+                got += count
+        return bytes(buffer) if got == length else bytes(buffer[:got])
+
+    def read_chunked(self, limit, hold):
+        """De-chunk ``Transfer-Encoding: chunked`` (the Node SDK sends it);
+        ``hold(size)`` reserves each chunk in the memory budget. A refusal
+        carries what had arrived as ``partial_body``."""
+        parts, size = [], 0
+        while True:
+            line = self.readline(1026)
+            match = _CHUNK_SIZE_LINE.fullmatch(line)
+            if not match:  # int(x, 16) would take 0x1, 1_0, -0, " 1 "
+                raise BadRequest(
+                    f"bad chunk size line {line[:40]!r} after {size} body bytes: "
+                    "a chunk size is plain hex digits"
+                )
+            chunk_size = int(match[1], 16)
+            if chunk_size == 0:
+                break
+            size += chunk_size
+            if size > limit:
+                kept = b"".join(parts)[:KEPT_OF_TOO_LARGE]
+                exc = PayloadTooLarge(
+                    f"chunked body is over the limit of {limit} bytes (raise it with "
+                    "--max-body); " + _kept_text(len(kept), None)
+                )
+                exc.partial_body = kept
+                raise exc
+            hold(chunk_size)
+            chunk = self.read_exactly(chunk_size)
+            if len(chunk) < chunk_size or self.read(2) != b"\r\n":
+                raise BadRequest(f"chunked body ended early after {size} bytes")
+            parts.append(chunk)
+        for _ in range(MAX_HEADERS + 1):  # trailers, up to the blank line
+            if not self.readline(65537).strip():
+                return b"".join(parts)
+        raise BadRequest(f"more than {MAX_HEADERS} trailer lines after a chunked body")
+
     def await_request(self):
         """Block until a request's first byte is here; the rate counts from
         then (a request line trickled forever is not an idle connection)."""
@@ -6435,10 +6621,6 @@ class _CountingReader:
 
     def __getattr__(self, name):
         return getattr(self._file, name)
-
-
-# RFC 9112 section 7.1: 1*HEXDIG, then extensions after optional whitespace.
-_CHUNK_SIZE_LINE = re.compile(rb"([0-9A-Fa-f]{1,16})(?:[ \t]*;[^\r\n]*)?\r?\n")
 
 
 def check_request_line(line):
@@ -6482,6 +6664,575 @@ def check_framing(headers, version):
             raise BadRequest("Transfer-Encoding in an HTTP/1.0 request")
     elif len(set(headers.get_all("Content-Length"))) > 1:
         raise BadRequest("the request's Content-Length headers disagree")
+
+
+def request_info(endpoint, req):
+    """What Kent notes of an ingestion request, beside its items."""
+    headers = req.headers
+    return {
+        "id": uuid.uuid4().hex,
+        "endpoint": endpoint,
+        "method": req.command,
+        "path": req.path,
+        "content_type": headers.get("Content-Type"),
+        "content_encoding": headers.get("Content-Encoding"),
+        "transfer_encoding": headers.get("Transfer-Encoding"),
+        "user_agent": headers.get("User-Agent"),
+        "remote_addr": req.client_address[0] if req.client_address else None,
+        "headers": dict(headers.items()),
+        "size": None,
+        "decoded_size": None,
+    }
+
+
+def refused_events(project_id, info, auth, data, exc):
+    """What a refused request leaves in the store: the items read before the
+    error, then a ``kent_error`` holding the bytes (to look at and replay)."""
+    kept = getattr(exc, "kept", None)  # decoded too large: its first 64 KiB
+    if kept is not None and len(data) > KEPT_OF_TOO_LARGE:
+        data = kept  # (a small compressed body is kept whole, to replay)
+    item = ParsedItem("kent_error", None, {"type": "kent_error"}, bytes(data))
+    item.body, item.binary = item.raw, True
+    item.error = f"{exc.status} {exc.message}"
+    events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
+    events.append(StoredEvent(project_id, item, info, auth))
+    return events
+
+
+# -- Views: one function per route, given the handler (``req``) for its
+# request and its answer; the handler itself only carries bytes.
+
+
+def api_event_list(req):
+    kent = req.kent
+    params = req.params()
+    events = kent.store.snapshot(EventFilter.from_query(params) if params else None)
+    limit = params.get("limit")
+    if _wire_int(limit) is not None:
+        events = events[-_wire_int(limit) :] if _wire_int(limit) else []
+    extra = kent.store.stats()
+    if not events and params:
+        extra.update(_filter_hint(req, EventFilter.from_query(params)))
+    answer = event_list_json(events, extra, kent.leak_count, kent.canary_version)
+    req.respond(200, answer)
+
+
+def _filter_hint(req, match):
+    """``{"hint": ...}`` when a field filter names what no event has."""
+    missing = match.missing_fields(req.kent.store.snapshot())
+    if not missing:
+        return {}
+    names = ", ".join(repr(m) for m in missing)
+    return {
+        "hint": f"no stored event (of the newest 200) has a field {names}; the filters are "
+        "project (or project_id), type, since, q and limit, and "
+        "body.<path> for a field"
+    }
+
+
+def api_event(req, ident):
+    event = req.find_event(ident)
+    kent = req.kent
+    siblings = kent.store.siblings(event)
+    replayable = is_replayable(event, siblings)
+    curl = replay_curl(event, req.base_url()) if replayable else None
+    findings = kent.findings(event)
+    view = event.parsed()
+    if deeper_than(view.body):  # valid, but too deep for many clients
+        view = event.as_text()
+    req.respond(200, to_json_bytes(event_to_dict(view, findings, curl)))
+
+
+def api_event_envelope(req, ident):
+    event = req.find_event(ident)
+    events = sorted([event, *req.kent.store.siblings(event)], key=lambda e: e.seq)
+    data = rebuild_envelope(events)
+    if data is None:
+        raise NotFound(
+            f"Kent could not read the request of {ident}, so there is no "
+            f"envelope to rebuild; its bytes are at /api/event/{ident}/raw"
+        )
+    disposition = f'attachment; filename="{envelope_filename(event)}"'
+    headers = (("Content-Disposition", disposition),)
+    req.respond(200, data, ENVELOPE_CONTENT_TYPE, headers)
+
+
+def api_event_raw(req, ident):
+    event = req.find_event(ident)
+    content_type = (
+        event.header.get("content_type") if isinstance(event.header, dict) else None
+    )
+    if not isinstance(content_type, str) or not _MIME_TYPE.fullmatch(content_type):
+        content_type = (
+            "application/octet-stream" if event.binary else "application/json"
+        )
+    # The bytes are the sender's: never let them run as a page of Kent's.
+    headers = (("Content-Security-Policy", "sandbox; default-src 'none'"),)
+    if content_type.lower() in _RENDERED_TYPES:  # save it, never show it
+        headers += (("Content-Disposition", "attachment"),)
+    req.respond(200, bytes(event.raw), content_type, headers)
+
+
+def api_flush(req):
+    req.read_body(65536)
+    params = req.params()
+    project = params.get("project") or params.get("project_id")
+    project = parse_project_id(project) if project is not None else None
+    gone = req.kent.store.flush(project)
+    req.respond_json(200, {"success": True, "flushed": gone})
+
+
+def _wait_params(req):
+    """``(count, timeout, filter)`` of ``GET /api/wait/``."""
+    params = req.params()
+    try:
+        count = int(params.get("count", 1))
+        timeout = float(params.get("timeout", 10))
+    except ValueError as exc:
+        raise BadRequest(f"bad count or timeout: {exc}") from None
+    if not 0 <= timeout < float("inf"):
+        raise BadRequest(f"timeout must be a number of seconds, not {timeout}")
+    if count < 1:
+        raise BadRequest(f"count must be 1 or more, not {count}")
+    # min(): what the store will wait
+    return count, min(timeout, MAX_WAIT_TIMEOUT), EventFilter.from_query(params)
+
+
+def api_wait(req):
+    count, timeout, match = _wait_params(req)
+    if not req.server.enter_long_poll():
+        message = (
+            f"{req.server.max_long_polls} clients already wait on /api/wait/ "
+            "(half of --max-connections, so that SDKs can still send); "
+            "try again soon"
+        )
+        raise ServiceUnavailable(message)
+    try:
+        store = req.kent.store
+        events, ok = store.wait_for(
+            count, timeout, match, match.since, gone=req.client_gone
+        )
+    finally:
+        req.server.leave_long_poll()
+    if not ok and req.client_gone():  # nobody to answer: free the thread
+        req.close_connection = True
+        return
+    _wait_answer(req, events, ok, count, timeout, match)
+
+
+def _wait_answer(req, events, ok, count, timeout, match):
+    value = {
+        "events": [event_to_summary(e, req.kent.leak_count(e)) for e in events],
+        "count": len(events),
+        "wanted": count,
+    }
+    value["last_seq"] = req.kent.store.last_seq
+    if ok:
+        req.respond_json(200, value)
+    else:
+        value["dropped"] = req.kent.store.dropped
+        listing = describe_stored(match, req.kent.store.snapshot())
+        value["error"] = (
+            f"timed out after {timeout} s: {len(events)} of {count} matching "
+            f"events arrived ({value['dropped']} dropped by the limits so far)"
+            + (f"\n{listing}" if listing else "")
+        )
+        value.update(_filter_hint(req, match))
+        req.respond_json(408, value)
+
+
+def _read_json(req):
+    data = req.read_body(1024 * 1024)
+    try:
+        return json_loads(data or b"{}")
+    except ValueError as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+
+
+def api_faults(req):
+    req.respond_json(200, {"faults": req.kent.faults.list()})
+
+
+def api_fault_add(req):
+    text = req.read_body(1024 * 1024).decode("utf-8", "replace")
+    rule = req.kent.faults.add(text or "{}")  # JSON or k=v&k=v
+    req.respond_json(201, {"fault": req.kent.faults.list()[-1], "id": rule["id"]})
+
+
+def api_fault_clear(req, rule_id=None):
+    req.discard_body()
+    if rule_id and _wire_int(rule_id) is None:
+        raise NotFound(f"no fault rule {rule_id[:40]!r}")
+    gone = req.kent.faults.clear(int(rule_id) if rule_id else None)
+    if rule_id and not gone:
+        raise NotFound(f"no fault rule {rule_id}")
+    req.respond_json(200, {"success": True, "cleared": gone})
+
+
+def page_faults_clear(req):
+    req.read_body(65536)
+    req.kent.faults.clear()
+    req.respond(303, b"", "text/plain", (("Location", "/"),))
+
+
+def api_status(req):
+    value = {"version": __version__, "encodings": supported_encodings()}
+    # the DSN the page shows: its key is one Kent accepts
+    value["dsn"] = build_dsn(req.base_url(), 1, req.kent.dsn_key)
+    value.update(req.kent.store.stats())
+    req.respond_json(200, value)
+
+
+def _canaries_answer(req, status):
+    kent = req.kent
+    value = {"canaries": kent.canaries, "version": kent.canary_version}
+    req.respond_json(status, value)
+
+
+def api_canaries(req):
+    _canaries_answer(req, 200)
+
+
+def api_canaries_add(req):
+    value = _read_json(req)
+    values = value.get("canaries") if isinstance(value, dict) else value
+    if isinstance(value, dict) and "canary" in value:
+        values = [value["canary"]]
+    req.kent.add_canaries(values)
+    _canaries_answer(req, 201)
+
+
+def api_canaries_clear(req):
+    req.discard_body()
+    req.kent.clear_canaries()
+    _canaries_answer(req, 200)
+
+
+def api_leaks(req):
+    kent = req.kent
+    events = kent.store.snapshot(EventFilter.from_query(req.params()))
+    found = [(e, kent.findings(e)) for e in events]
+    req.respond_json(200, leaks_report([(e, f) for e, f in found if f]))
+
+
+def _search(req, params):
+    q = params.get("q") or ""
+    events = req.kent.store.snapshot(EventFilter.from_query(params)) if q else []
+    return q, [(e, search_item(e.body, e.raw, e.binary, q)) for e in events]
+
+
+def api_search(req):
+    params = req.params()
+    if not params.get("q"):
+        raise BadRequest("search needs a text: /api/search/?q=TEXT")
+    q, results = _search(req, params)
+    events = [dict(_event_heading(e), pointers=pointers) for e, pointers in results]
+    req.respond_json(200, {"q": q, "count": len(events), "events": events})
+
+
+def api_diff(req, a, b):
+    first, second = req.find_event(a), req.find_event(b)
+    value = {"a": event_to_summary(first), "b": event_to_summary(second)}
+    value.update(diff_bodies(first.body, second.body))
+    req.respond_json(200, value)
+
+
+def stream_events(req):
+    """``text/event-stream``: the kept items after the cursor
+    (``Last-Event-ID`` or ``since=``), then each one as it is stored."""
+    params = req.params()
+    # A client that saw another Kent run (``run`` = the id the stream's
+    # first comment gave) resumes from the start: seqs begin anew.
+    other_run = params.pop("run", req.kent.run_id) != req.kent.run_id
+    resume = (req.headers.get("Last-Event-ID") or "").strip()
+    if resume:
+        if _wire_int(resume) is None:
+            raise BadRequest(f"bad Last-Event-ID {resume[:40]!r}: a sequence number")
+        params["since"] = resume
+    match = EventFilter.from_query(params)
+    if other_run:
+        match.since = 0
+    with req.kent.stream_slot():
+        req.start_stream()
+        if req.command != "HEAD":
+            _pump_stream(req, match)
+
+
+def _pump_stream(req, match):
+    """Write items as the store reports them; a comment when idle.
+
+    ``follow`` holds the store's lock only to copy: a slow reader slows
+    its own thread, never ingestion."""
+    kent = req.kent
+    cursor = match.since
+    if cursor > kent.store.last_seq:  # an id from before Kent restarted
+        cursor = match.since = 0
+    last_write = time.monotonic()
+    while True:
+        events = kent.store.follow(cursor, min(kent.stream_heartbeat, 1.0))
+        if events is None or (not events and req.client_gone()):
+            return  # the server is stopping, or the reader left: free the slot
+        data = b"".join(
+            sse_message(e, event_summary_json(e, kent.leak_count, kent.canary_version))
+            for e in events
+            if match(e)
+        )
+        cursor = events[-1].seq if events else cursor
+        if not data and time.monotonic() - last_write >= kent.stream_heartbeat:
+            data = b": heartbeat\n\n"
+        if data:
+            req.stream_write(data)
+            last_write = time.monotonic()
+
+
+def _check_own_origin(req):
+    """MCP's guidance: refuse a browser page of another origin (DNS
+    rebinding); clients without ``Origin`` (assistants, curl) may ask."""
+    origin = req.headers.get("Origin")
+    own = f"http://{req.headers.get('Host') or ''}"
+    if origin is not None and origin.rstrip("/") != own:
+        raise Forbidden(f"origin {origin[:80]!r} may not use Kent's /mcp")
+    if (req.headers.get("Sec-Fetch-Site") or "") == "cross-site":
+        raise Forbidden("a cross-site request may not use Kent's /mcp")
+
+
+def mcp_request(req):
+    data = req.read_body(MIB)
+    _check_own_origin(req)
+    answer = mcp_answers(req.kent, data, req.base_url())
+    if answer is None:  # only notifications or responses
+        req.respond(202, b"", "text/plain")
+        return
+    parse_error = isinstance(answer, dict) and _get(answer, "error", "code") == -32700
+    req.respond_json(400 if parse_error else 200, answer)
+
+
+def page_index(req):
+    kent = req.kent
+    params = req.params()
+    nonce = uuid.uuid4().hex
+    page = render_index(
+        kent.store.snapshot(),
+        kent.store.stats(),
+        req.base_url(),
+        nonce,
+        kent.faults.list(),
+        project=params.get("project") or None,
+        type=params.get("type") or None,
+        count_leaks=kent.leak_count,
+        dsn_key=kent.dsn_key,
+    )
+    req.respond_html(page, nonce)
+
+
+def page_flush(req):
+    """The index's flush forms: all events, or one ``project`` field's."""
+    form = urllib.parse.parse_qs(req.read_body(65536).decode("utf-8", "replace"))
+    project = (form.get("project") or [""])[-1].strip()
+    req.kent.store.flush(parse_project_id(project) if project else None)
+    req.respond(303, b"", "text/plain", (("Location", "/"),))
+
+
+def page_event(req, ident):
+    event = req.find_event(ident)
+    nonce = uuid.uuid4().hex
+    kent = req.kent
+    siblings = kent.store.siblings(event)
+    findings = kent.findings(event)
+    view = event.parsed()
+    if deeper_than(view.body):  # Python 3.12+ parses deeper than a page draws
+        view = event.as_text()
+    stored = kent.store.snapshot()
+    others = stored[: -_UI_DIFF_CHOICES - 1 : -1]
+    related = _same_check_in(view, stored)
+    page = render_event(
+        view, siblings, nonce, findings, req.base_url(), related, others
+    )
+    req.respond_html(page, nonce)
+
+
+def _same_check_in(event, stored):
+    """The other check-ins of one run (``in_progress`` then ``ok``)."""
+    run = _get(event.body, "check_in_id") if event.type == "check_in" else None
+    if not run:
+        return []
+    return [
+        e
+        for e in stored
+        if e.type == "check_in"
+        and e is not event
+        and e.id != event.id
+        and _get(e.body, "check_in_id") == run
+    ]
+
+
+def page_trace(req, trace_id):
+    wanted = trace_id.replace("-", "").lower()
+    # Parsed one at a time and not kept: a trace may name many large items.
+    events = [
+        e for e in req.kent.store.snapshot() if wanted in event_trace_ids(e.parsed())
+    ]
+    nonce = uuid.uuid4().hex
+    req.respond_html(render_trace(wanted, events, nonce), nonce)
+
+
+def page_search(req):
+    q, results = _search(req, req.params())
+    nonce = uuid.uuid4().hex
+    req.respond_html(render_search(q, results, nonce), nonce)
+
+
+def page_diff_form(req):
+    """The event page's "compare with" form: on to ``/diff/<a>/<b>``."""
+    params = req.params()
+    a, b = (params.get(k, "").strip() for k in ("a", "b"))
+    if not a or not b:
+        raise BadRequest("a diff needs two event ids: /diff/?a=ID&b=ID")
+    where = f"/diff/{urllib.parse.quote(a, safe='')}/{urllib.parse.quote(b, safe='')}"
+    req.respond(303, b"", "text/plain", (("Location", where),))
+
+
+def page_diff(req, a, b):
+    first, second = req.find_event(a), req.find_event(b)
+    nonce = uuid.uuid4().hex
+    diff = diff_bodies(first.body, second.body)
+    req.respond_html(render_diff(first, second, diff, nonce), nonce)
+
+
+def health(req):
+    req.respond_json(200, {"is_healthy": True})
+
+
+def tus_upload(req, project):
+    raise NotFound(
+        "Kent does not implement TUS uploads (/upload/); SDKs such as "
+        "sentry-native fall back to sending attachments inline, as with "
+        "a Sentry that lacks them"
+    )
+
+
+def bad_project(req, project):
+    parse_project_id(project)  # raises: the route matched a non-digit
+
+
+# -- Routes: the first that matches answers. Named groups are the view's
+# arguments. ``INGEST`` routes are open to every origin and Host (an SDK in
+# any page); every other kind is Kent's own (AccessPolicy decides).
+
+
+class Ingest:
+    """An ingestion route's view: the handler reads, decodes and stores;
+    ``accept`` understands. ``project`` when the path names none."""
+
+    def __init__(self, endpoint, accept, project=None):
+        self.endpoint = endpoint
+        self.accept = accept
+        self.project = project
+
+    def __call__(self, req, project=None, key=None, **args):
+        project = self.project if project is None else project
+        req.ingest(self.endpoint, self.accept, project, key, args)
+
+
+_PROJECT = r"/api/(?P<project>\d+)"
+ROUTES = [
+    (methods, re.compile(pattern), view, kind)
+    for methods, pattern, view, kind in [
+        (
+            ("POST",),
+            _PROJECT + "/envelope/",
+            Ingest("envelope", accept_envelope),
+            INGEST,
+        ),
+        (("POST",), _PROJECT + "/store/", Ingest("store", accept_store), INGEST),
+        (
+            ("POST",),
+            _PROJECT + "/(?:security|csp-report)/",
+            Ingest("security", accept_security),
+            INGEST,
+        ),
+        (
+            ("POST",),
+            _PROJECT + "/minidump/?",
+            Ingest("minidump", accept_minidump),
+            INGEST,
+        ),
+        (
+            ("POST",),
+            _PROJECT + "/events/(?P<event_id>[^/]+)/attachments/",
+            Ingest("attachments", accept_attachments),
+            INGEST,
+        ),
+        (("POST",), _PROJECT + "/nel/", Ingest("nel", accept_nel), INGEST),
+        (
+            ("GET", "POST"),
+            _PROJECT + "/cron/(?P<slug>[^/]+)(?:/(?P<key>[^/]+))?/?",
+            Ingest("cron", accept_cron),
+            INGEST,
+        ),
+        (
+            ("POST",),
+            _PROJECT + "/(?:integration/)?otlp/v1/(?P<otlp_signal>traces|logs)/?",
+            Ingest("otlp", accept_otlp),
+            INGEST,
+        ),
+        (
+            ("POST",),
+            _PROJECT + "/unreal/(?P<key>[^/]+)/",
+            Ingest("unreal", accept_unreal),
+            INGEST,
+        ),
+        (("POST",), r"/tunnel/?", Ingest("tunnel", accept_tunnel, 0), INGEST),
+        (
+            ("POST",),
+            r"/stream",
+            Ingest("spotlight", accept_spotlight, SPOTLIGHT_PROJECT_ID),
+            INGEST,
+        ),
+        (("GET",), r"/stream", stream_events, "api"),
+        (("GET",), r"/api/stream/?", stream_events, "api"),
+        (("POST",), r"/mcp/?", mcp_request, "api"),
+        (("GET",), _PROJECT + "/store/", Ingest("store", accept_store_beacon), INGEST),
+        (("GET",), r"/api/relay/healthcheck/(?:ready|live)/", health, INGEST),
+        (("GET",), r"/api/0/relays/live/", health, INGEST),
+        (
+            ("GET", "POST", "HEAD", "PATCH"),
+            _PROJECT + "/upload/?.*",
+            tus_upload,
+            INGEST,
+        ),
+        (("GET",), r"/api/eventlist/", api_event_list, "api"),
+        (("GET",), r"/api/faults/", api_faults, "api"),
+        (("POST",), r"/api/faults/", api_fault_add, "api"),
+        (("DELETE",), r"/api/faults/(?:(?P<rule_id>\d+)/?)?", api_fault_clear, "api"),
+        (("POST",), r"/faults/clear", page_faults_clear, "page"),
+        (("GET",), r"/api/canaries/", api_canaries, "api"),
+        (("POST",), r"/api/canaries/", api_canaries_add, "api"),
+        (("DELETE",), r"/api/canaries/", api_canaries_clear, "api"),
+        (("GET",), r"/api/leaks/", api_leaks, "api"),
+        (("GET",), r"/api/search/", api_search, "api"),
+        (("GET",), r"/api/diff/(?P<a>[^/]+)/(?P<b>[^/]+)/?", api_diff, "api"),
+        (("GET",), r"/api/event/(?P<ident>[^/]+)/raw", api_event_raw, "api"),
+        (("GET",), r"/api/event/(?P<ident>[^/]+)/envelope", api_event_envelope, "api"),
+        (("GET",), r"/api/event/(?P<ident>[^/]+)/?", api_event, "api"),
+        (("POST",), r"/api/flush/", api_flush, "api"),
+        (("GET",), r"/api/wait/", api_wait, "api"),
+        (("GET",), r"/api/status/", api_status, "api"),
+        (("GET",), r"/", page_index, "page"),
+        (("POST",), r"/flush", page_flush, "page"),
+        (("GET",), r"/event/(?P<ident>[^/]+)", page_event, "page"),
+        (("GET",), r"/trace/(?P<trace_id>[^/]+)/?", page_trace, "page"),
+        (("GET",), r"/search/?", page_search, "page"),
+        (("GET",), r"/diff/?", page_diff_form, "page"),
+        (("GET",), r"/diff/(?P<a>[^/]+)/(?P<b>[^/]+)/?", page_diff, "page"),
+        (
+            ("POST", "GET"),
+            r"/api/(?P<project>[^/]*[^/\d][^/]*)/(?:envelope|store|security|csp-report)/",
+            bad_project,
+            INGEST,
+        ),
+    ]
+]
 
 
 class KentHandler(http.server.BaseHTTPRequestHandler):
@@ -6580,9 +7331,9 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def _refuse_with(self, exc):
         """The one place a refusal is answered."""
         status, headers, body = render_error(exc)
-        self._respond(status, body, headers=headers)
+        self.respond(status, body, headers=headers)
 
-    def _respond(self, status, body=b"", content_type="application/json", headers=()):
+    def respond(self, status, body=b"", content_type="application/json", headers=()):
         """Status, headers and body in one write (no Nagle stall)."""
         reason = self.responses.get(status, ("",))[0]
         lines = [
@@ -6621,14 +7372,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             KentHandler._date = (now, text)
         return text
 
-    def _respond_json(self, status, value, headers=()):
-        self._respond(status, to_json_bytes(value), headers=headers)
+    def respond_json(self, status, value, headers=()):
+        self.respond(status, to_json_bytes(value), headers=headers)
 
-    def _respond_html(self, page, nonce, status=200):
+    def respond_html(self, page, nonce, status=200):
         headers = (("Content-Security-Policy", PAGE_CSP.format(nonce=nonce)),)
         # A lone surrogate from a payload shows as its escape, \ud800.
         data = page.encode("utf-8", "backslashreplace")
-        self._respond(status, data, "text/html; charset=utf-8", headers)
+        self.respond(status, data, "text/html; charset=utf-8", headers)
 
     def do_GET(self):
         self._dispatch()
@@ -6640,11 +7391,11 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def preflight(self):
         """CORS preflight: open on ingestion, else only for --allow-origin."""
         if self._cors is _OPEN_LINES:
-            self._respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
+            self.respond(200, b"", "text/plain", PREFLIGHT_HEADERS)
         elif self._cors is _OWN_LINES:  # no Origin, or Kent's own: nothing to allow
-            self._respond(200, b"", "text/plain")
+            self.respond(200, b"", "text/plain")
         else:
-            self._respond(200, b"", "text/plain", OWN_PREFLIGHT_HEADERS)
+            self.respond(200, b"", "text/plain", OWN_PREFLIGHT_HEADERS)
 
     def _split_path(self):
         path, _, query = self.path.partition("?")
@@ -6653,16 +7404,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         return urllib.parse.unquote(path), query
 
     def _find_route(self, path):
-        """(handler name, arguments, kind) of the first route that matches."""
+        """(view, its arguments, kind) of the first route that matches."""
         if self.command == "OPTIONS":
-            return "preflight", (), self._path_kind(path)
+            return KentHandler.preflight, {}, self._path_kind(path)
         allowed = []
-        for methods, pattern, name, kind in ROUTES:
+        for methods, pattern, view, kind in ROUTES:
             match = pattern.fullmatch(path)
             if match and self.command in methods + (
                 ("HEAD",) if "GET" in methods else ()
             ):
-                return name, match.groups(), kind
+                return view, match.groupdict(), kind
             if match:
                 allowed += methods
         if allowed:
@@ -6694,21 +7445,21 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._status = None
         path, self.query = self._split_path()
         try:
-            name, args, kind = self._find_route(path)
+            view, args, kind = self._find_route(path)
             self._check_access(kind)
             if self.command in ("GET", "HEAD"):
                 self._done_reading()
-            getattr(self, name)(*args)
-            self._discard_body()  # a GET with a body must not desync keep-alive
+            view(self, **args)
+            self.discard_body()  # a GET with a body must not desync keep-alive
         except NotFound as exc:
-            self._discard_body()
+            self.discard_body()
             if path.startswith(("/event/", "/trace/", "/diff/")):  # a page: as a page
                 nonce = uuid.uuid4().hex
-                self._respond_html(render_not_found(exc.message, nonce), nonce, 404)
+                self.respond_html(render_not_found(exc.message, nonce), nonce, 404)
             else:
                 self._refuse_with(exc)
         except KentError as exc:
-            self._discard_body()
+            self.discard_body()
             self._refuse_with(exc)
         except (ConnectionError, TimeoutError):
             self.close_connection = True
@@ -6722,17 +7473,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                     KentError("Kent had an internal error; see its log", status=500)
                 )
 
-    def _params(self):
-        return {
-            k: v[-1]
-            for k, v in urllib.parse.parse_qs(
-                self.query, keep_blank_values=True
-            ).items()
-        }
+    @property
+    def kent(self):
+        return self.server.kent
+
+    def params(self):
+        return query_params(self.query)
 
     # -- request bodies -------------------------------------------------------
 
-    def _discard_body(self):
+    def discard_body(self):
         """Read and drop a small unread body so keep-alive stays in sync."""
         if self._body_read:
             return
@@ -6747,7 +7497,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.rfile.read(size)
         self._done_reading()
 
-    def _read_body(self, limit):
+    def read_body(self, limit):
         data = self._read_body_bytes(limit)
         self._done_reading()
         return data
@@ -6756,7 +7506,12 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._body_read = True
         self.server.waiting(self.connection, True)  # GET routes read bodies too
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            return self._read_chunked(limit)
+            try:
+                return self.rfile.read_chunked(limit, self._hold)
+            except KentError as exc:
+                self.close_connection = True
+                self._partial_body = getattr(exc, "partial_body", b"")
+                raise
         length = self.headers.get("Content-Length")
         if length is None:
             return b""
@@ -6772,7 +7527,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 + _kept_text(len(self._partial_body), length)
             )
         self._hold(length)
-        data = self._read_exactly(length)
+        data = self.rfile.read_exactly(length)
         if len(data) < length:
             self.close_connection = True
             self._partial_body = data
@@ -6788,88 +7543,22 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             raise
         self._held += size
 
-    def _read_exactly(self, length):
-        """``length`` bytes (fewer if the client hangs up), read as they come
-        so the watchdog sees a slow body progress."""
-        buffer, got = bytearray(length), 0
-        with memoryview(buffer) as view:
-            while got < length:
-                count = self.rfile.readinto1(view[got:])
-                if not count:
-                    break
-                got += count
-        return bytes(buffer) if got == length else bytes(buffer[:got])
-
-    def _read_chunked(self, limit):
-        """De-chunk ``Transfer-Encoding: chunked`` (the Node SDK sends it)."""
-        parts, size = [], 0
-        while True:
-            line = self.rfile.readline(1026)
-            match = _CHUNK_SIZE_LINE.fullmatch(line)
-            if not match:  # int(x, 16) would take 0x1, 1_0, -0, " 1 "
-                self.close_connection = True
-                raise BadRequest(
-                    f"bad chunk size line {line[:40]!r} after {size} body bytes: "
-                    "a chunk size is plain hex digits"
-                )
-            chunk_size = int(match[1], 16)
-            if chunk_size == 0:
-                break
-            size += chunk_size
-            if size > limit:
-                self.close_connection = True
-                self._partial_body = b"".join(parts)[:KEPT_OF_TOO_LARGE]
-                raise PayloadTooLarge(
-                    f"chunked body is over the limit of {limit} bytes (raise it with --max-body); "
-                    + _kept_text(len(self._partial_body), None)
-                )
-            self._hold(chunk_size)
-            chunk = self._read_exactly(chunk_size)
-            if len(chunk) < chunk_size or self.rfile.read(2) != b"\r\n":
-                self.close_connection = True
-                raise BadRequest(f"chunked body ended early after {size} bytes")
-            parts.append(chunk)
-        for _ in range(MAX_HEADERS + 1):  # trailers, up to the blank line
-            if not self.rfile.readline(65537).strip():
-                return b"".join(parts)
-        self.close_connection = True
-        raise BadRequest(f"more than {MAX_HEADERS} trailer lines after a chunked body")
-
-    # -- ingestion --------------------------------------------------------------
-
-    def _request_info(self, endpoint):
-        headers = self.headers
-        return {
-            "id": uuid.uuid4().hex,
-            "endpoint": endpoint,
-            "method": self.command,
-            "path": self.path,
-            "content_type": headers.get("Content-Type"),
-            "content_encoding": headers.get("Content-Encoding"),
-            "transfer_encoding": headers.get("Transfer-Encoding"),
-            "user_agent": headers.get("User-Agent"),
-            "remote_addr": self.client_address[0] if self.client_address else None,
-            "headers": dict(headers.items()),
-            "size": None,
-            "decoded_size": None,
-        }
-
-    def _ingest(self, project_id, endpoint, parse, path_key=None):
-        """read -> decode -> parse -> store -> respond, for every endpoint.
-
-        ``parse(data, auth, warnings)`` returns an ``Accepted``.
-        """
+    def ingest(self, endpoint, accept, project_id, key, args):
+        """read -> decode -> accept -> store -> answer, for every ingestion
+        route (``Ingest``); ``accept`` is one of the ``accept_*`` parsers."""
         kent = self.server.kent
+        args = dict(args, project=project_id)  # as the path gave it
         project_id = parse_project_id(project_id)
-        info = self._request_info(endpoint)
-        auth, auth_warnings = parse_auth(self.headers, self.query, path_key)
+        info = request_info(endpoint, self)
+        auth, auth_warnings = parse_auth(self.headers, self.query, key)
         raw = data = b""
         try:
-            raw = self._read_body(kent.max_body)
+            raw = self.read_body(kent.max_body)
             info["size"] = len(raw)
             data = decode_body(raw, self.headers.get("Content-Encoding"), kent.max_body)
             info["decoded_size"] = len(data)
-            accepted = parse(data, auth, auth_warnings)
+            request = IngestRequest(self.headers, self.query, args, kent.max_body)
+            accepted = accept(request, data, auth, auth_warnings)
         except KentError as exc:
             raw = raw or self._partial_body
             self._reject(project_id, info, auth, data or raw, exc)
@@ -6885,14 +7574,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._answer_fault(fault, events, accepted, auth)
             return
         status, value = kent.judge(events, auth, (accepted.status, accepted.value))
-        kent.store_events(events, status, self._own_url())
+        kent.store_events(events, status, self.own_url())
         self._respond_accepted(status, value, accepted)
 
     def _respond_accepted(self, status, value, accepted):
         if isinstance(value, bytes):
-            self._respond(status, value, accepted.content_type)
+            self.respond(status, value, accepted.content_type)
         else:
-            self._respond_json(status, value)
+            self.respond_json(status, value)
 
     def _answer_fault(self, fault, events, accepted, auth):
         """Answer as the fault rule says; the items are kept, marked."""
@@ -6903,307 +7592,43 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         for event in events:
             event.fault = fault["id"]
         if fault["action"] == "drop":
-            kent.store_events(events, 0, self._own_url())
+            kent.store_events(events, 0, self.own_url())
             self.close_connection = True
             self.connection.shutdown(socket.SHUT_RDWR)
             return
         if fault["status"] is None:  # only slow: answer normally afterwards
             status, value = kent.judge(events, auth, (accepted.status, accepted.value))
-            kent.store_events(events, status, self._own_url())
+            kent.store_events(events, status, self.own_url())
             self._respond_accepted(status, value, accepted)
             return
-        kent.store_events(events, status, self._own_url())
+        kent.store_events(events, status, self.own_url())
         if status < 300:
-            self._respond(status, to_json_bytes({}), headers=fault_headers(fault))
+            self.respond(status, to_json_bytes({}), headers=fault_headers(fault))
             return
         message = f"Kent fault rule {fault['id']} answered {status}"
         body = render_error(KentError(message, status=status))[2]
-        self._respond(status, body, headers=fault_headers(fault))
+        self.respond(status, body, headers=fault_headers(fault))
 
     def _reject(self, project_id, info, auth, data, exc):
         """Keep what a bad request sent (and items read before the error)."""
-        kept = getattr(exc, "kept", None)  # decoded too large: its first 64 KiB
-        if kept is not None and len(data) > KEPT_OF_TOO_LARGE:
-            data = kept  # (a small compressed body is kept whole, to replay)
-        item = ParsedItem("kent_error", None, {"type": "kent_error"}, bytes(data))
-        item.body, item.binary = item.raw, True
-        item.error = f"{exc.status} {exc.message}"
-        events = [StoredEvent(project_id, i, info, auth) for i in exc.partial]
-        events.append(StoredEvent(project_id, item, info, auth))
-        self.server.kent.store_events(events, exc.status, self._own_url())
+        events = refused_events(project_id, info, auth, data, exc)
+        self.server.kent.store_events(events, exc.status, self.own_url())
         self._refuse_with(exc)
 
-    def _own_url(self):
+    def own_url(self):
         """Kent's own address, for console links: never what a sender's Host
         says (a rebinding page could plant links to its own host there)."""
         host, port = self.server.server_address[:2]
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
         return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
-    def _base_url(self):
+    def base_url(self):
         host = self.headers.get("Host") or "{}:{}".format(
             *self.server.server_address[:2]
         )
         return f"http://{host}"
 
-    def _content_type(self):
-        return (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-
-    def _envelope(self, data, auth, auth_warnings, project_id):
-        header, items, warnings = parse_envelope(data, self.server.kent.max_body)
-        if auth["source"] is None and header.get("dsn"):
-            auth, auth_warnings = parse_auth(
-                self.headers, self.query, envelope_dsn=header["dsn"]
-            )
-        warnings += auth_warnings + check_envelope(
-            header, items, len(data), project_id, auth, time.time()
-        )
-        event_id = normalize_event_id(header.get("event_id")) or next(
-            (
-                normalize_event_id(_get(i.body, "event_id"))
-                for i in items
-                if i.type in EVENT_LIKE_TYPES
-            ),
-            None,
-        )
-        value = {"id": event_id, "success": True} if event_id else {"success": True}
-        return Accepted(items, warnings, value=value, auth=auth)
-
-    def ingest_envelope(self, project_id):
-        self._ingest(
-            project_id,
-            "envelope",
-            lambda data, auth, warnings: self._envelope(
-                data, auth, warnings, project_id
-            ),
-        )
-
-    def ingest_tunnel(self):
-        """A tunnel target: the project comes from the envelope's ``dsn``."""
-
-        def parse(data, auth, auth_warnings):
-            header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
-            dsn = (
-                parse_dsn(header.get("dsn"))
-                if isinstance(header.get("dsn"), str)
-                else None
-            )
-            if not dsn or _wire_int(dsn[1]) is None:
-                raise BadRequest(
-                    "a tunnelled envelope needs a 'dsn' envelope header naming "
-                    "the project (the JS SDK adds it when 'tunnel' is set)"
-                )
-            accepted = self._envelope(data, auth, auth_warnings, dsn[1])
-            accepted.project_id = int(dsn[1])
-            return accepted
-
-        self._ingest(0, "tunnel", parse)
-
-    def ingest_spotlight(self):
-        """Spotlight's ``POST /stream``: an envelope with no auth and no
-        project in the URL. The project is the envelope ``dsn``'s (an SDK
-        with a DSN and ``spotlight`` sends a copy here), else Spotlight's."""
-
-        def parse(data, auth, auth_warnings):
-            # Spotlight never sends auth; saying so on every item is noise.
-            auth_warnings = [w for w in auth_warnings if w["code"] != "no-auth"]
-            header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
-            dsn = header.get("dsn")
-            dsn = parse_dsn(dsn) if isinstance(dsn, str) else None
-            project = SPOTLIGHT_PROJECT_ID
-            if dsn and _wire_int(dsn[1]) is not None:
-                project = int(dsn[1])
-            accepted = self._envelope(data, auth, auth_warnings, project)
-            accepted.project_id = project
-            return accepted
-
-        self._ingest(SPOTLIGHT_PROJECT_ID, "spotlight", parse)
-
-    def ingest_store(self, project_id):
-        def parse(data, auth, auth_warnings):
-            if self._content_type() == "application/x-sentry-envelope":
-                return self._envelope(data, auth, auth_warnings, project_id)
-            item = parse_store_body(data, self.server.kent.max_body)
-            event_id = normalize_event_id(item.body.get("event_id"))
-            if event_id is None:
-                event_id = uuid.uuid4().hex
-            item.envelope_header = {"event_id": event_id}
-            item.made_up_headers = True
-            return Accepted(
-                [item], auth_warnings, value={"id": event_id, "success": True}
-            )
-
-        self._ingest(project_id, "store", parse)
-
-    def ingest_store_get(self, project_id):
-        """raven-js image beacons: ``?sentry_data=<json>``; answers a GIF."""
-
-        def parse(data, auth, auth_warnings):
-            payload = self._params().get("sentry_data")
-            if not payload:
-                raise BadRequest("GET /store/ needs ?sentry_data=<event JSON>")
-            item = parse_store_body(payload.encode("utf-8"))
-            item.envelope_header = {
-                "event_id": normalize_event_id(item.body.get("event_id"))
-                or uuid.uuid4().hex
-            }
-            item.made_up_headers = True
-            return Accepted(
-                [item], auth_warnings, value=PIXEL_GIF, content_type="image/gif"
-            )
-
-        self._ingest(project_id, "store", parse)
-
-    def ingest_security(self, project_id):
-        def parse(data, auth, auth_warnings):
-            items = parse_security_reports(data, self.headers.get("Content-Type") or "")
-            params = self._params()
-            for item in items:
-                item.envelope_header = {"event_id": uuid.uuid4().hex}
-                item.made_up_headers = True
-                for key in ("sentry_release", "sentry_environment"):
-                    if key in params:
-                        item.header[key] = params[key]
-            return Accepted(items, auth_warnings, value={"success": True})
-
-        self._ingest(project_id, "security", parse)
-
-    def ingest_nel(self, project_id):
-        def parse(data, auth, auth_warnings):
-            content_type = self.headers.get("Content-Type") or ""
-            items = parse_nel_reports(data, content_type)
-            return Accepted(items, auth_warnings, value=b"")
-
-        self._ingest(project_id, "nel", parse)
-
-    def ingest_minidump(self, project_id):
-        """Crash uploads (sentry-native, Crashpad, Breakpad): text event id."""
-
-        def parse(data, auth, auth_warnings):
-            if self._content_type() in (
-                "application/octet-stream",
-                "application/x-dmp",
-            ):
-                parts = [
-                    FormPart("upload_file_minidump", "Minidump", None, bytes(data))
-                ]
-            else:
-                parts = parse_multipart(data, self.headers.get("Content-Type") or "")
-            event_id, items = parse_crash_upload(parts, limit=self.server.kent.max_body)
-            text = str(uuid.UUID(event_id)).encode()
-            return Accepted(items, auth_warnings, value=text, content_type="text/plain")
-
-        self._ingest(project_id, "minidump", parse)
-
-    def ingest_attachments(self, project_id, event_id):
-        """Attachments for an event already sent; Relay answers 201."""
-
-        def parse(data, auth, auth_warnings):
-            parts = parse_multipart(data, self.headers.get("Content-Type") or "")
-            header = {"event_id": normalize_event_id(event_id) or event_id}
-            items = [
-                _attachment_item(p, i, "event.attachment")
-                for i, p in enumerate((p for p in parts if p.filename is not None), 1)
-            ]
-            for item in items:
-                item.envelope_header = header
-            return Accepted(items, auth_warnings, status=201, value=b"")
-
-        self._ingest(project_id, "attachments", parse)
-
-    def ingest_unreal(self, project_id, key):
-        def parse(data, auth, auth_warnings):
-            event_id = uuid.uuid4().hex
-            header = {
-                "type": "attachment",
-                "filename": "UE4CrashReport.zip",
-                "attachment_type": "unreal.report",
-            }
-            item = ParsedItem(
-                "attachment", {"event_id": event_id}, header, bytes(data), 1
-            )
-            item.body, item.binary = item.raw, True
-            text = str(uuid.UUID(event_id)).encode()
-            return Accepted(
-                [item], auth_warnings, value=text, content_type="text/plain"
-            )
-
-        self._ingest(project_id, "unreal", parse, path_key=key)
-
-    def ingest_cron(self, project_id, slug, key=None):
-        """Check-ins by URL; Relay answers 202 and never 429."""
-
-        def parse(data, auth, auth_warnings):
-            body = None
-            if data.strip()[:1] == b"{":
-                try:
-                    body = json_loads(data)
-                except ValueError as exc:
-                    raise BadRequest(
-                        f"check-in body is not valid JSON: {exc}"
-                    ) from None
-            item = check_in_from_query(slug, self._params(), body)
-            return Accepted([item], auth_warnings, status=202, value=b"")
-
-        self._ingest(project_id, "cron", parse, path_key=key)
-
-    def ingest_otlp(self, project_id, otlp_signal):
-        def parse(data, auth, auth_warnings):
-            item = parse_otlp(data, self.headers.get("Content-Type"), otlp_signal)
-            return Accepted(
-                [item],
-                auth_warnings,
-                status=202,
-                value=b"{}",
-                content_type="application/json",
-            )
-
-        self._ingest(project_id, "otlp", parse)
-
-    def health(self):
-        self._respond_json(200, {"is_healthy": True})
-
-    def tus_upload(self, project_id):
-        raise NotFound(
-            "Kent does not implement TUS uploads (/upload/); SDKs such as "
-            "sentry-native fall back to sending attachments inline, as with "
-            "a Sentry that lacks them"
-        )
-
-    def bad_project(self, project_id):
-        parse_project_id(project_id)  # raises: the route matched a non-digit
-
-    # -- read API -----------------------------------------------------------------
-
-    def _filter(self, params):
-        return EventFilter.from_query(params)
-
-    def api_event_list(self):
-        kent = self.server.kent
-        params = self._params()
-        events = kent.store.snapshot(self._filter(params) if params else None)
-        limit = params.get("limit")
-        if _wire_int(limit) is not None:
-            events = events[-_wire_int(limit) :] if _wire_int(limit) else []
-        extra = kent.store.stats()
-        if not events and params:
-            extra.update(self._filter_hint(self._filter(params)))
-        answer = event_list_json(events, extra, kent.leak_count, kent.canary_version)
-        self._respond(200, answer)
-
-    def _filter_hint(self, match):
-        """``{"hint": ...}`` when a field filter names what no event has."""
-        missing = match.missing_fields(self.server.kent.store.snapshot())
-        if not missing:
-            return {}
-        names = ", ".join(repr(m) for m in missing)
-        return {
-            "hint": f"no stored event (of the newest 200) has a field {names}; the filters are "
-            "project (or project_id), type, since, q and limit, and "
-            "body.<path> for a field"
-        }
-
-    def _find_event(self, ident):
+    def find_event(self, ident):
         """The stored item ``ident``, its drawing counted until the request ends."""
         event = self.server.kent.store.get(ident)
         if event is None:
@@ -7213,245 +7638,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         self._viewing += cost
         return event
 
-    def api_event(self, ident):
-        event = self._find_event(ident)
-        kent = self.server.kent
-        siblings = kent.store.siblings(event)
-        replayable = is_replayable(event, siblings)
-        curl = replay_curl(event, self._base_url()) if replayable else None
-        findings = kent.findings(event)
-        view = event.parsed()
-        if deeper_than(view.body):  # valid, but too deep for many clients
-            view = event.as_text()
-        self._respond(200, to_json_bytes(event_to_dict(view, findings, curl)))
-
-    def api_event_envelope(self, ident):
-        event = self._find_event(ident)
-        events = sorted(
-            [event, *self.server.kent.store.siblings(event)], key=lambda e: e.seq
-        )
-        data = rebuild_envelope(events)
-        if data is None:
-            raise NotFound(
-                f"Kent could not read the request of {ident}, so there is no "
-                f"envelope to rebuild; its bytes are at /api/event/{ident}/raw"
-            )
-        disposition = f'attachment; filename="{envelope_filename(event)}"'
-        headers = (("Content-Disposition", disposition),)
-        self._respond(200, data, ENVELOPE_CONTENT_TYPE, headers)
-
-    def api_event_raw(self, ident):
-        event = self._find_event(ident)
-        content_type = (
-            event.header.get("content_type") if isinstance(event.header, dict) else None
-        )
-        if not isinstance(content_type, str) or not _MIME_TYPE.fullmatch(content_type):
-            content_type = (
-                "application/octet-stream" if event.binary else "application/json"
-            )
-        # The bytes are the sender's: never let them run as a page of Kent's.
-        headers = (("Content-Security-Policy", "sandbox; default-src 'none'"),)
-        if content_type.lower() in _RENDERED_TYPES:  # save it, never show it
-            headers += (("Content-Disposition", "attachment"),)
-        self._respond(200, bytes(event.raw), content_type, headers)
-
-    def api_flush(self):
-        self._read_body(65536)
-        params = self._params()
-        project = params.get("project") or params.get("project_id")
-        project = parse_project_id(project) if project is not None else None
-        gone = self.server.kent.store.flush(project)
-        self._respond_json(200, {"success": True, "flushed": gone})
-
-    def _wait_params(self):
-        """``(count, timeout, filter)`` of ``GET /api/wait/``."""
-        params = self._params()
-        try:
-            count = int(params.get("count", 1))
-            timeout = float(params.get("timeout", 10))
-        except ValueError as exc:
-            raise BadRequest(f"bad count or timeout: {exc}") from None
-        if not 0 <= timeout < float("inf"):
-            raise BadRequest(f"timeout must be a number of seconds, not {timeout}")
-        if count < 1:
-            raise BadRequest(f"count must be 1 or more, not {count}")
-        # min(): what the store will wait
-        return count, min(timeout, MAX_WAIT_TIMEOUT), self._filter(params)
-
-    def _client_gone(self):
-        """True once the client hung up: a peek finds the end of its stream.
-
-        (A client that pipelined its next request is still there.)
-        """
-        sock = self.connection
-        previous = sock.gettimeout()
-        try:
-            sock.settimeout(0)
-            return sock.recv(1, socket.MSG_PEEK) == b""
-        except BlockingIOError:
-            return False  # nothing sent: still waiting for its answer
-        except OSError:
-            return True  # reset
-        finally:
-            with contextlib.suppress(OSError):
-                sock.settimeout(previous)
-
-    def api_wait(self):
-        count, timeout, match = self._wait_params()
-        if not self.server.enter_long_poll():
-            message = (
-                f"{self.server.max_long_polls} clients already wait on /api/wait/ "
-                "(half of --max-connections, so that SDKs can still send); "
-                "try again soon"
-            )
-            raise ServiceUnavailable(message)
-        try:
-            store = self.server.kent.store
-            events, ok = store.wait_for(
-                count, timeout, match, match.since, gone=self._client_gone
-            )
-        finally:
-            self.server.leave_long_poll()
-        if not ok and self._client_gone():  # nobody to answer: free the thread
-            self.close_connection = True
-            return
-        self._wait_answer(events, ok, count, timeout, match)
-
-    def _wait_answer(self, events, ok, count, timeout, match):
-        value = {
-            "events": [
-                event_to_summary(e, self.server.kent.leak_count(e)) for e in events
-            ],
-            "count": len(events),
-            "wanted": count,
-        }
-        value["last_seq"] = self.server.kent.store.last_seq
-        if ok:
-            self._respond_json(200, value)
-        else:
-            value["dropped"] = self.server.kent.store.dropped
-            listing = describe_stored(match, self.server.kent.store.snapshot())
-            value["error"] = (
-                f"timed out after {timeout} s: {len(events)} of {count} matching "
-                f"events arrived ({value['dropped']} dropped by the limits so far)"
-                + (f"\n{listing}" if listing else "")
-            )
-            value.update(self._filter_hint(match))
-            self._respond_json(408, value)
-
-    def _read_json(self):
-        data = self._read_body(1024 * 1024)
-        try:
-            return json_loads(data or b"{}")
-        except ValueError as exc:
-            raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-
-    def api_faults(self):
-        self._respond_json(200, {"faults": self.server.kent.faults.list()})
-
-    def api_fault_add(self):
-        text = self._read_body(1024 * 1024).decode("utf-8", "replace")
-        rule = self.server.kent.faults.add(text or "{}")  # JSON or k=v&k=v
-        self._respond_json(
-            201, {"fault": self.server.kent.faults.list()[-1], "id": rule["id"]}
-        )
-
-    def api_fault_clear(self, rule_id=None):
-        self._discard_body()
-        if rule_id and _wire_int(rule_id) is None:
-            raise NotFound(f"no fault rule {rule_id[:40]!r}")
-        gone = self.server.kent.faults.clear(int(rule_id) if rule_id else None)
-        if rule_id and not gone:
-            raise NotFound(f"no fault rule {rule_id}")
-        self._respond_json(200, {"success": True, "cleared": gone})
-
-    def page_faults_clear(self):
-        self._read_body(65536)
-        self.server.kent.faults.clear()
-        self._respond(303, b"", "text/plain", (("Location", "/"),))
-
-    def api_status(self):
-        value = {"version": __version__, "encodings": supported_encodings()}
-        # the DSN the page shows: its key is one Kent accepts
-        value["dsn"] = build_dsn(self._base_url(), 1, self.server.kent.dsn_key)
-        value.update(self.server.kent.store.stats())
-        self._respond_json(200, value)
-
-    # -- debugging: canaries, leaks, search, diff -----------------------------------
-
-    def _canaries_answer(self, status):
-        kent = self.server.kent
-        value = {"canaries": kent.canaries, "version": kent.canary_version}
-        self._respond_json(status, value)
-
-    def api_canaries(self):
-        self._canaries_answer(200)
-
-    def api_canaries_add(self):
-        value = self._read_json()
-        values = value.get("canaries") if isinstance(value, dict) else value
-        if isinstance(value, dict) and "canary" in value:
-            values = [value["canary"]]
-        self.server.kent.add_canaries(values)
-        self._canaries_answer(201)
-
-    def api_canaries_clear(self):
-        self._discard_body()
-        self.server.kent.clear_canaries()
-        self._canaries_answer(200)
-
-    def api_leaks(self):
-        kent = self.server.kent
-        events = kent.store.snapshot(self._filter(self._params()))
-        found = [(e, kent.findings(e)) for e in events]
-        self._respond_json(200, leaks_report([(e, f) for e, f in found if f]))
-
-    def _search(self, params):
-        q = params.get("q") or ""
-        events = self.server.kent.store.snapshot(self._filter(params)) if q else []
-        return q, [(e, search_item(e.body, e.raw, e.binary, q)) for e in events]
-
-    def api_search(self):
-        params = self._params()
-        if not params.get("q"):
-            raise BadRequest("search needs a text: /api/search/?q=TEXT")
-        q, results = self._search(params)
-        events = [dict(_event_heading(e), pointers=pointers) for e, pointers in results]
-        self._respond_json(200, {"q": q, "count": len(events), "events": events})
-
-    def api_diff(self, a, b):
-        first, second = self._find_event(a), self._find_event(b)
-        value = {"a": event_to_summary(first), "b": event_to_summary(second)}
-        value.update(diff_bodies(first.body, second.body))
-        self._respond_json(200, value)
-
-    # -- the event stream (Server-Sent Events) ---------------------------------------
-
-    def stream_events(self):
-        """``text/event-stream``: the kept items after the cursor
-        (``Last-Event-ID`` or ``since=``), then each one as it is stored."""
-        params = self._params()
-        # A client that saw another Kent run (``run`` = the id the stream's
-        # first comment gave) resumes from the start: seqs begin anew.
-        other_run = (
-            params.pop("run", self.server.kent.run_id) != self.server.kent.run_id
-        )
-        resume = (self.headers.get("Last-Event-ID") or "").strip()
-        if resume:
-            if _wire_int(resume) is None:
-                raise BadRequest(
-                    f"bad Last-Event-ID {resume[:40]!r}: a sequence number"
-                )
-            params["since"] = resume
-        match = self._filter(params)
-        if other_run:
-            match.since = 0
-        with self.server.kent.stream_slot():
-            self._start_stream()
-            if self.command != "HEAD":
-                self._pump_stream(match)
-
-    def _start_stream(self):
+    def start_stream(self):
         self.close_connection = True  # the stream ends when the connection does
         self._status = 200
         head = (
@@ -7462,163 +7649,21 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             "X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n"
         )
         hello = f"retry: 2000\n: kent {self.server.kent.run_id}\n\n"
-        self._stream_write((head + hello).encode("latin-1"))
+        self.stream_write((head + hello).encode("latin-1"))
 
-    def _stream_write(self, data):
+    def stream_write(self, data):
         self.server.waiting(self.connection, True)  # a reader that stalls is cut
         self.wfile.write(data)
         self.server.waiting(self.connection, False)
 
-    def _client_gone(self):
-        """The reader hung up (its end reads as EOF), seen without writing."""
+    def client_gone(self):
+        """The client hung up: its end reads as EOF (a pipelined request is
+        data, not EOF), seen without writing; for long-polls and streams."""
         try:
             readable = select.select([self.connection], [], [], 0)[0]
             return bool(readable) and not self.connection.recv(1, socket.MSG_PEEK)
         except OSError:
             return True
-
-    def _pump_stream(self, match):
-        """Write items as the store reports them; a comment when idle.
-
-        ``follow`` holds the store's lock only to copy: a slow reader slows
-        its own thread, never ingestion."""
-        kent = self.server.kent
-        cursor = match.since
-        if cursor > kent.store.last_seq:  # an id from before Kent restarted
-            cursor = match.since = 0
-        last_write = time.monotonic()
-        while True:
-            events = kent.store.follow(cursor, min(kent.stream_heartbeat, 1.0))
-            if events is None or (not events and self._client_gone()):
-                return  # the server is stopping, or the reader left: free the slot
-            data = b"".join(
-                sse_message(
-                    e, event_summary_json(e, kent.leak_count, kent.canary_version)
-                )
-                for e in events
-                if match(e)
-            )
-            cursor = events[-1].seq if events else cursor
-            if not data and time.monotonic() - last_write >= kent.stream_heartbeat:
-                data = b": heartbeat\n\n"
-            if data:
-                self._stream_write(data)
-                last_write = time.monotonic()
-
-    # -- MCP (Streamable HTTP: one JSON answer per POST) ----------------------------
-
-    def _check_own_origin(self):
-        """MCP's guidance: refuse a browser page of another origin (DNS
-        rebinding); clients without ``Origin`` (assistants, curl) may ask."""
-        origin = self.headers.get("Origin")
-        own = f"http://{self.headers.get('Host') or ''}"
-        if origin is not None and origin.rstrip("/") != own:
-            raise Forbidden(f"origin {origin[:80]!r} may not use Kent's /mcp")
-        if (self.headers.get("Sec-Fetch-Site") or "") == "cross-site":
-            raise Forbidden("a cross-site request may not use Kent's /mcp")
-
-    def mcp_request(self):
-        data = self._read_body(MIB)
-        self._check_own_origin()
-        answer = mcp_answers(self.server.kent, data, self._base_url())
-        if answer is None:  # only notifications or responses
-            self._respond(202, b"", "text/plain")
-            return
-        parse_error = (
-            isinstance(answer, dict) and _get(answer, "error", "code") == -32700
-        )
-        self._respond_json(400 if parse_error else 200, answer)
-
-    # -- pages -----------------------------------------------------------------------
-
-    def page_index(self):
-        kent = self.server.kent
-        params = self._params()
-        nonce = uuid.uuid4().hex
-        page = render_index(
-            kent.store.snapshot(),
-            kent.store.stats(),
-            self._base_url(),
-            nonce,
-            kent.faults.list(),
-            project=params.get("project") or None,
-            type=params.get("type") or None,
-            count_leaks=kent.leak_count,
-            dsn_key=kent.dsn_key,
-        )
-        self._respond_html(page, nonce)
-
-    def page_flush(self):
-        """The index's flush forms: all events, or one ``project`` field's."""
-        form = urllib.parse.parse_qs(self._read_body(65536).decode("utf-8", "replace"))
-        project = (form.get("project") or [""])[-1].strip()
-        self.server.kent.store.flush(parse_project_id(project) if project else None)
-        self._respond(303, b"", "text/plain", (("Location", "/"),))
-
-    def page_event(self, ident):
-        event = self._find_event(ident)
-        nonce = uuid.uuid4().hex
-        kent = self.server.kent
-        siblings = kent.store.siblings(event)
-        findings = kent.findings(event)
-        view = event.parsed()
-        if deeper_than(view.body):  # Python 3.12+ parses deeper than a page draws
-            view = event.as_text()
-        stored = kent.store.snapshot()
-        others = stored[: -_UI_DIFF_CHOICES - 1 : -1]
-        related = self._same_check_in(view, stored)
-        page = render_event(
-            view, siblings, nonce, findings, self._base_url(), related, others
-        )
-        self._respond_html(page, nonce)
-
-    @staticmethod
-    def _same_check_in(event, stored):
-        """The other check-ins of one run (``in_progress`` then ``ok``)."""
-        run = _get(event.body, "check_in_id") if event.type == "check_in" else None
-        if not run:
-            return []
-        return [
-            e
-            for e in stored
-            if e.type == "check_in"
-            and e is not event
-            and e.id != event.id
-            and _get(e.body, "check_in_id") == run
-        ]
-
-    def page_trace(self, trace_id):
-        wanted = trace_id.replace("-", "").lower()
-        # Parsed one at a time and not kept: a trace may name many large items.
-        events = [
-            e
-            for e in self.server.kent.store.snapshot()
-            if wanted in event_trace_ids(e.parsed())
-        ]
-        nonce = uuid.uuid4().hex
-        self._respond_html(render_trace(wanted, events, nonce), nonce)
-
-    def page_search(self):
-        q, results = self._search(self._params())
-        nonce = uuid.uuid4().hex
-        self._respond_html(render_search(q, results, nonce), nonce)
-
-    def page_diff_form(self):
-        """The event page's "compare with" form: on to ``/diff/<a>/<b>``."""
-        params = self._params()
-        a, b = (params.get(k, "").strip() for k in ("a", "b"))
-        if not a or not b:
-            raise BadRequest("a diff needs two event ids: /diff/?a=ID&b=ID")
-        where = (
-            f"/diff/{urllib.parse.quote(a, safe='')}/{urllib.parse.quote(b, safe='')}"
-        )
-        self._respond(303, b"", "text/plain", (("Location", where),))
-
-    def page_diff(self, a, b):
-        first, second = self._find_event(a), self._find_event(b)
-        nonce = uuid.uuid4().hex
-        diff = diff_bodies(first.body, second.body)
-        self._respond_html(render_diff(first, second, diff, nonce), nonce)
 
 
 # ---------------------------------------------------------------------------
