@@ -4169,12 +4169,6 @@ def _ui_options(values, selected, label):
     return "".join(options)
 
 
-def _ui_matches(event, project, type):
-    if project and str(event.project_id) not in project.split(","):
-        return False
-    return not (type and event.type not in type.split(","))
-
-
 def _ui_leak_badge(count):
     if not count:
         return ""
@@ -4297,7 +4291,9 @@ def render_index(
     gives the number of leak findings of a row; ``dsn_key`` is the key the
     shown DSNs carry.
     """
-    shown = [e for e in events if _ui_matches(e, project, type)]
+    shown = list(
+        filter(EventFilter.from_query({"project": project, "type": type}), events)
+    )
     count_leaks = count_leaks or (lambda event: 0)
     rows = "".join(_ui_event_row(e, count_leaks(e)) for e in reversed(shown))
     empty = "No events yet." if not events else "No events match this filter."
@@ -8197,6 +8193,11 @@ class KentServer:
         return f"http://{host}:{self.port}"
 
     @property
+    def listens_for_spotlight(self):
+        """True when a second listener takes Spotlight's ``POST /stream``."""
+        return self._spotlight_address is not None
+
+    @property
     def spotlight_url(self):
         """Where ``SENTRY_SPOTLIGHT`` should point: the second listener's
         ``/stream`` (or this one's, when there is no second listener)."""
@@ -9353,7 +9354,7 @@ def _start_command(server, command, dsn):
     )
     try:
         spotlight = None
-        if server._spotlight_address is not None:
+        if server.listens_for_spotlight:
             spotlight = _connectable(server.spotlight_url)
         return run_command(command, _exec_environment(dsn, spotlight))
     except FileNotFoundError as exc:

@@ -263,3 +263,18 @@ def test_no_section_uses_a_later_one():
             if there > here and there not in READ_AT_CALL_TIME:
                 later.append(f"{getattr(node, 'name', node.lineno)} uses {name.id}")
     assert later == []
+
+
+def test_the_handler_carries_bytes_only():
+    """KentHandler reads requests and writes answers: parsing is in the
+    ``accept_*`` functions and each view is a function named in ROUTES."""
+    tree = ast.parse(KENT_PY.read_text(encoding="utf-8"))
+    [handler] = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef) and node.name == "KentHandler"
+    ]
+    assert handler.end_lineno - handler.lineno + 1 < 450
+    methods = [n.name for n in handler.body if isinstance(n, ast.FunctionDef)]
+    assert sorted({n for n in methods if methods.count(n) > 1}) == []
+    assert [n for n in methods if n.startswith(("api_", "page_", "ingest_"))] == []
