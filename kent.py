@@ -31,7 +31,7 @@ may use all, and Assets, last, is read only when a page is rendered)::
      6. Store                 recent items, bounded, waitable; faults
      7. Rendering             pure: JSON answers, curl lines, pages
      8. Console               one line per item, the printer thread
-     9. HTTP handler          MCP answers, who may ask, routing
+     9. HTTP handler          MCP answers, who may ask, views, routes, transport
     10. Server object         KentServer and the pytest plugin
     11. Client                samples, replay, exec, tail, MCP bridge
     12. CLI                   build_parser() and main()
@@ -7598,7 +7598,7 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self._respond_accepted(status, value, accepted)
             return
         kent.store_events(events, status, self.own_url())
-        if status < 300:
+        if is_accepted(status):
             self.respond(status, to_json_bytes({}), headers=fault_headers(fault))
             return
         message = f"Kent fault rule {fault['id']} answered {status}"
