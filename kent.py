@@ -7358,16 +7358,6 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
             self.wfile.write(body)
         self.server.waiting(self.connection, False)
 
-    _date = (0, "")  # (second, Date header): formatting it costs 2 us
-
-    def date_time_string(self, timestamp=None):
-        now = int(time.time() if timestamp is None else timestamp)
-        second, text = KentHandler._date
-        if second != now:
-            text = super().date_time_string(now)
-            KentHandler._date = (now, text)
-        return text
-
     def respond_json(self, status, value, headers=()):
         self.respond(status, to_json_bytes(value), headers=headers)
 
