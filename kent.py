@@ -7264,8 +7264,10 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
                 self.server.idle(self.connection, False)
             super().handle_one_request()
         finally:
-            self.server.kent.release(self._held)
-            self.server.kent.end_view(self._viewing)
+            if self._held:
+                self.server.kent.release(self._held)
+            if self._viewing:
+                self.server.kent.end_view(self._viewing)
 
     def parse_request(self):
         """The request line and headers, as ``http.server`` does, faster."""
