@@ -356,14 +356,20 @@ def _too_large(what, limit):
 # Compressed bytes fed to a decompressor at a time: what is left over after
 # one gzip member is at most this much, so many members decode in linear time.
 _DECODE_CHUNK = 64 * 1024
+# Decoded bytes taken from a decompressor at a time: each piece is counted
+# against the memory budget before the next is made.
+_DECODE_PIECE = 1024 * 1024
 MAX_MEMBERS = 1000  # gzip members (or xz, bz2, zstd streams) in one body
 
 
 class _BoundedOutput:
-    """Decoded bytes, refused (413) past ``limit``; keeps the first 64 KiB."""
+    """Decoded bytes, refused (413) past ``limit``; keeps the first 64 KiB.
+    ``hold(size)``, when given, is told of each piece as it comes (the
+    server counts it against its memory budget, and may refuse: 503)."""
 
-    def __init__(self, limit, name):
+    def __init__(self, limit, name, hold=None):
         self.limit, self.name, self.parts, self.size = limit, name, [], 0
+        self.hold = hold
 
     def room(self):
         return self.limit + 1 - self.size  # one more byte says "too large"
@@ -375,6 +381,8 @@ class _BoundedOutput:
             exc = _too_large(f"decoded {self.name} body", self.limit)
             exc.kept = b"".join(self.parts[:64])[:KEPT_OF_TOO_LARGE]
             raise exc
+        if self.hold is not None:
+            self.hold(len(piece))
 
 
 class _ZlibStream:
@@ -405,18 +413,18 @@ def _decode_member(dec, view, pos, pending, out, name):
                 pos += len(chunk)
             else:
                 raise BadRequest(f"{name} data is truncated after {out.size} bytes")
-        out.add(dec.decompress(chunk, out.room()))
+        out.add(dec.decompress(chunk, min(out.room(), _DECODE_PIECE)))
     return pos, dec.unused_data
 
 
-def _decode_stream(data, limit, name, start, members=True):
+def _decode_stream(data, limit, name, start, members=True, hold=None):
     """The one bounded streaming decompressor every decoder in Kent uses.
 
     ``start()`` makes a decompressor (zlib, lzma, bz2, zstd style); output
     stops at ``limit`` (413, the first 64 KiB kept on the error); with
     ``members`` concatenated members are decoded, at most ``MAX_MEMBERS``.
     """
-    out, view = _BoundedOutput(limit, name), memoryview(data)
+    out, view = _BoundedOutput(limit, name, hold), memoryview(data)
     pos, pending, count = 0, b"", 0
     while True:
         count += 1
@@ -430,38 +438,41 @@ def _decode_stream(data, limit, name, start, members=True):
             return b"".join(out.parts)
 
 
-def _inflate(data, wbits, limit, name):
+def _inflate(data, wbits, limit, name, hold=None):
     """zlib/gzip/raw deflate with a bound on the output (bomb-safe)."""
     members = wbits == 47  # gzip may hold several members
-    return _decode_stream(data, limit, name, lambda: _ZlibStream(wbits), members)
+    start = lambda: _ZlibStream(wbits)  # noqa: E731
+    return _decode_stream(data, limit, name, start, members, hold)
 
 
 class DecodeBudget:
     """What one request may still inflate: its body and everything decoded
     from inside it (replay recordings, compressed minidumps) stay within
-    --max-body together."""
+    --max-body together; ``hold`` is told of what is decoded (see
+    ``_BoundedOutput``)."""
 
-    def __init__(self, limit, used=0):
+    def __init__(self, limit, used=0, hold=None):
         self.left = max(0, limit - used)
+        self.hold = hold
 
     def inflate(self, decode, data):
-        out = decode(data, self.left)
+        out = decode(data, self.left, self.hold)
         self.left -= len(out)
         return out
 
 
-def _gunzip(data, limit):
-    return _inflate(data, 47, limit, "gzip")  # 47: gzip or zlib header
+def _gunzip(data, limit, hold=None):
+    return _inflate(data, 47, limit, "gzip", hold)  # 47: gzip or zlib header
 
 
-def _undeflate(data, limit):
+def _undeflate(data, limit, hold=None):
     # HTTP "deflate" is zlib-wrapped (RFC 1950); some clients send raw.
     try:
-        return _inflate(data, 15, limit, "deflate")
+        return _inflate(data, 15, limit, "deflate", hold)
     except PayloadTooLarge:
         raise
     except BadRequest:
-        return _inflate(data, -15, limit, "deflate")
+        return _inflate(data, -15, limit, "deflate", hold)
 
 
 class _BrotliStream:
@@ -485,14 +496,14 @@ class _BrotliStream:
     unused_data = b""
 
 
-def _unbrotli(data, limit):
+def _unbrotli(data, limit, hold=None):
     if _brotli is None:
         raise UnsupportedEncoding(
             "Content-Encoding 'br' needs a brotli module: pip install brotli "
             "(or kent[brotli]), or make the SDK use gzip, e.g. sentry-python "
             '_experiments={"transport_compression_algo": "gzip"}'
         )
-    return _decode_stream(data, limit, "br", _BrotliStream, members=False)
+    return _decode_stream(data, limit, "br", _BrotliStream, False, hold)
 
 
 class _ZstandardStream:
@@ -529,14 +540,14 @@ def _zstd_decompressor():
     return _ZstandardStream()
 
 
-def _unzstd(data, limit):
+def _unzstd(data, limit, hold=None):
     if _zstd is None:
         raise UnsupportedEncoding(
             "Content-Encoding 'zstd' needs Python 3.14 (compression.zstd) or "
             "the zstandard package (pip install kent[zstd]); or make the SDK "
             "use gzip"
         )
-    return _decode_stream(data, limit, "zstd", _zstd_decompressor)
+    return _decode_stream(data, limit, "zstd", _zstd_decompressor, True, hold)
 
 
 DECODERS = {
@@ -556,10 +567,11 @@ def supported_encodings():
     return names
 
 
-def decode_body(data, content_encoding="", limit=DEFAULT_MAX_BODY):
+def decode_body(data, content_encoding="", limit=DEFAULT_MAX_BODY, hold=None):
     """Undo ``Content-Encoding``; raise a ``KentError`` for anything else.
 
-    Several codings ("gzip, br") are undone last first, as HTTP says.
+    Several codings ("gzip, br") are undone last first, as HTTP says;
+    ``hold`` is told of what is decoded (see ``_BoundedOutput``).
     """
     codings = [c.strip().lower() for c in (content_encoding or "").split(",")]
     for coding in reversed(codings):
@@ -572,7 +584,7 @@ def decode_body(data, content_encoding="", limit=DEFAULT_MAX_BODY):
                 f"{', '.join(supported_encodings())} (Relay would answer 415 "
                 "too); send one of those or no encoding"
             )
-        data = decoder(data, limit)
+        data = decoder(data, limit, hold)
     if len(data) > limit:
         raise _too_large("request body", limit)
     return data
@@ -861,7 +873,7 @@ def _trailing_warning(seen):
     return []
 
 
-def parse_envelope(data, limit=DEFAULT_MAX_BODY):
+def parse_envelope(data, limit=DEFAULT_MAX_BODY, hold=None):
     """Split envelope bytes into ``(envelope_header, items, warnings)``.
 
     Lenient where the meaning is still clear (``\\r\\n``, extra newlines, a
@@ -873,7 +885,7 @@ def parse_envelope(data, limit=DEFAULT_MAX_BODY):
         raise BadRequest("empty request body")
     data = bytes(data)
     envelope_header, pos, warnings = _parse_header(data, 0, "envelope header")
-    items, seen, budget = [], {}, DecodeBudget(limit, len(data))
+    items, seen, budget = [], {}, DecodeBudget(limit, len(data), hold)
     try:
         for item, item_warnings in _split_items(data, pos, envelope_header, seen):
             item.warnings = item_warnings
@@ -918,7 +930,9 @@ def _decode_replay_recording(item, budget):
         rest = item.raw[nxt:]
         compressed = not rest.lstrip().startswith(b"[")
         if compressed:  # within what the request may still decode
-            inflate = lambda d, limit: _inflate(d, 15, limit, "replay recording")  # noqa: E731
+            inflate = lambda d, limit, hold: _inflate(  # noqa: E731
+                d, 15, limit, "replay recording", hold
+            )
             rest = budget.inflate(inflate, rest)
             item.decoded_size = len(rest)
         events = json_loads(rest)
@@ -950,7 +964,7 @@ def decode_item(item, budget=None):
     return item
 
 
-def _sniff_store_body(data, limit):
+def _sniff_store_body(data, budget):
     """Legacy /store/ bodies: JSON, base64 JSON, zlib, or base64 zlib."""
     if data.lstrip()[:1] == b"{":
         return data
@@ -961,7 +975,7 @@ def _sniff_store_body(data, limit):
         if candidate.lstrip()[:1] == b"{":
             return candidate
         try:
-            return _inflate(candidate, 15, limit, "zlib")
+            return _inflate(candidate, 15, budget.left, "zlib", budget.hold)
         except BadRequest:
             continue
     return data  # let the JSON parser say what is wrong
@@ -977,11 +991,11 @@ _STORE_TYPES = {
 }
 
 
-def parse_store_body(data, limit=DEFAULT_MAX_BODY):
+def parse_store_body(data, limit=DEFAULT_MAX_BODY, hold=None):
     """A legacy /store/ body: one event as JSON (maybe base64 and/or zlib)."""
     if not data:
         raise BadRequest("empty request body")
-    raw = _sniff_store_body(bytes(data), DecodeBudget(limit, len(data)).left)
+    raw = _sniff_store_body(bytes(data), DecodeBudget(limit, len(data), hold))
     try:
         body = json_loads(raw)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -1059,18 +1073,22 @@ MINIDUMP_ATTACHMENT_TYPES = {
     "view-hierarchy.json": "event.view_hierarchy",
 }
 _COMPRESSED_DUMPS = (
-    (b"\x1f\x8b", ".gz", lambda d, limit: _inflate(d, 47, limit, "gzip")),
+    (b"\x1f\x8b", ".gz", _gunzip),
     (
         b"\xfd7zXZ\x00",
         ".xz",
-        lambda d, limit: _decode_stream(d, limit, "xz", _lzma.LZMADecompressor),
+        lambda d, limit, hold: _decode_stream(
+            d, limit, "xz", _lzma.LZMADecompressor, True, hold
+        ),
     ),
     (
         b"BZh",
         ".bz2",
-        lambda d, limit: _decode_stream(d, limit, "bz2", _bz2.BZ2Decompressor),
+        lambda d, limit, hold: _decode_stream(
+            d, limit, "bz2", _bz2.BZ2Decompressor, True, hold
+        ),
     ),
-    (b"\x28\xb5\x2f\xfd", ".zst", lambda d, limit: _unzstd(d, limit)),
+    (b"\x28\xb5\x2f\xfd", ".zst", _unzstd),
 )
 
 
@@ -1197,9 +1215,9 @@ def _attachment_item(part, index, attachment_type):
     return item
 
 
-def parse_crash_upload(parts, limit=DEFAULT_MAX_BODY):
+def parse_crash_upload(parts, limit=DEFAULT_MAX_BODY, hold=None):
     """Form parts -> (event_id, [event item, attachment items...])."""
-    budget = DecodeBudget(limit, sum(len(p.data) for p in parts))
+    budget = DecodeBudget(limit, sum(len(p.data) for p in parts), hold)
     files = [p for p in parts if p.filename is not None]
     fields = {
         p.name: p.data.decode("utf-8", "replace") for p in parts if p.filename is None
@@ -2002,13 +2020,16 @@ class IngestRequest:
     """What a parser reads of a request besides its body: the headers, the
     query, the route's path parts (``args``) and ``--max-body``."""
 
-    __slots__ = ("headers", "query", "args", "max_body")
+    __slots__ = ("headers", "query", "args", "max_body", "hold")
 
-    def __init__(self, headers, query="", args=None, max_body=DEFAULT_MAX_BODY):
+    def __init__(
+        self, headers, query="", args=None, max_body=DEFAULT_MAX_BODY, hold=None
+    ):
         self.headers = headers
         self.query = query
         self.args = args or {}
         self.max_body = max_body
+        self.hold = hold  # told of what is decoded from inside the body
 
     def params(self):
         return query_params(self.query)
@@ -2040,7 +2061,7 @@ def accept_envelope(request, data, auth, warnings, project_id=None):
     the project another way: ``project_id``)."""
     if project_id is None:
         project_id = request.args.get("project")
-    header, items, found = parse_envelope(data, request.max_body)
+    header, items, found = parse_envelope(data, request.max_body, request.hold)
     if auth["source"] is None and header.get("dsn"):
         auth, warnings = parse_auth(
             request.headers, request.query, envelope_dsn=header["dsn"]
@@ -2099,7 +2120,7 @@ def accept_store(request, data, auth, warnings):
     """The legacy ``/store/`` body: one event (or an envelope, by type)."""
     if request.content_type == "application/x-sentry-envelope":
         return accept_envelope(request, data, auth, warnings)
-    item = parse_store_body(data, request.max_body)
+    item = parse_store_body(data, request.max_body, request.hold)
     event_id = _made_up_event_id(item)
     return Accepted([item], warnings, value={"id": event_id, "success": True})
 
@@ -2138,7 +2159,7 @@ def accept_minidump(request, data, auth, warnings):
         parts = [FormPart("upload_file_minidump", "Minidump", None, bytes(data))]
     else:
         parts = parse_multipart(data, request.headers.get("Content-Type") or "")
-    event_id, items = parse_crash_upload(parts, limit=request.max_body)
+    event_id, items = parse_crash_upload(parts, request.max_body, request.hold)
     text = str(uuid.UUID(event_id)).encode()
     return Accepted(items, warnings, value=text, content_type="text/plain")
 
@@ -7525,11 +7546,16 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
     def _hold(self, size):
         """Reserve body bytes in the memory budget until the request ends."""
         try:
-            self.server.kent.reserve(size)
+            self.server.kent.reserve(size, self._held)
         except ServiceUnavailable:
             self.close_connection = True  # the body stays unread
             raise
         self._held += size
+
+    def _hold_decoded(self, size):
+        # Decoded bytes are held twice (the pieces, then joined) and then
+        # parsed: eight 31 MB gzip bombs at once took 860 MB uncounted.
+        self._hold(2 * size)
 
     def ingest(self, endpoint, accept, project_id, key, args):
         """read -> decode -> accept -> store -> answer, for every ingestion
@@ -7543,9 +7569,12 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         try:
             raw = self.read_body(kent.max_body)
             info["size"] = len(raw)
-            data = decode_body(raw, self.headers.get("Content-Encoding"), kent.max_body)
+            encoding = self.headers.get("Content-Encoding")
+            data = decode_body(raw, encoding, kent.max_body, self._hold_decoded)
             info["decoded_size"] = len(data)
-            request = IngestRequest(self.headers, self.query, args, kent.max_body)
+            request = IngestRequest(
+                self.headers, self.query, args, kent.max_body, self._hold_decoded
+            )
             accepted = accept(request, data, auth, auth_warnings)
         except KentError as exc:
             raw = raw or self._partial_body
@@ -7727,11 +7756,13 @@ class Kent:
         for spec in faults or ():
             self.faults.add(spec)
 
-    def reserve(self, size):
-        """Count ``size`` body bytes being received against the store's
-        memory budget; past it the request waits for another turn (503)."""
+    def reserve(self, size, own=0):
+        """Count ``size`` body bytes being received (or decoded) against the
+        store's memory budget; past it the request waits for another turn
+        (503). A request alone (``own``: what it holds already) may pass it."""
         with self._in_flight_lock:
-            if self._in_flight and self._in_flight + size > self.store.max_bytes:
+            others = self._in_flight - own
+            if others and self._in_flight + size > self.store.max_bytes:
                 raise ServiceUnavailable(
                     f"bodies being received would pass the memory budget of "
                     f"{self.store.max_bytes} bytes (--max-bytes); try again later"

@@ -552,3 +552,31 @@ def test_searching_keeps_no_copy_of_the_payloads():
             tracemalloc.stop()
     assert status == 200 and found["events"] == []
     assert kept < MIB, kept
+
+
+@pytest.mark.slow
+def test_bodies_being_decoded_count_against_the_memory_budget(small_kent):
+    """Eight 31 KB gzip envelopes inflating to 31 MB each took 860 MB with a
+    16 MB budget: what is decoded is counted as it comes (503 past it)."""
+    message = b'{"message":"' + b"a" * (9 * MIB) + b'"}'
+    data = gzip.compress(envelope(({"type": "event"}, message)), 9)
+    headers = {"Content-Encoding": "gzip"}
+    statuses = []
+    threads = [
+        threading.Thread(
+            target=lambda: statuses.append(
+                _post(small_kent, "/api/1/envelope/", data, headers)[0]
+            )
+        )
+        for _ in range(8)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert set(statuses) <= {200, 503}, statuses
+    assert small_kent.peak() < 20 * MIB * 2 + OVERHEAD, small_kent.peak() // MIB
+    _, listing = get_json(small_kent.url, "/api/eventlist/")
+    refused = [e for e in listing["events"] if e["type"] == "kent_error"]
+    assert len(refused) == statuses.count(503)
+    assert _post(small_kent, "/api/1/envelope/", data, headers)[0] == 200  # alone
