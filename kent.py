@@ -3062,6 +3062,7 @@ class StoredEvent:
         "size",
         "_findings",
         "_summary_json",
+        "_view_cost",
     )
 
     def __init__(self, project_id, item, request=None, auth=None, warnings=()):
@@ -3105,6 +3106,7 @@ class StoredEvent:
         self.size += item.decoded_size * PARSED_JSON_FACTOR
         self._findings = None  # (canary version, findings)
         self._summary_json = None  # (canary version, list entry): read often
+        self._view_cost = None
 
     def __repr__(self):
         return f"<StoredEvent {self.seq} {self.type} {self.title!r}>"
@@ -3153,11 +3155,12 @@ class StoredEvent:
 
     def view_cost(self):
         """Roughly the bytes that drawing this item takes while it is drawn:
-        its parsed tree and the text written (see ``VIEW_WAIT``)."""
-        if self.binary:
-            return len(self.raw)
-        tree = json_value_count(self.raw) * JSON_BYTES_PER_VALUE
-        return 2 * tree + 4 * len(self.raw)
+        its parsed tree and the text written (see ``VIEW_WAIT``). Counted
+        once (a millisecond a megabyte): the raw bytes never change."""
+        if self._view_cost is None:
+            tree = 0 if self.binary else json_value_count(self.raw)
+            self._view_cost = 2 * tree * JSON_BYTES_PER_VALUE + 4 * len(self.raw)
+        return self._view_cost
 
     def search_text(self):
         """The decoded payload as text, for ``q=`` and search. Not kept: kept
@@ -5946,7 +5949,7 @@ def _event_text(report):
         lines.append(f"{exc['type']}: {exc['value']}")
         lines += [
             f"  at {f['function']} ({f['filename']}:{f['lineno']})"
-            + (f"  {f['context_line'].strip()}" if f.get("context_line") else "")
+            + (f"  {str(f['context_line']).strip()}" if f.get("context_line") else "")
             for f in exc["frames"]
         ]
     lines += [
@@ -6029,12 +6032,8 @@ def _tool_get_event(kent, args, base_url):
     event = kent.store.get(str(args["id"]))
     if event is None:
         raise NotFound(f"no stored item with id {args['id']!r}")
-    cost = event.view_cost()
-    kent.begin_view(cost)  # as a page of it: drawing it shares the budget
-    try:
+    with kent.drawing([event]):  # as a page of it: it shares the budget
         report = _event_report(event, kent.findings(event))
-    finally:
-        kent.end_view(cost)
     return _event_text(report) + f"\n{base_url}/event/{event.id}", report
 
 
@@ -6127,8 +6126,11 @@ def _call_tool(kent, params, base_url):
     if not isinstance(args, dict):
         raise JsonRpcError(-32602, "arguments is an object")
     args = _check_arguments(name, args)
+    # tools that parse the stored items one at a time (get_event: its own)
+    parsing = name in ("search", "list_leaks", "get_trace")
     try:  # a tool that fails answers isError, so the model can read why
-        text, value = globals()[f"_tool_{name}"](kent, args, base_url)
+        with kent.drawing(kent.store.snapshot() if parsing else ()):
+            text, value = globals()[f"_tool_{name}"](kent, args, base_url)
     except (KentError, ValueError, TypeError, OverflowError) as exc:
         message = exc.message if isinstance(exc, KentError) else f"bad argument: {exc}"
         return {"content": [{"type": "text", "text": message}], "isError": True}
@@ -6661,7 +6663,7 @@ def check_framing(headers, version):
     than ``chunked`` could let the rest of a body run as the next request
     (request smuggling), so each is a 400 and the connection is closed.
     """
-    if headers.repeated and len(headers.get_all("Host")) > 1:
+    if headers.repeated and len(headers.get_all("Host", ())) > 1:
         # RFC 9112 section 3.2; a proxy may check the first, Kent the last
         raise BadRequest("a request has more than one Host header")
     coding = headers.get("Transfer-Encoding")
@@ -6723,6 +6725,11 @@ def refused_events(project_id, info, auth, data, exc):
 def api_event_list(req):
     kent = req.kent
     params = req.params()
+    with kent.drawing(kent.store.snapshot() if params else ()):  # q=, fields
+        _event_list(req, kent, params)
+
+
+def _event_list(req, kent, params):
     events = kent.store.snapshot(EventFilter.from_query(params) if params else None)
     limit = params.get("limit")
     if _wire_int(limit) is not None:
@@ -6928,14 +6935,17 @@ def api_canaries_clear(req):
 def api_leaks(req):
     kent = req.kent
     events = kent.store.snapshot(EventFilter.from_query(req.params()))
-    found = [(e, kent.findings(e)) for e in events]
+    with kent.drawing(events):
+        found = [(e, kent.findings(e)) for e in events]
     req.respond_json(200, leaks_report([(e, f) for e, f in found if f]))
 
 
 def _search(req, params):
-    q = params.get("q") or ""
-    events = req.kent.store.snapshot(EventFilter.from_query(params)) if q else []
-    return q, [(e, search_item(e.body, e.raw, e.binary, q)) for e in events]
+    q, match = params.get("q") or "", EventFilter.from_query(params)
+    events = req.kent.store.snapshot() if q else []
+    with req.kent.drawing(events):
+        events = list(filter(match, events))
+        return q, [(e, search_item(e.body, e.raw, e.binary, q)) for e in events]
 
 
 def api_search(req):
@@ -7086,11 +7096,11 @@ def _same_check_in(event, stored):
 def page_trace(req, trace_id):
     wanted = trace_id.replace("-", "").lower()
     # Parsed one at a time and not kept: a trace may name many large items.
-    events = [
-        e for e in req.kent.store.snapshot() if wanted in event_trace_ids(e.parsed())
-    ]
-    nonce = uuid.uuid4().hex
-    req.respond_html(render_trace(wanted, events, nonce), nonce)
+    stored = req.kent.store.snapshot()
+    with req.kent.drawing(stored):
+        events = [e for e in stored if wanted in event_trace_ids(e.parsed())]
+        nonce = uuid.uuid4().hex
+        req.respond_html(render_trace(wanted, events, nonce), nonce)
 
 
 def page_search(req):
@@ -7650,8 +7660,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         event = self.server.kent.store.get(ident)
         if event is None:
             raise NotFound(f"Event {ident} not found")
-        cost = event.view_cost()
-        self.server.kent.begin_view(cost)
+        cost = event.view_cost()  # a diff draws two: alone, it may pass
+        self.server.kent.begin_view(cost, own=self._viewing)
         self._viewing += cost
         return event
 
@@ -7773,13 +7783,14 @@ class Kent:
         with self._in_flight_lock:
             self._in_flight -= size
 
-    def begin_view(self, cost, wait=VIEW_WAIT):
+    def begin_view(self, cost, wait=VIEW_WAIT, own=0):
         """Count ``cost`` bytes of an item being drawn against the memory
         budget; past it the view waits for others to finish, then 503. Apart
-        from bodies being received, so that reading never stops ingestion."""
+        from bodies being received, so that reading never stops ingestion.
+        A view alone (``own``: what its request holds already) may pass it."""
         deadline = time.monotonic() + wait
         with self._view_turn:
-            while self._viewing and self._viewing + cost > self.store.max_bytes:
+            while self._viewing - own and self._viewing + cost > self.store.max_bytes:
                 left = deadline - time.monotonic()
                 if left <= 0:
                     raise ServiceUnavailable(
@@ -7793,6 +7804,17 @@ class Kent:
         with self._view_turn:
             self._viewing -= cost
             self._view_turn.notify_all()
+
+    @contextlib.contextmanager
+    def drawing(self, events):
+        """A view that parses ``events`` one at a time (a search, a trace, a
+        filter): the largest counts against the budget while it runs."""
+        cost = max((e.view_cost() for e in events), default=0)
+        self.begin_view(cost)
+        try:
+            yield
+        finally:
+            self.end_view(cost)
 
     @contextlib.contextmanager
     def stream_slot(self):
