@@ -7138,10 +7138,6 @@ def tus_upload(req, project):
     )
 
 
-def bad_project(req, project):
-    parse_project_id(project)  # raises: the route matched a non-digit
-
-
 # -- Routes: the first that matches answers. Named groups are the view's
 # arguments. ``INGEST`` routes are open to every origin and Host (an SDK in
 # any page); every other kind is Kent's own (AccessPolicy decides).
@@ -7255,11 +7251,24 @@ ROUTES = [
         (
             ("POST", "GET"),
             r"/api/(?P<project>[^/]*[^/\d][^/]*)/(?:envelope|store|security|csp-report)/",
-            bad_project,
+            Ingest("bad project", accept_envelope),  # refused, and kept
             INGEST,
         ),
     ]
 ]
+
+
+def keep_unread(req, exc):
+    """An ingestion request refused before its body came (``Expect``): kept
+    with no bytes, so that the list shows what was refused and why."""
+    path = urllib.parse.unquote(req.path.partition("?")[0])
+    route = next((r for r in ROUTES if r[1].fullmatch(path)), None)
+    if route is None or not isinstance(route[2], Ingest):
+        return
+    project = route[1].fullmatch(path).groupdict().get("project", route[2].project)
+    info = request_info(route[2].endpoint, req)
+    events = refused_events(_wire_int(str(project)) or 0, info, {}, b"", exc)
+    req.kent.store_events(events, exc.status, req.own_url())
 
 
 class KentHandler(http.server.BaseHTTPRequestHandler):
@@ -7348,6 +7357,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         if refusal is None:
             return super().handle_expect_100()
         self.close_connection = True
+        if isinstance(refusal, PayloadTooLarge):
+            keep_unread(self, refusal)
         self._refuse_with(refusal)
         return False
 
@@ -7572,13 +7583,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         route (``Ingest``); ``accept`` is one of the ``accept_*`` parsers."""
         kent = self.server.kent
         args = dict(args, project=project_id)  # as the path gave it
-        project_id = parse_project_id(project_id)
         info = request_info(endpoint, self)
         auth, auth_warnings = parse_auth(self.headers, self.query, key)
         raw = data = b""
         try:
+            project_id = 0  # where a request for no valid project is kept
             raw = self.read_body(kent.max_body)
             info["size"] = len(raw)
+            project_id = parse_project_id(args["project"])
             encoding = self.headers.get("Content-Encoding")
             data = decode_body(raw, encoding, kent.max_body, self._hold_decoded)
             info["decoded_size"] = len(data)
