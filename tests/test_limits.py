@@ -580,3 +580,62 @@ def test_bodies_being_decoded_count_against_the_memory_budget(small_kent):
     refused = [e for e in listing["events"] if e["type"] == "kent_error"]
     assert len(refused) == statuses.count(503)
     assert _post(small_kent, "/api/1/envelope/", data, headers)[0] == 200  # alone
+
+
+def _large_transaction(trace_id, index):
+    """4.4 MB, 450,000 values, all in one trace."""
+    values = ",".join(f'"a{i}@x.io"' for i in range(450_000))
+    return (
+        f'{{"type":"transaction","contexts":{{"trace":{{"trace_id":"{trace_id}",'
+        f'"span_id":"{index:016x}"}}}},"extra":{{"a":[{values}]}},"spans":[]}}'
+    ).encode()
+
+
+@pytest.mark.slow
+def test_views_that_parse_every_item_take_turns(tmp_path):
+    """Eight trace pages (or searches, or filtered lists) at once each parsed
+    every large item of the store: 416 MB peak with a 32 MB budget."""
+    trace_id = "b" * 32
+    process = KentProcess(tmp_path, "--max-bytes", "32M")
+    try:
+        for index in range(3):
+            item = ({"type": "transaction"}, _large_transaction(trace_id, index))
+            assert _post(process, "/api/1/envelope/", envelope(item), {})[0] == 200
+        before = process.peak()
+        paths = [f"/trace/{trace_id}", "/api/eventlist/?extra.a.0=x", "/search/?q=zz"]
+        statuses = []
+        threads = [
+            threading.Thread(
+                target=lambda p: statuses.append(
+                    http_request(process.url, "GET", p, timeout=120)[0]
+                ),
+                args=(paths[i % 3],),
+            )
+            for i in range(9)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert statuses == [200] * 9
+        assert process.peak() - before < 100 * MIB, (
+            before // MIB,
+            process.peak() // MIB,
+        )
+    finally:
+        process.stop()
+    assert "Traceback" not in process.stderr(), process.stderr()[-3000:]
+
+
+def test_a_diff_of_two_items_over_the_budget_is_drawn_when_alone():
+    """The second item of a diff waited 30 s for the first one's turn: 503."""
+    with kent.KentServer(port=0, max_bytes=MIB) as server:
+        for text in ("a", "b"):
+            data = envelope(event_item({"message": text * 300_000}))
+            assert post_envelope(server.url, data)[0] == 200
+        a, b = (e.id for e in server.store.snapshot())
+        started = time.monotonic()
+        status, _, body = http_request(server.url, "GET", f"/api/diff/{a}/{b}")
+        assert status == 200, body[:300]
+        assert time.monotonic() - started < 10
+        assert server.kent._viewing == 0  # given back when the request ended
