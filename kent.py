@@ -7822,6 +7822,9 @@ class Kent:
         """A view that parses ``events`` one at a time (a search, a trace, a
         filter): the largest counts against the budget while it runs."""
         cost = max((e.view_cost() for e in events), default=0)
+        if not cost:  # nothing to parse: no turn to take
+            yield
+            return
         self.begin_view(cost)
         try:
             yield
