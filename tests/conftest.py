@@ -1,17 +1,30 @@
-"""Shared test setup: Kent's own pytest plugin and the repo root on sys.path."""
+"""Shared test setup: Kent's own pytest plugin, the repo root on sys.path, and
+the fixtures more than one test file uses (helpers.py has the functions)."""
 
+import functools
+import http.server
 import os
 import sys
+import threading
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTS = Path(__file__).resolve().parent
-for path in (ROOT, TESTS):
-    if str(path) not in sys.path:
-        sys.path.insert(0, str(path))
+HERE = str(Path(__file__).resolve().parent)
+if HERE not in sys.path:
+    sys.path.insert(0, HERE)  # for helpers
 
 import pytest  # noqa: E402 (after the path is set)
-from helpers import launch_chromium  # noqa: E402
+from helpers import (  # noqa: E402
+    BROWSER_DIR,
+    BUNDLE,
+    ROOT,
+    PageHandler,
+    launch_chromium,
+    open_page,
+    require_tool,
+)
+
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
 
 pytest_plugins = ["kent"]
 
@@ -30,8 +43,42 @@ for name in list(os.environ):
         del os.environ[name]
 
 
+# -- Chromium --------------------------------------------------------------------------
+
+
 @pytest.fixture(scope="module")
 def browser():
     """Debian's Chromium through Playwright (skipped when missing, not in CI)."""
     with launch_chromium("these tests drive Debian's Chromium") as chromium:
         yield chromium
+
+
+@pytest.fixture
+def page(browser, kent_server):
+    """A 1280x900 page that records CSP violations and dialogs (Kent's UI)."""
+    page = open_page(browser, viewport={"width": 1280, "height": 900})
+    yield page
+    page.context.close()  # before kent_server stops: ends the long poll
+
+
+@pytest.fixture
+def plain_page(browser):
+    """A page in a fresh context, nothing added (the pages under ``pages``)."""
+    context = browser.new_context()
+    yield context.new_page()
+    context.close()
+
+
+@pytest.fixture(scope="module")
+def pages():
+    """The browser page on its own loopback port (another origin than Kent)."""
+    if not BUNDLE.exists():
+        require_tool(str(BUNDLE), "run tests/install.sh to build the bundle")
+    handler = functools.partial(PageHandler, directory=str(BROWSER_DIR))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+    server.server_close()
+    thread.join(5)

@@ -4,89 +4,31 @@ import contextlib
 import json
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
 import sysconfig
-from pathlib import Path
 
 import pytest
 from helpers import (
     AUTH_HEADER,
     CLEAN_KEY,
     EVENT_ID,
+    KENT_PY,
+    ROOT,
     envelope,
     event_item,
     free_port,
     get_json,
     http_request,
     post_envelope,
+    read_lines,
     require_tool,
+    running_kent,
+    stop_process,
 )
 
 import kent
-
-ROOT = Path(__file__).resolve().parent.parent
-KENT_PY = str(ROOT / "kent.py")
-BANNER = re.compile(r"Kent (\S+) listening on (http://127\.0\.0\.1:(\d+))/")
-
-
-def _read_lines(stream, count, timeout):
-    """Up to ``count`` lines from a pipe, giving up after ``timeout`` s.
-
-    Reads the file descriptor directly: a buffered readline could hold
-    the second line where the selector cannot see it.
-    """
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        while data.count(b"\n") < count and selector.select(timeout):
-            chunk = os.read(stream.fileno(), 4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode().splitlines(keepends=True)[:count]
-
-
-@contextlib.contextmanager
-def running_kent(command, tmp_path, cwd=None, env=None, banner_lines=2):
-    """Start ``command``; yield (url, banner lines, process); SIGINT after.
-
-    ``env`` adds variables; an inherited KENT_DEV is dropped so that only
-    ``env`` turns verbose logging on.
-    """
-    stderr = (tmp_path / "stderr.txt").open("w")
-    inherited = {k: v for k, v in os.environ.items() if k != "KENT_DEV"}
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        cwd=cwd or tmp_path,
-        env={**inherited, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-    try:
-        lines = _read_lines(proc.stdout, banner_lines, 20)
-        match = BANNER.search(lines[0] if lines else "")
-        assert match, (
-            f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
-        )
-        yield match.group(2), lines, proc
-    finally:
-        stop_process(proc)
-        proc.stdout.close()
-        stderr.close()
-
-
-def stop_process(proc):
-    """Ctrl-C as a user would; kill what does not stop within 10 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(10)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
 
 
 def check_serves_and_stops(command, tmp_path, cwd=None):
@@ -484,10 +426,10 @@ def running_tail(*args):
 def test_tail_prints_console_lines_and_exits_0_on_ctrl_c(kent_server):
     post_envelope(kent_server.url, envelope(event_item({"message": "kept one"})))
     with running_tail("--url", kent_server.url, "--type", "event") as proc:
-        [first] = _read_lines(proc.stdout, 1, 30)
+        [first] = read_lines(proc.stdout, 1, 30)
         body = {"message": "new one", "event_id": "ab" * 16}
         post_envelope(kent_server.url, envelope(event_item(body)), project=3)
-        [second] = _read_lines(proc.stdout, 1, 30)
+        [second] = read_lines(proc.stdout, 1, 30)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
     assert first.startswith("#1 project=1 event 200 ") and "kept one" in first
@@ -502,12 +444,12 @@ def test_tail_json_reconnects_after_kent_restarts(tmp_path):
     try:
         post_envelope(first.url, envelope(event_item({"message": "before"})))
         with running_tail("--url", first.url, "--json") as proc:
-            [line] = _read_lines(proc.stdout, 1, 30)
+            [line] = read_lines(proc.stdout, 1, 30)
             assert json.loads(line)["summary"] == "before"
             first.stop()
             with kent.KentServer(port=port) as second:  # seq starts at 1 again
                 post_envelope(second.url, envelope(event_item({"message": "after"})))
-                [line] = _read_lines(proc.stdout, 1, 60)
+                [line] = read_lines(proc.stdout, 1, 60)
                 entry = json.loads(line)
                 assert (entry["summary"], entry["seq"]) == ("after", 1)
     finally:

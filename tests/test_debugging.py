@@ -17,24 +17,24 @@ import urllib.parse
 
 import pytest
 from helpers import (
+    CANARY,
     CLEAN_KEY,
     EVENT_ID,
+    FAKE_MINIDUMP,
+    FRAME_VARS,
+    KENT_PY,
+    PROJECTS,
+    SECRET,
+    check_page,
+    dump_file,
     envelope,
     event_item,
     get_json,
     http_request,
+    multipart,
     post_envelope,
-)
-from test_browser import WATCH
-from test_cli import KENT_PY, running_kent
-from test_pages import check_page
-from test_protocol_clients import FAKE_MINIDUMP, dump_file, multipart
-from test_superpowers import (
-    CANARY,
-    FRAME_VARS,
-    PROJECTS,
-    SECRET,
     run_scenarios,
+    running_kent,
 )
 
 import kent
@@ -43,11 +43,10 @@ EMAIL = "alice@example.com"
 
 
 @pytest.fixture(scope="module")
-def sdk(tmp_path_factory):
+def sdk():
     """A running Kent holding what real sentry-sdk apps sent, one project each."""
-    directory = tmp_path_factory.mktemp("debugging")
     with kent.KentServer() as server:
-        run_scenarios(server, directory)
+        run_scenarios(server)
         yield server
 
 
@@ -679,17 +678,7 @@ def test_console_gives_every_item_of_a_batch_its_own_time(caplog):
 # ---------------------------------------------------------------------------
 
 
-@pytest.fixture
-def browser_page(browser, kent_server):
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
-    page = context.new_page()
-    page.add_init_script(WATCH)
-    yield page
-    context.close()
-
-
-def test_browser_shows_findings_highlighted_and_badged(browser_page, kent_server):
-    page = browser_page
+def test_browser_shows_findings_highlighted_and_badged(page, kent_server):
     page.goto(kent_server.url + "/")
     assert page.locator(".leak-count").count() == 0
     body = {

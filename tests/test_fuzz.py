@@ -12,7 +12,6 @@ import functools
 import gzip
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +24,8 @@ import pytest
 from helpers import (
     AUTH_HEADER,
     CI,
+    DATA,
+    LONG_TESTS,
     assert_still_serving,
     envelope,
     get_json,
@@ -43,14 +44,11 @@ with contextlib.suppress(ImportError), warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import hypothesis.extra._patching  # noqa: F401
 
-LONG = os.environ.get("KENT_LONG_TESTS") == "1"
-DATA = Path(__file__).parent / "data"
-
 
 def bounded(examples):
     """Derandomized, no deadline, no example database left in the repo."""
     return settings(
-        max_examples=examples * (10 if LONG else 1),
+        max_examples=examples * (10 if LONG_TESTS else 1),
         deadline=None,
         derandomize=True,
         database=None,

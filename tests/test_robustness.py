@@ -9,7 +9,6 @@ import contextlib
 import http.client
 import json
 import logging
-import os
 import select
 import socket
 import struct
@@ -23,6 +22,8 @@ import pytest
 from helpers import (
     AUTH_HEADER,
     CLEAN_KEY,
+    LONG_TESTS,
+    MIB,
     KentProcess,
     assert_still_serving,
     envelope,
@@ -37,10 +38,7 @@ from helpers import (
 
 import kent
 
-LONG = os.environ.get("KENT_LONG_TESTS") == "1"
-KENT_PY = Path(kent.__file__).resolve()
 TIMEOUT = 2.0  # request_timeout of the servers that test it
-MIB = 1024 * 1024
 BOMB_SIZE = 1024 * MIB  # what every bomb inflates to
 MAX_RSS_GROWTH = 300 * MIB
 
@@ -103,7 +101,7 @@ def kent_log(caplog):
 # -- no lost events ----------------------------------------------------------------
 
 CLIENTS = 32
-TOTAL_EVENTS = 100_000 if LONG else 20_000  # 20,000 take ~6 s on 2 cores
+TOTAL_EVENTS = 100_000 if LONG_TESTS else 20_000  # 20,000 take ~6 s on 2 cores
 
 
 def small_envelope(index):

@@ -11,21 +11,24 @@ import email.parser
 import email.policy
 import gzip
 import json
-import os
 import shlex
 import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 from helpers import (
     AUTH_HEADER,
-    CLEAN_KEY,
+    CANARY,
+    EVENT_ID,
+    FRAME_VARS,
+    PROJECTS,
+    SCENARIOS,
+    SECRET,
     envelope,
     get_json,
     http_request,
     require_tool,
+    run_scenarios,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -34,146 +37,12 @@ import kent
 
 sp = kent
 
-DEPS = Path(__file__).resolve().parent / ".deps"
-EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
-CANARY = "kent-canary-5d1f9a"
-SECRET = "correct-horse-battery"
-
-# -- One subprocess per scenario, each to its own project (run in parallel).
-CLIENT_CODE = """
-import sys
-import warnings
-import wsgiref.util
-
-warnings.simplefilter("ignore", DeprecationWarning)  # send_default_pii is deprecated
-import sentry_sdk
-from sentry_sdk.integrations.wsgi import SentryWsgiMiddleware
-
-CANARY = "kent-canary-5d1f9a"
-SECRET = "correct-horse-battery"
-RELEASE = "kent-tests@1.0.0"
-
-
-# (blank lines keep these constants out of the frames' context lines)
-
-
-def compute(number):
-    answer = number * 2
-    raise ValueError(f"bad value {number}")
-
-
-def checkout_app(environ, start_response):
-    password = SECRET  # in the SDK's denylist: always "[Filtered]"
-    db_password = SECRET  # not in the denylist: sent as is
-    if sentry_sdk.get_client().should_send_default_pii():
-        sentry_sdk.set_user({"email": "alice@example.com"})
-    sentry_sdk.set_extra("note", "n" * 2000)
-    raise RuntimeError("checkout failed")
-
-
-def call_wsgi():
-    environ = {
-        "PATH_INFO": "/checkout",
-        "QUERY_STRING": "page=2",
-        "HTTP_COOKIE": "sessionid=" + SECRET + "; theme=dark",
-        "REMOTE_ADDR": "203.0.113.7",
-    }
-    wsgiref.util.setup_testing_defaults(environ)
-    try:
-        SentryWsgiMiddleware(checkout_app)(environ, lambda *args: None)
-    except RuntimeError:
-        pass
-
-
-def scrub(event, hint):
-    for value in event.get("exception", {}).get("values", []):
-        for frame in value.get("stacktrace", {}).get("frames", []):
-            variables = frame.get("vars", {})
-            if "db_password" in variables:
-                variables["db_password"] = "[Filtered]"
-            if isinstance(variables.get("environ"), dict):
-                variables["environ"]["HTTP_COOKIE"] = "[Filtered]"
-                variables["environ"].pop("REMOTE_ADDR", None)
-    event.get("request", {}).get("env", {}).pop("REMOTE_ADDR", None)
-    event.pop("user", None)
-    return event
-
-
-def run_default():
-    sentry_sdk.init(release=RELEASE, traces_sample_rate=1.0, enable_logs=True)
-    try:
-        compute(21)
-    except ValueError:
-        sentry_sdk.capture_exception()
-    sentry_sdk.capture_message("hello from kent tests")
-    with sentry_sdk.start_transaction(op="task", name="nightly-report"):
-        with sentry_sdk.start_span(op="db", name="load rows"):
-            pass
-    scope = sentry_sdk.get_isolation_scope()
-    scope.start_session(session_mode="application")
-    scope.end_session()
-    sentry_sdk.logger.info("order {order} shipped", order=1042)
-
-
-def run_wsgi(**options):
-    sentry_sdk.init(release=RELEASE, auto_session_tracking=False, **options)
-    call_wsgi()
-
-
-def run_canary():
-    sentry_sdk.init(release=RELEASE, enable_logs=True)
-    sentry_sdk.logger.warning("processing order with marker " + CANARY)
-    notes = ("notes\\nmarker=" + CANARY + "\\n").encode()
-    sentry_sdk.get_current_scope().add_attachment(bytes=notes, filename="notes.txt")
-    sentry_sdk.capture_message("order with notes")
-
-
-SCENARIOS = {
-    "default": run_default,
-    "wsgi": run_wsgi,
-    "pii": lambda: run_wsgi(send_default_pii=True),
-    "scrubbed": lambda: run_wsgi(send_default_pii=True, before_send=scrub, max_value_length=64),
-    "canary": run_canary,
-}
-SCENARIOS[sys.argv[1]]()
-sentry_sdk.flush(timeout=10)
-"""
-SCENARIOS = ("default", "wsgi", "pii", "scrubbed", "canary")
-PROJECTS = {name: index for index, name in enumerate(SCENARIOS, 1)}
-FRAME_VARS = "/exception/values/0/stacktrace/frames/0/vars"
-
-
-def _start_client(server, script, scenario):
-    env = {
-        **os.environ,
-        "SENTRY_DSN": server.dsn(PROJECTS[scenario], key=CLEAN_KEY),
-        "PYTHONPATH": str(DEPS / "nobrotli"),
-    }
-    return subprocess.Popen(
-        [sys.executable, str(script), scenario],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-
-
-def run_scenarios(server, directory):
-    """Run every scenario's sentry-sdk app against ``server``, all at once."""
-    script = directory / "client_app.py"
-    script.write_text(CLIENT_CODE)
-    clients = {name: _start_client(server, script, name) for name in SCENARIOS}
-    for name, client in clients.items():
-        _, stderr = client.communicate(timeout=60)
-        assert client.returncode == 0, f"{name}: {stderr}"
-
 
 @pytest.fixture(scope="module")
-def captured(tmp_path_factory):
+def captured():
     """``{scenario: [StoredEvent]}`` from real sentry-sdk runs (and the server)."""
-    directory = tmp_path_factory.mktemp("superpowers")
     with kent.KentServer() as server:
-        run_scenarios(server, directory)
+        run_scenarios(server)
         by_scenario = {
             name: server.events(project=str(PROJECTS[name])) for name in SCENARIOS
         }

@@ -16,10 +16,12 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    APPS,
     AUTH_HEADER,
     CLEAN_KEY,
     DASHED_EVENT_ID,
     EVENT_ID,
+    NO_BROTLI,
     envelope,
     event_item,
     get_json,
@@ -28,7 +30,6 @@ from helpers import (
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
 ENVELOPE_PATH = "/api/1/envelope/"
 OTHER_ID = "0123456789abcdef0123456789abcdef"
 
@@ -233,14 +234,14 @@ def test_several_events_stores_every_item(kent_server):
 def test_clean_sdk_payload_has_no_warning(kent_server, key):
     """Real sentry-sdk sends sent_at and no surprises, with a 32-char key or
     the key of the DSN Kent prints (it reaches no Relay)."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS / ".deps" / "nobrotli")}
+    env = {**os.environ, "PYTHONPATH": NO_BROTLI}
     dsn = kent_server.dsn(1, key=key)
     result = subprocess.run(
         [
             sys.executable,
             "-W",
             "error",
-            str(TESTS / "apps" / "sdk_app.py"),
+            str(APPS / "sdk_app.py"),
             dsn,
             "exception",
         ],
