@@ -21,6 +21,7 @@ from helpers import (  # noqa: E402
     launch_chromium,
     open_page,
     require_tool,
+    run_scenarios,
 )
 
 if str(ROOT) not in sys.path:
@@ -82,3 +83,18 @@ def pages():
     server.shutdown()
     server.server_close()
     thread.join(5)
+
+
+# -- what real sentry-sdk apps sent --------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def sdk_server():
+    """A Kent holding what tests/apps/leaky_app.py sent, one project per scenario
+    (helpers.PROJECTS). Made once for the session (the apps take seconds): a
+    test that changes it (a canary, a replay to another project) undoes that."""
+    import kent
+
+    with kent.KentServer() as server:
+        run_scenarios(server)
+        yield server

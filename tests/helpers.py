@@ -43,6 +43,7 @@ BUNDLE = BROWSER_DIR / "dist" / "sentry.bundle.js"
 SENTRY_CLI = os.path.join(sysconfig.get_path("scripts"), "sentry-cli")
 LONG_TESTS = os.environ.get("KENT_LONG_TESTS") == "1"  # more examples, more events
 MIB = 1024 * 1024
+SAMPLE_TIME = 1767225600.0  # 2026-01-01T00:00:00Z: samples made then are fixed bytes
 
 CI = os.environ.get("CI") == "true"
 EVENT_ID = "9ec79c33ec9942ab8353589fcb2e04dc"
@@ -173,11 +174,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def api_event(server, ident):
-    """``/api/event/<ident>`` of a running server, asserted to be a 200."""
-    status, value = get_json(server.url, f"/api/event/{ident}")
+def api_get(server, path):
+    """GET a JSON answer of a running server, asserted to be a 200."""
+    status, value = get_json(server.url, path)
     assert status == 200, value
     return value
+
+
+def api_event(server, ident):
+    """``/api/event/<ident>`` of a running server, asserted to be a 200."""
+    return api_get(server, f"/api/event/{ident}")
 
 
 def assert_still_serving(url):
@@ -399,6 +405,16 @@ def running_kent(command, tmp_path, cwd=None, env=None, banner_lines=2):
         stderr.close()
 
 
+def kent_cli(*args, check=True):
+    """``python kent.py ARGS`` to the end: the CompletedProcess (text)."""
+    done = subprocess.run(
+        [sys.executable, KENT_PY, *args], capture_output=True, text=True, timeout=60
+    )
+    if check:
+        assert done.returncode == 0, done.stdout + done.stderr
+    return done
+
+
 def stop_process(proc):
     """Ctrl-C as a user would; kill what does not stop within 10 s."""
     if proc.poll() is None:
@@ -517,6 +533,7 @@ def open_page(browser, **options):
 # sentry-sdk apps for the leak scanner (tests/apps/leaky_app.py), one project each.
 CANARY = "kent-canary-5d1f9a"  # the values leaky_app.py plants
 SECRET = "correct-horse-battery"
+EMAIL = "alice@example.com"  # the user's, with send_default_pii
 SCENARIOS = ("default", "wsgi", "pii", "scrubbed", "canary")
 PROJECTS = {name: index for index, name in enumerate(SCENARIOS, 1)}
 FRAME_VARS = "/exception/values/0/stacktrace/frames/0/vars"
@@ -535,6 +552,14 @@ def _start_scenario(server, scenario):
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def only_event(server, scenario, item_type="event", text=""):
+    """The one item of ``item_type`` (with ``text`` in its summary) a scenario sent."""
+    events = server.events(project=PROJECTS[scenario])
+    matching = [e for e in events if e.type == item_type and text in e.summary]
+    assert len(matching) == 1, [e.summary for e in events]
+    return matching[0]
 
 
 def run_scenarios(server):
@@ -886,3 +911,13 @@ def check_page(page, nonce=NONCE):
     parser.close()
     assert "innerHTML" not in page
     return "".join(parser.text)
+
+
+def page_of(server, path):
+    """GET an HTML page and check its markup; returns (html, text)."""
+    status, headers, data = http_request(server.url, "GET", path)
+    assert status == 200, data[:300]
+    page = data.decode()
+    nonce = re.search(r'<style nonce="([0-9a-f]+)"', page).group(1)
+    assert f"'nonce-{nonce}'" in headers["content-security-policy"]
+    return page, check_page(page, nonce)

@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import logging
 import os
 import re
 import signal
@@ -12,7 +13,9 @@ import sysconfig
 import pytest
 from helpers import (
     AUTH_HEADER,
+    CANARY,
     CLEAN_KEY,
+    EMAIL,
     EVENT_ID,
     KENT_PY,
     ROOT,
@@ -206,6 +209,78 @@ def test_console_line_and_leak_flag_are_coloured_only_with_colour(kent_server):
     assert coloured == f"{line} {flag}"
     [uncoloured] = kent.Kent(colour=False).console_lines(event, url, findings)
     assert not ANSI.search(uncoloured) and uncoloured.endswith(text)
+
+
+def test_console_line_flags_leaks_without_ansi_when_piped(tmp_path):
+    command = [sys.executable, KENT_PY, "run", "-p", "0", "--canary", CANARY]
+    with running_kent(command, tmp_path) as (url, _, proc):
+        body = {"message": f"order {CANARY}", "user": {"email": EMAIL}}
+        post_envelope(url, envelope(({"type": "event"}, body)))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0  # stopping prints what is queued first
+    stderr = (tmp_path / "stderr.txt").read_text()
+    [line] = [line for line in stderr.splitlines() if "order" in line]
+    assert (
+        "LEAK 2: canary at /message (ke***9a), email at /user/email (al***om)" in line
+    )
+    assert "\x1b[" not in stderr
+    assert CANARY not in line.split("LEAK")[1] and EMAIL not in line
+
+
+def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
+    server = kent.KentServer(console=True)  # not started: nothing is printed yet
+    printer = server.kent.printer
+    printer.max_scan_backlog = 2
+    body = {"message": "hi", "user": {"email": EMAIL}}
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, body)))
+    burst = [kent.StoredEvent(1, items[0]) for _ in range(6)]
+    trickle = [kent.StoredEvent(1, items[0]) for _ in range(2)]
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(burst, 200, "http://kent")
+        assert [e._findings for e in burst] == [None] * 6  # not on ingest
+        printer._print_pending()  # a backlog of 6: printed without scanning
+        server.kent.store_events(trickle, 200, "http://kent")
+        printer._print_pending()  # a backlog of 2: scanned
+        printer._print_pending()  # nothing came in: the burst is scanned now
+    lines = [
+        line
+        for record in caplog.records
+        for line in record.getMessage().splitlines()
+        if "project=1" in line
+    ]
+    assert ["LEAK 1" in line for line in lines] == [False] * 6 + [True] * 8
+    assert [line.endswith("(scanned late)") for line in lines[8:]] == [True] * 6
+    late = sorted(line.split()[0] for line in lines[8:])
+    assert late == sorted(line.split()[0] for line in lines[:6])  # the same items
+
+
+def test_console_printer_says_when_items_were_never_scanned(caplog):
+    server = kent.KentServer(console=True)
+    printer = server.kent.printer = kent.ConsolePrinter(
+        server.kent, max_scan_backlog=0, max_unscanned=2
+    )
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(
+            [kent.StoredEvent(1, items[0]) for _ in "abcde"], 200, ""
+        )
+        printer._print_pending()
+        printer._print_pending()
+    text = caplog.text
+    assert "3 items were printed without a leak scan" in text
+    assert "GET /api/leaks/" in text and "(scanned late)" not in text
+
+
+def test_console_gives_every_item_of_a_batch_its_own_time(caplog):
+    server = kent.KentServer(console=True)
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(
+            [kent.StoredEvent(1, items[0]) for _ in "abc"], 200, ""
+        )
+        server.kent.printer._print_pending()
+    records = [r for r in caplog.records if "project=1" in r.getMessage()]
+    assert len(records) == 3  # a log record, so a timestamp, each
 
 
 def test_run_on_a_busy_port_exits_with_a_message(kent_server):

@@ -496,6 +496,44 @@ def test_summarize_never_raises(item_type, body, header):
     assert isinstance(summary, str) and summary
 
 
+# -- the leak scanner, search and diff on any JSON ------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(body=JSON_VALUES, other=JSON_VALUES)
+def test_any_json_body_is_handled_without_errors(body, other):
+    secret = "Zq9-secret-canary-Zq9"
+    planted = {"extra": {"password": secret, "data": body}}
+    raw = json.dumps(planted).encode()
+    findings = kent.scan_leaks("event", planted, raw, [secret])
+    assert {
+        "pointer": "/extra/password",
+        "kind": "canary",
+        "excerpt": "Zq***q9",
+    } in findings
+    assert all(secret not in f["excerpt"] for f in findings)
+    assert "/extra/password" in kent.search_item(planted, raw, False, secret.upper())
+    assert kent.diff_bodies(body, body) == {
+        "added": [],
+        "removed": [],
+        "changed": [],
+        "meta": [],
+    }
+    diff = kent.diff_bodies(body, other)
+    assert (diff["added"] or diff["removed"] or diff["changed"]) or body == other
+    json.dumps(findings)
+    json.dumps(diff)
+
+
 # -- the same over HTTP: 2xx or 4xx, never 5xx ---------------------------------------------------
 
 ENDPOINTS = [

@@ -366,6 +366,21 @@ def test_a_deeply_nested_body_can_be_read_back_from_anywhere(kent_log):
     assert _read_body_deep_in_the_stack(event, 150) == "deep"
 
 
+def test_deeply_nested_bodies_are_scanned_searched_and_diffed():
+    body = leaf = {}
+    for _ in range(3000):  # deeper than Python's recursion limit
+        leaf["a"] = {}
+        leaf = leaf["a"]
+    leaf["email"] = "bob@example.org"
+    [finding] = kent.scan_leaks("event", body, b"")
+    assert finding["pointer"] == "/a" * 3000 + "/email"
+    assert kent.search_item(body, b"", False, "BOB@") == [finding["pointer"]]
+    assert kent.diff_bodies(body, {})["removed"] == [
+        {"pointer": "/a", "value": body["a"]}
+    ]
+    assert kent.diff_bodies(body, body)["changed"] == []
+
+
 def test_client_that_never_reads_its_answer_is_cut_after_request_timeout(kent_log):
     size = 24 * MIB  # more than the socket buffers on both ends hold
     attachment = ({"type": "attachment", "filename": "big.bin"}, b"x" * size)

@@ -26,6 +26,7 @@ from helpers import (
     event_item,
     get_json,
     http_request,
+    only_event,
 )
 
 import kent
@@ -359,3 +360,13 @@ def test_strict_nel_with_the_wrong_content_type_is_415():
     assert status == 415
     assert stored.status == 415
     assert [w["code"] for w in stored.warnings] == ["content-type"]
+
+
+def test_kent_accepts_a_final_payload_ending_in_a_newline(sdk_server):
+    """With an explicit ``length`` a payload may end in a newline: the envelope
+    then ends in two and is still valid for Relay (a text attachment from
+    sentry-python does); no trailing-newlines warning."""
+    data = envelope(({"type": "attachment", "filename": "a.txt"}, b"line\n"))
+    assert data.endswith(b"line\n\n")
+    assert kent.parse_envelope(data)[2] == []
+    assert only_event(sdk_server, "canary", "attachment").warnings == []
