@@ -3,6 +3,7 @@ the fixtures more than one test file uses (helpers.py has the functions)."""
 
 import functools
 import http.server
+import logging
 import os
 import sys
 import threading
@@ -17,7 +18,9 @@ from helpers import (  # noqa: E402
     BROWSER_DIR,
     BUNDLE,
     ROOT,
+    KentProcess,
     PageHandler,
+    assert_still_serving,
     launch_chromium,
     open_page,
     require_tool,
@@ -42,6 +45,40 @@ for name in list(os.environ):
     inherited = name.startswith(("SENTRY_", "OTEL_"))
     if inherited or name in ("KENT_DEV", "PYTEST_ADDOPTS", "PYTEST_PLUGINS"):
         del os.environ[name]
+
+
+# -- Kent's log and Kent as a process ------------------------------------------------
+
+
+def kent_errors(caplog):
+    """Records that show Kent failed: anything at WARNING or above, tracebacks."""
+    return [
+        r
+        for r in caplog.records
+        if r.name.startswith("kent") and (r.levelno >= logging.WARNING or r.exc_info)
+    ]
+
+
+@pytest.fixture
+def kent_log(caplog):
+    """Kent's log at DEBUG; the test fails if Kent logged a warning or a traceback."""
+    caplog.set_level(logging.DEBUG, logger="kent")
+    yield caplog
+    assert not kent_errors(caplog), [r.getMessage() for r in kent_errors(caplog)]
+
+
+@pytest.fixture
+def kent_process(tmp_path):
+    """Kent as a subprocess with --max-body 10M; stderr must show no traceback."""
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to read a process's peak memory")
+    process = KentProcess(tmp_path, "--max-body", "10M")
+    try:
+        assert_still_serving(process.url)
+        yield process
+    finally:
+        process.stop()
+    assert "Traceback" not in process.stderr(), process.stderr()[-3000:]
 
 
 # -- Chromium --------------------------------------------------------------------------

@@ -155,6 +155,12 @@ def exchange_until_closed(url, data, timeout=15):
         return answer, True
 
 
+def split_response(data):
+    """One raw HTTP response -> (head as text, body bytes as they came)."""
+    head, _, body = data.partition(b"\r\n\r\n")
+    return head.decode("latin-1"), body
+
+
 def split_responses(data):
     """Raw HTTP/1.1 responses one after another -> [(status, head, body)]."""
     responses = []

@@ -1,10 +1,13 @@
-"""Issue 5, "fast and unbreakable": generated input for the parsers and the server.
+"""Generated input (Hypothesis) for the parsers, the debugging functions and the
+server, and the inputs it found, pinned.
 
 Pure functions get any bytes and must return a value or raise a ``KentError``;
-the server gets any body and must answer 2xx or 4xx, never 5xx. Seeds are real
-SDK payloads: the files in tests/data/ and envelopes sentry-python sends to a
-Kent at first use. Runs are derandomized and bounded; KENT_LONG_TESTS=1 runs
-ten times as many examples.
+the leak scanner, search and diff take any JSON; the server gets any body and
+must answer 2xx or 4xx, never 5xx, and every view of any stored item must
+answer. Seeds are real SDK payloads: the files in tests/data/ and envelopes
+sentry-python sends to a Kent at first use. Runs are derandomized and bounded;
+KENT_LONG_TESTS=1 runs ten times as many examples. Hand-written hostile input
+is in test_hostile_input.py.
 """
 
 import contextlib
