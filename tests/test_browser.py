@@ -8,41 +8,22 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from helpers import envelope, get_json, http_request, post_envelope
-from test_pages import HOSTILE, hostile_items
+from helpers import (
+    APPS,
+    HOSTILE,
+    envelope,
+    get_json,
+    hostile_items,
+    http_request,
+    open_page,
+    post_envelope,
+)
 
-APP = Path(__file__).parent / "apps" / "ui_app.py"
+APP = APPS / "ui_app.py"
 OUTPUT = Path(__file__).parent / "output"
-# Runs before any page script: records CSP violations and a payload's effects.
-WATCH = """
-window.__violations = [];
-document.addEventListener("securitypolicyviolation", function (e) {
-  window.__violations.push(e.violatedDirective + " " + e.blockedURI);
-});
-"""
 
 
-def open_page(browser, **options):
-    """A page in a fresh context that records dialogs (alert, confirm)."""
-    context = browser.new_context(**options)
-    page = context.new_page()
-    page.add_init_script(WATCH)
-    page.dialogs = []
-    page.on(
-        "dialog", lambda dialog: (page.dialogs.append(dialog.message), dialog.dismiss())
-    )
-    return page
-
-
-@pytest.fixture
-def page(browser, kent_server):
-    page = open_page(browser, viewport={"width": 1280, "height": 900})
-    yield page
-    page.context.close()  # before kent_server stops: ends the long poll
-
-
-def run_app(server, scenario):
+def run_ui_app(server, scenario):
     result = subprocess.run(
         # a key that is not 32 characters: its rows carry a warning badge
         [sys.executable, str(APP), server.dsn(1, key="ui-key"), scenario],
@@ -62,7 +43,7 @@ def test_sdk_exception_shows_up_live_and_in_detail(page, kent_server):
     page.goto(kent_server.url + "/")
     assert "No events yet." in page.inner_text("#kent-rows")
     page.evaluate("window.__same_page = true")
-    run_app(kent_server, "exception")
+    run_ui_app(kent_server, "exception")
     kent_server.wait_for(2, timeout=10)
     page.locator("#kent-rows a", has_text="ValueError: no price for teapot").wait_for(
         timeout=20000
@@ -154,8 +135,8 @@ def test_filter_and_flush_one_project_without_javascript(browser, kent_server):
 
 
 def fill_for_screenshots(server):
-    run_app(server, "transaction")
-    run_app(server, "exception")
+    run_ui_app(server, "transaction")
+    run_ui_app(server, "exception")
     log = {"items": [{"timestamp": 1.7e9, "level": "info", "body": "user signed in"}]}
     post_envelope(server.url, envelope(({"type": "log", "item_count": 1}, log)))
     http_request(server.url, "POST", "/api/2/envelope/", b"not an envelope")

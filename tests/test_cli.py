@@ -2,91 +2,36 @@
 
 import contextlib
 import json
+import logging
 import os
 import re
-import selectors
 import signal
 import subprocess
 import sys
 import sysconfig
-from pathlib import Path
 
 import pytest
 from helpers import (
     AUTH_HEADER,
+    CANARY,
     CLEAN_KEY,
+    EMAIL,
     EVENT_ID,
+    KENT_PY,
+    ROOT,
     envelope,
     event_item,
     free_port,
     get_json,
     http_request,
     post_envelope,
+    read_lines,
     require_tool,
+    running_kent,
+    stop_process,
 )
 
 import kent
-
-ROOT = Path(__file__).resolve().parent.parent
-KENT_PY = str(ROOT / "kent.py")
-BANNER = re.compile(r"Kent (\S+) listening on (http://127\.0\.0\.1:(\d+))/")
-
-
-def _read_lines(stream, count, timeout):
-    """Up to ``count`` lines from a pipe, giving up after ``timeout`` s.
-
-    Reads the file descriptor directly: a buffered readline could hold
-    the second line where the selector cannot see it.
-    """
-    data = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(stream, selectors.EVENT_READ)
-        while data.count(b"\n") < count and selector.select(timeout):
-            chunk = os.read(stream.fileno(), 4096)
-            if not chunk:
-                break
-            data += chunk
-    return data.decode().splitlines(keepends=True)[:count]
-
-
-@contextlib.contextmanager
-def running_kent(command, tmp_path, cwd=None, env=None, banner_lines=2):
-    """Start ``command``; yield (url, banner lines, process); SIGINT after.
-
-    ``env`` adds variables; an inherited KENT_DEV is dropped so that only
-    ``env`` turns verbose logging on.
-    """
-    stderr = (tmp_path / "stderr.txt").open("w")
-    inherited = {k: v for k, v in os.environ.items() if k != "KENT_DEV"}
-    proc = subprocess.Popen(
-        command,
-        stdout=subprocess.PIPE,
-        stderr=stderr,
-        cwd=cwd or tmp_path,
-        env={**inherited, "PYTHONUNBUFFERED": "1", **(env or {})},
-    )
-    try:
-        lines = _read_lines(proc.stdout, banner_lines, 20)
-        match = BANNER.search(lines[0] if lines else "")
-        assert match, (
-            f"no banner: {lines!r}; stderr: {(tmp_path / 'stderr.txt').read_text()}"
-        )
-        yield match.group(2), lines, proc
-    finally:
-        stop_process(proc)
-        proc.stdout.close()
-        stderr.close()
-
-
-def stop_process(proc):
-    """Ctrl-C as a user would; kill what does not stop within 10 s."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(10)
-    if proc.poll() is None:
-        proc.kill()
-        proc.wait(10)
 
 
 def check_serves_and_stops(command, tmp_path, cwd=None):
@@ -264,6 +209,78 @@ def test_console_line_and_leak_flag_are_coloured_only_with_colour(kent_server):
     assert coloured == f"{line} {flag}"
     [uncoloured] = kent.Kent(colour=False).console_lines(event, url, findings)
     assert not ANSI.search(uncoloured) and uncoloured.endswith(text)
+
+
+def test_console_line_flags_leaks_without_ansi_when_piped(tmp_path):
+    command = [sys.executable, KENT_PY, "run", "-p", "0", "--canary", CANARY]
+    with running_kent(command, tmp_path) as (url, _, proc):
+        body = {"message": f"order {CANARY}", "user": {"email": EMAIL}}
+        post_envelope(url, envelope(({"type": "event"}, body)))
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(10) == 0  # stopping prints what is queued first
+    stderr = (tmp_path / "stderr.txt").read_text()
+    [line] = [line for line in stderr.splitlines() if "order" in line]
+    assert (
+        "LEAK 2: canary at /message (ke***9a), email at /user/email (al***om)" in line
+    )
+    assert "\x1b[" not in stderr
+    assert CANARY not in line.split("LEAK")[1] and EMAIL not in line
+
+
+def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
+    server = kent.KentServer(console=True)  # not started: nothing is printed yet
+    printer = server.kent.printer
+    printer.max_scan_backlog = 2
+    body = {"message": "hi", "user": {"email": EMAIL}}
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, body)))
+    burst = [kent.StoredEvent(1, items[0]) for _ in range(6)]
+    trickle = [kent.StoredEvent(1, items[0]) for _ in range(2)]
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(burst, 200, "http://kent")
+        assert [e._findings for e in burst] == [None] * 6  # not on ingest
+        printer._print_pending()  # a backlog of 6: printed without scanning
+        server.kent.store_events(trickle, 200, "http://kent")
+        printer._print_pending()  # a backlog of 2: scanned
+        printer._print_pending()  # nothing came in: the burst is scanned now
+    lines = [
+        line
+        for record in caplog.records
+        for line in record.getMessage().splitlines()
+        if "project=1" in line
+    ]
+    assert ["LEAK 1" in line for line in lines] == [False] * 6 + [True] * 8
+    assert [line.endswith("(scanned late)") for line in lines[8:]] == [True] * 6
+    late = sorted(line.split()[0] for line in lines[8:])
+    assert late == sorted(line.split()[0] for line in lines[:6])  # the same items
+
+
+def test_console_printer_says_when_items_were_never_scanned(caplog):
+    server = kent.KentServer(console=True)
+    printer = server.kent.printer = kent.ConsolePrinter(
+        server.kent, max_scan_backlog=0, max_unscanned=2
+    )
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(
+            [kent.StoredEvent(1, items[0]) for _ in "abcde"], 200, ""
+        )
+        printer._print_pending()
+        printer._print_pending()
+    text = caplog.text
+    assert "3 items were printed without a leak scan" in text
+    assert "GET /api/leaks/" in text and "(scanned late)" not in text
+
+
+def test_console_gives_every_item_of_a_batch_its_own_time(caplog):
+    server = kent.KentServer(console=True)
+    _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
+    with caplog.at_level(logging.INFO, logger="kent"):
+        server.kent.store_events(
+            [kent.StoredEvent(1, items[0]) for _ in "abc"], 200, ""
+        )
+        server.kent.printer._print_pending()
+    records = [r for r in caplog.records if "project=1" in r.getMessage()]
+    assert len(records) == 3  # a log record, so a timestamp, each
 
 
 def test_run_on_a_busy_port_exits_with_a_message(kent_server):
@@ -484,10 +501,10 @@ def running_tail(*args):
 def test_tail_prints_console_lines_and_exits_0_on_ctrl_c(kent_server):
     post_envelope(kent_server.url, envelope(event_item({"message": "kept one"})))
     with running_tail("--url", kent_server.url, "--type", "event") as proc:
-        [first] = _read_lines(proc.stdout, 1, 30)
+        [first] = read_lines(proc.stdout, 1, 30)
         body = {"message": "new one", "event_id": "ab" * 16}
         post_envelope(kent_server.url, envelope(event_item(body)), project=3)
-        [second] = _read_lines(proc.stdout, 1, 30)
+        [second] = read_lines(proc.stdout, 1, 30)
         proc.send_signal(signal.SIGINT)
         assert proc.wait(10) == 0
     assert first.startswith("#1 project=1 event 200 ") and "kept one" in first
@@ -502,12 +519,12 @@ def test_tail_json_reconnects_after_kent_restarts(tmp_path):
     try:
         post_envelope(first.url, envelope(event_item({"message": "before"})))
         with running_tail("--url", first.url, "--json") as proc:
-            [line] = _read_lines(proc.stdout, 1, 30)
+            [line] = read_lines(proc.stdout, 1, 30)
             assert json.loads(line)["summary"] == "before"
             first.stop()
             with kent.KentServer(port=port) as second:  # seq starts at 1 again
                 post_envelope(second.url, envelope(event_item({"message": "after"})))
-                [line] = _read_lines(proc.stdout, 1, 60)
+                [line] = read_lines(proc.stdout, 1, 60)
                 entry = json.loads(line)
                 assert (entry["summary"], entry["seq"]) == ("after", 1)
     finally:

@@ -6,55 +6,27 @@ asserts on what Kent stored, not only on the answer the SDK got.
 """
 
 import base64
-import importlib.metadata
 import json
-import os
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-from helpers import CLEAN_KEY, api_event, get_json
+from helpers import (
+    CLEAN_KEY,
+    DEPS,
+    NO_BROTLI,
+    SDK1,
+    api_event,
+    assert_clean,
+    get_json,
+    run_app,
+)
 
-TESTS = Path(__file__).resolve().parent
-APPS = TESTS / "apps"
-DEPS = TESTS / ".deps"
-NO_BROTLI = str(DEPS / "nobrotli")
 WITH_BROTLI = str(DEPS / "brotli")
-SDK1 = os.pathsep.join([str(DEPS / "sdk1"), NO_BROTLI])
-
-
-def run_app(script, *args, pythonpath=NO_BROTLI):
-    """Run tests/apps/<script> with warnings as errors; its JSON output."""
-    env = {**os.environ, "PYTHONPATH": pythonpath}
-    result = subprocess.run(
-        [sys.executable, "-W", "error", str(APPS / script), *map(str, args)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    assert result.stderr == "", result.stderr
-    return json.loads(result.stdout)
 
 
 def run_scenario(server, scenario, arg=None, project=1, pythonpath=NO_BROTLI):
     dsn = server.dsn(project, key=CLEAN_KEY)
     args = [dsn, scenario] + ([arg] if arg is not None else [])
     return run_app("sdk_app.py", *args, pythonpath=pythonpath)
-
-
-SDK_VERSION = importlib.metadata.version("sentry-sdk")
-
-
-def assert_clean(event, sdk_version=SDK_VERSION):
-    """Stored as accepted, without warnings, with the SDK's name and version."""
-    assert event.status == 200, event.error
-    assert event.error is None
-    assert event.warnings == [], event.warnings
-    assert event.sdk == {"name": "sentry.python", "version": sdk_version}
-    assert event.auth["sentry_key"] == CLEAN_KEY
 
 
 # -- content encoding ---------------------------------------------------------
@@ -304,7 +276,7 @@ def test_sdk1_errors_use_the_store_endpoint(kent_server, scenario):
     assert event.request["endpoint"] == "store"
     assert event.request["content_encoding"] == "gzip"
     assert event.event_id == out["event_ids"][0]
-    assert_clean(event, sdk_version="1.45.1")
+    assert_clean(event, version="1.45.1")
 
 
 def test_sdk1_transaction_uses_an_envelope(kent_server):
@@ -317,4 +289,4 @@ def test_sdk1_transaction_uses_an_envelope(kent_server):
         "render pdf",
     ]
     assert event.envelope_header["trace"]["trace_id"] == out["event_ids"][0]
-    assert_clean(event, sdk_version="1.45.1")
+    assert_clean(event, version="1.45.1")

@@ -25,14 +25,24 @@ import subprocess
 import sys
 import time
 import zlib
-from pathlib import Path
 
 import pytest
-from helpers import CLEAN_KEY, envelope, event_item, get_json, http_request
+from helpers import (
+    CLEAN_KEY,
+    NO_BROTLI,
+    SDK1,
+    TESTS,
+    envelope,
+    event_item,
+    get_json,
+    http_request,
+    run_app,
+    run_node,
+    run_sentry_cli,
+)
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
 UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -278,8 +288,6 @@ def replay_to_both(both, run_client):
 
 @pytest.mark.parametrize(("app", "scenario", "deps"), SDK_CASES)
 def test_real_sdk_payloads(both, app, scenario, deps):
-    from test_clients import NO_BROTLI, SDK1, run_app
-
     pythonpath = SDK1 if deps == "sdk1" else NO_BROTLI
 
     def run(recorder):
@@ -290,8 +298,6 @@ def test_real_sdk_payloads(both, app, scenario, deps):
 
 
 def test_sentry_cli_send_event(both):
-    from test_protocol_clients import run_sentry_cli
-
     events = replay_to_both(
         both, lambda r: run_sentry_cli(r, "send-event", "-m", "hello from cli")
     )
@@ -299,7 +305,5 @@ def test_sentry_cli_send_event(both):
 
 
 def test_node_exception(both):
-    from test_protocol_clients import run_node
-
     events = replay_to_both(both, lambda r: run_node(r, "exception"))
     assert events[0]["summary"].startswith("TypeError: ")

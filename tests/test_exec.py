@@ -15,20 +15,23 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from xml.etree import ElementTree
 
 import pytest
-from helpers import envelope, event_item, post_envelope, require_tool
+from helpers import (
+    APPS,
+    JS,
+    KENT_PY,
+    envelope,
+    event_item,
+    post_envelope,
+    require_node_sdk,
+)
 
 import kent
 
-ROOT = Path(__file__).resolve().parent.parent
-TESTS = ROOT / "tests"
-KENT_PY = str(ROOT / "kent.py")
-APP = str(TESTS / "apps" / "exec_app.py")
-NODE_APP = TESTS / "js" / "exec_leak.mjs"
-NODE_SDK = TESTS / "js" / "node_modules" / "@sentry" / "node"
+APP = str(APPS / "exec_app.py")
+NODE_APP = JS / "exec_leak.mjs"
 READY = re.compile(rb"ready (\d+) http://\w+@127\.0\.0\.1:(\d+)/1")
 
 
@@ -215,9 +218,7 @@ def test_canary_and_github_annotations_escape_payload_text(tmp_path):
 
 
 def test_at_sentry_node_leak_fails_the_gate():
-    node = require_tool("node", "the @sentry/node exec test needs Node.js")
-    if not NODE_SDK.is_dir():
-        require_tool(str(NODE_SDK), "run tests/install.sh")
+    node = require_node_sdk("the @sentry/node exec test needs Node.js")
     done = kent_exec("--fail-on-leak", "--expect", "event=1", "--", node, str(NODE_APP))
     assert done.returncode == kent.EXEC_GATE_FAILED, done.stderr
     assert "node done" in done.stdout
@@ -258,7 +259,7 @@ def test_spotlight_points_command_at_kents_stream():
     done = kent_exec("--spotlight-port", "0", "--", sys.executable, "-c", script)
     assert re.fullmatch(r"http://127\.0\.0\.1:\d+/stream\n", done.stdout), done.stderr
     # sentry-python sends each item to the DSN and to Spotlight: both arrive
-    spotlight_app = str(TESTS / "apps" / "spotlight_app.py")
+    spotlight_app = str(APPS / "spotlight_app.py")
     expect = ("--expect", "event=2")
     done = kent_exec(
         "--spotlight-port", "0", *expect, "--", sys.executable, spotlight_app

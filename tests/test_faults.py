@@ -15,30 +15,27 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 from helpers import (
-    CI,
+    APPS,
     CLEAN_KEY,
+    JS,
+    KENT_PY,
+    NO_BROTLI,
     envelope,
     event_item,
     exchange_until_closed,
     get_json,
     http_request,
     post_envelope,
-    require_tool,
+    require_node_sdk,
     status_of,
 )
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
-APPS = TESTS / "apps"
-NODE_SCRIPT = TESTS / "js" / "node_faults.mjs"
-NODE_SDK = TESTS / "js" / "node_modules" / "@sentry" / "node"
-NO_BROTLI = str(TESTS / ".deps" / "nobrotli")
+NODE_SCRIPT = JS / "node_faults.mjs"
 RATE_LIMIT_RULE = "status=429&rate_limits=60:error:organization&category=error&count=1"
 RELAY_STATUSES = (400, 401, 403, 413, 429, 500, 502, 503)
 
@@ -55,12 +52,7 @@ def run_python_app(server, scenario, project=1):
 
 def run_node_app(server, scenario, project=42):
     """tests/js/node_faults.mjs with @sentry/node; its JSON output."""
-    node = require_tool("node", "the @sentry/node fault tests need it")
-    if not NODE_SDK.exists():
-        message = "tests/js/node_modules is missing: run bash tests/install.sh"
-        if CI:
-            pytest.fail(message)
-        pytest.skip(message)
+    node = require_node_sdk("the @sentry/node fault tests need it")
     command = [node, str(NODE_SCRIPT), server.dsn(project, key=CLEAN_KEY), scenario]
     return _run_json(command, dict(os.environ))
 
@@ -560,7 +552,7 @@ def test_bad_rule_is_refused_with_a_clear_message(kent_server, body, words):
 
 def start_cli(*args, timeout=10):
     """``kent.py run -p 0 ARGS`` and its URL, from the first stdout line."""
-    command = [sys.executable, str(ROOT / "kent.py"), "run", "-p", "0", *args]
+    command = [sys.executable, KENT_PY, "run", "-p", "0", *args]
     proc = subprocess.Popen(
         command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
@@ -606,7 +598,7 @@ def test_cli_fault_applies_from_the_start(kent_server, rule):
 
 
 def test_cli_bad_fault_exits_with_a_message():
-    command = [sys.executable, str(ROOT / "kent.py"), "run", "-p", "0"]
+    command = [sys.executable, KENT_PY, "run", "-p", "0"]
     result = subprocess.run(
         command + ["--fault", "status=abc"],
         capture_output=True,

@@ -1,10 +1,13 @@
-"""Issue 5, "fast and unbreakable": generated input for the parsers and the server.
+"""Generated input (Hypothesis) for the parsers, the debugging functions and the
+server, and the inputs it found, pinned.
 
 Pure functions get any bytes and must return a value or raise a ``KentError``;
-the server gets any body and must answer 2xx or 4xx, never 5xx. Seeds are real
-SDK payloads: the files in tests/data/ and envelopes sentry-python sends to a
-Kent at first use. Runs are derandomized and bounded; KENT_LONG_TESTS=1 runs
-ten times as many examples.
+the leak scanner, search and diff take any JSON; the server gets any body and
+must answer 2xx or 4xx, never 5xx, and every view of any stored item must
+answer. Seeds are real SDK payloads: the files in tests/data/ and envelopes
+sentry-python sends to a Kent at first use. Runs are derandomized and bounded;
+KENT_LONG_TESTS=1 runs ten times as many examples. Hand-written hostile input
+is in test_hostile_input.py.
 """
 
 import contextlib
@@ -12,7 +15,6 @@ import functools
 import gzip
 import json
 import logging
-import os
 import re
 import subprocess
 import sys
@@ -25,6 +27,8 @@ import pytest
 from helpers import (
     AUTH_HEADER,
     CI,
+    DATA,
+    LONG_TESTS,
     assert_still_serving,
     envelope,
     get_json,
@@ -43,14 +47,11 @@ with contextlib.suppress(ImportError), warnings.catch_warnings():
     warnings.simplefilter("ignore", DeprecationWarning)
     import hypothesis.extra._patching  # noqa: F401
 
-LONG = os.environ.get("KENT_LONG_TESTS") == "1"
-DATA = Path(__file__).parent / "data"
-
 
 def bounded(examples):
     """Derandomized, no deadline, no example database left in the repo."""
     return settings(
-        max_examples=examples * (10 if LONG else 1),
+        max_examples=examples * (10 if LONG_TESTS else 1),
         deadline=None,
         derandomize=True,
         database=None,
@@ -496,6 +497,44 @@ summary_headers = st.dictionaries(
 def test_summarize_never_raises(item_type, body, header):
     summary = kent.summarize(item_type, body, header)
     assert isinstance(summary, str) and summary
+
+
+# -- the leak scanner, search and diff on any JSON ------------------------------------
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(st.text(max_size=12), children, max_size=4)
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(body=JSON_VALUES, other=JSON_VALUES)
+def test_any_json_body_is_handled_without_errors(body, other):
+    secret = "Zq9-secret-canary-Zq9"
+    planted = {"extra": {"password": secret, "data": body}}
+    raw = json.dumps(planted).encode()
+    findings = kent.scan_leaks("event", planted, raw, [secret])
+    assert {
+        "pointer": "/extra/password",
+        "kind": "canary",
+        "excerpt": "Zq***q9",
+    } in findings
+    assert all(secret not in f["excerpt"] for f in findings)
+    assert "/extra/password" in kent.search_item(planted, raw, False, secret.upper())
+    assert kent.diff_bodies(body, body) == {
+        "added": [],
+        "removed": [],
+        "changed": [],
+        "meta": [],
+    }
+    diff = kent.diff_bodies(body, other)
+    assert (diff["added"] or diff["removed"] or diff["changed"]) or body == other
+    json.dumps(findings)
+    json.dumps(diff)
 
 
 # -- the same over HTTP: 2xx or 4xx, never 5xx ---------------------------------------------------

@@ -11,14 +11,17 @@ import json
 import os
 import subprocess
 import tempfile
-from pathlib import Path
 
 import pytest
-from helpers import CLEAN_KEY, require_tool
+from helpers import (
+    APPS,
+    CLEAN_KEY,
+    assert_clean,
+    require_tool,
+)
 
 import kent
 
-APPS = Path(__file__).resolve().parent / "apps"
 GOPATH = "/usr/share/gocode"
 SENTRY_GO = f"{GOPATH}/src/github.com/getsentry/sentry-go"
 TRIO = 3  # a message, an error, a transaction
@@ -27,7 +30,7 @@ TRIO = 3  # a message, an error, a transaction
 BUILD_TIMEOUT = 900
 
 
-def run_app(command, cwd=None, env=None, timeout=120):
+def run_program(command, cwd=None, env=None, timeout=120):
     """Run a client program; its JSON output (event IDs and SDK version)."""
     result = subprocess.run(
         command,
@@ -44,21 +47,13 @@ def run_app(command, cwd=None, env=None, timeout=120):
 def sent(command_for_dsn, count, key=CLEAN_KEY, **run):
     """Start a Kent, run the program at it; (stored events, program output)."""
     with kent.KentServer() as server:
-        out = run_app(command_for_dsn(server.dsn(1, key=key)), **run)
+        out = run_program(command_for_dsn(server.dsn(1, key=key)), **run)
         events = server.wait_for(count, timeout=60)
     return {"events": events, "out": out}
 
 
 def by_type(run, item_type):
     return [e for e in run["events"] if e.type == item_type]
-
-
-def assert_clean(event, sdk_name, version):
-    """Accepted, no protocol warning, the SDK's name and version."""
-    assert (event.status, event.error) == (200, None)
-    assert event.warnings == [], event.warnings
-    assert event.sdk == {"name": sdk_name, "version": version}
-    assert event.auth["sentry_key"] == CLEAN_KEY
 
 
 def assert_scope(event):

@@ -6,15 +6,17 @@ import asyncio
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
-from helpers import http_request, require_module
+from helpers import (
+    APPS,
+    KENT_PY,
+    http_request,
+    require_module,
+)
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
-KENT_PY = str(TESTS.parent / "kent.py")
 TOOLS = {
     "list_events",
     "get_event",
@@ -28,7 +30,7 @@ TOOLS = {
 
 def send_with_sdk(server):
     """An exception inside a transaction, with a user email (a leak)."""
-    script = TESTS / "apps" / "spotlight_app.py"
+    script = APPS / "spotlight_app.py"
     result = subprocess.run(
         [sys.executable, "-W", "error", str(script), "--dsn", server.dsn(4)],
         capture_output=True,

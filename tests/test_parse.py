@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 from helpers import (
     AUTH_HEADER,
+    DATA,
     EVENT_ID,
+    NO_BROTLI,
+    ROOT,
     envelope,
     event_item,
     js_envelope,
@@ -23,9 +26,6 @@ from helpers import (
 
 import kent
 
-DATA = Path(__file__).parent / "data"
-ROOT = Path(__file__).resolve().parent.parent
-NO_BROTLI = Path(__file__).resolve().parent / ".deps" / "nobrotli"
 CASES = sorted(p.stem for p in DATA.glob("*.envelope"))
 BROTLI_HINT = "tests/requirements.txt installs brotli"
 
@@ -269,8 +269,8 @@ print(json.dumps(out))
 
 def test_brotli_without_a_module_is_415_and_says_how_to_fix():
     """sentry-python sends "br" whenever it can import brotli; Kent may not."""
-    require_tool(str(NO_BROTLI / "brotli.py"), "bash tests/install.sh creates it")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(NO_BROTLI), str(ROOT)])}
+    require_tool(str(Path(NO_BROTLI) / "brotli.py"), "bash tests/install.sh creates it")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([NO_BROTLI, str(ROOT)])}
     result = subprocess.run(
         [sys.executable, "-W", "error", "-c", BR_WITHOUT_BROTLI, AUTH_HEADER],
         env=env,

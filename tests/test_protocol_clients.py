@@ -9,41 +9,33 @@ as those clients send them. Every test asserts on what Kent stored.
 
 import base64
 import datetime
-import functools
 import gzip
-import http.server
 import json
-import os
 import re
-import subprocess
-import sysconfig
-import threading
 import urllib.parse
 import uuid
-from pathlib import Path
 
 import pytest
 from helpers import (
     CLEAN_KEY,
     EVENT_ID,
+    FAKE_MINIDUMP,
     api_event,
+    dump_file,
     envelope,
     event_item,
     get_json,
     http_request,
+    multipart,
     require_module,
-    require_tool,
+    run_node,
+    run_page,
+    run_sentry_cli,
 )
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
-JS = TESTS / "js"
-BROWSER_DIR = JS / "browser"
-BUNDLE = BROWSER_DIR / "dist" / "sentry.bundle.js"
-SENTRY_CLI = os.path.join(sysconfig.get_path("scripts"), "sentry-cli")
 QUERY_AUTH = f"sentry_key={CLEAN_KEY}&sentry_version=7"
-FAKE_MINIDUMP = b"MDMP\x93\xa7\x00\x00" + bytes(range(256)) * 4
 
 
 def now_iso():
@@ -56,21 +48,6 @@ def clean_header(**extra):
 
 
 # -- @sentry/node -----------------------------------------------------------------
-
-
-def run_node(server, scenario, project=42):
-    """Run tests/js/node_scenario.mjs against Kent; its JSON output line."""
-    node = require_tool("node", "the @sentry/node tests need Node.js >= 20.19")
-    if not (JS / "node_modules" / "@sentry" / "node").is_dir():
-        require_tool(str(JS / "node_modules/@sentry/node"), "run tests/install.sh")
-    result = subprocess.run(
-        [node, str(JS / "node_scenario.mjs"), server.dsn(project, CLEAN_KEY), scenario],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 def assert_node_request(event, encoding=None):
@@ -157,64 +134,18 @@ def test_node_feedback(kent_server):
 # -- @sentry/browser in headless Chromium --------------------------------------------
 
 
-class PageHandler(http.server.SimpleHTTPRequestHandler):
-    """Serves tests/js/browser; ``csp.html?report=<url>`` gets a CSP header."""
-
-    def end_headers(self):
-        parts = urllib.parse.urlsplit(self.path)
-        report = urllib.parse.parse_qs(parts.query).get("report")
-        if parts.path == "/csp.html" and report:
-            self.send_header(
-                "Content-Security-Policy",
-                f"default-src 'self'; img-src 'none'; report-uri {report[0]}",
-            )
-        super().end_headers()
-
-    def log_message(self, format, *args):
-        pass
-
-
-@pytest.fixture(scope="module")
-def pages():
-    """The browser page on its own loopback port (another origin than Kent)."""
-    if not BUNDLE.exists():
-        require_tool(str(BUNDLE), "run tests/install.sh to build the bundle")
-    handler = functools.partial(PageHandler, directory=str(BROWSER_DIR))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
-    thread.join(5)
-
-
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
-
-
-def run_page(page, pages, **params):
-    """Open index.html with a scenario; window.__result once it is done."""
-    page.goto(f"{pages}/index.html?" + urllib.parse.urlencode(params))
-    page.wait_for_function("window.__result && window.__result.done", timeout=20000)
-    result = page.evaluate("window.__result")
-    assert result["error"] is None, result
-    return result
-
-
-def test_browser_exception_cross_origin_without_network_error(kent_server, pages, page):
+def test_browser_exception_cross_origin_without_network_error(
+    kent_server, pages, plain_page
+):
     dsn = kent_server.dsn(42, CLEAN_KEY)
-    run_page(page, pages, dsn=dsn, scenario="exception")
+    run_page(plain_page, pages, dsn=dsn, scenario="exception")
     # session, event, errored session: the page records a send a moment after
     # Sentry.flush() resolves, so the last one may still be on its way
-    page.wait_for_function("window.__result.sends.length >= 3", timeout=10000)
-    result = page.evaluate("window.__result")
+    plain_page.wait_for_function("window.__result.sends.length >= 3", timeout=10000)
+    result = plain_page.evaluate("window.__result")
     assert result["networkErrors"] == []  # fetch saw Kent's CORS headers
     assert result["sends"] == [{"status": 200}] * 3
-    page.goto("about:blank")  # leaving the page is when client reports go out
+    plain_page.goto("about:blank")  # leaving the page is when client reports go out
     [event] = kent_server.wait_for(1, type="event")
     assert event.event_id == result["eventIds"][0]
     assert event.summary == "TypeError: Cannot read properties of null (reading 'boom')"
@@ -227,10 +158,10 @@ def test_browser_exception_cross_origin_without_network_error(kent_server, pages
     assert network_errors == []
 
 
-def test_browser_tunnel_stores_under_the_dsn_project(kent_server, pages, page):
+def test_browser_tunnel_stores_under_the_dsn_project(kent_server, pages, plain_page):
     dsn = kent_server.dsn(42, CLEAN_KEY)
     tunnel = f"{kent_server.url}/tunnel/?via=app"
-    result = run_page(page, pages, dsn=dsn, scenario="tunnel", tunnel=tunnel)
+    result = run_page(plain_page, pages, dsn=dsn, scenario="tunnel", tunnel=tunnel)
     assert result["networkErrors"] == []
     [event] = kent_server.wait_for(1, type="event")
     assert event.request["endpoint"] == "tunnel"
@@ -242,9 +173,9 @@ def test_browser_tunnel_stores_under_the_dsn_project(kent_server, pages, page):
     assert event.warnings == []
 
 
-def test_browser_session_replay_recording(kent_server, pages, page):
+def test_browser_session_replay_recording(kent_server, pages, plain_page):
     dsn = kent_server.dsn(42, CLEAN_KEY)
-    result = run_page(page, pages, dsn=dsn, scenario="replay")
+    result = run_page(plain_page, pages, dsn=dsn, scenario="replay")
     assert result["networkErrors"] == []
     [recording] = kent_server.wait_for(1, type="replay_recording")
     [replay_event] = kent_server.wait_for(1, type="replay_event")
@@ -263,9 +194,11 @@ def test_browser_session_replay_recording(kent_server, pages, page):
     assert api["payload"]["body"]["compressed"] is True
 
 
-def test_browser_csp_report_from_a_response_header(kent_server, pages, page):
+def test_browser_csp_report_from_a_response_header(kent_server, pages, plain_page):
     report_uri = f"{kent_server.url}/api/42/security/?sentry_key={CLEAN_KEY}"
-    page.goto(f"{pages}/csp.html?" + urllib.parse.urlencode({"report": report_uri}))
+    plain_page.goto(
+        f"{pages}/csp.html?" + urllib.parse.urlencode({"report": report_uri})
+    )
     reports = kent_server.wait_for(2, type="security")
     summaries = sorted(r.title for r in reports)
     assert summaries[1].startswith("csp-report: script-src-elem blocked inline")
@@ -281,20 +214,6 @@ def test_browser_csp_report_from_a_response_header(kent_server, pages, page):
 
 
 # -- sentry-cli -----------------------------------------------------------------------
-
-
-def run_sentry_cli(server, *args, project=7):
-    cli = require_tool(SENTRY_CLI, "pip install sentry-cli")
-    env = {
-        **os.environ,
-        "SENTRY_DSN": server.dsn(project, CLEAN_KEY),
-        "SENTRY_LOG_LEVEL": "warn",
-    }
-    result = subprocess.run(
-        [cli, *args], env=env, capture_output=True, text=True, timeout=60
-    )
-    assert result.returncode == 0, result.stderr
-    return result.stdout
 
 
 def test_sentry_cli_send_event(kent_server):
@@ -329,33 +248,9 @@ def test_sentry_cli_send_envelope(kent_server, tmp_path, raw):
 # -- native crash uploads (sentry-native, Crashpad, Breakpad) ------------------------
 
 
-def multipart(fields=(), files=()):
-    """``multipart/form-data`` bytes and Content-Type, like libcurl builds."""
-    boundary = f"------------------------{uuid.uuid4().hex[:16]}"
-    chunks = []
-    for name, value in fields:
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"'
-            f"\r\n\r\n{value}\r\n".encode()
-        )
-    for name, filename, content_type, data in files:
-        chunks.append(
-            f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"; '
-            f'filename="{filename}"\r\nContent-Type: {content_type}\r\n\r\n'.encode()
-            + data
-            + b"\r\n"
-        )
-    chunks.append(f"--{boundary}--\r\n".encode())
-    return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
-
-
 def post_minidump(server, body, content_type, project=3):
     path = f"/api/{project}/minidump/?sentry_key={CLEAN_KEY}"
     return http_request(server.url, "POST", path, body, {"Content-Type": content_type})
-
-
-def dump_file(data=FAKE_MINIDUMP, filename="crash.dmp"):
-    return ("upload_file_minidump", filename, "application/octet-stream", data)
 
 
 def assert_text_uuid(status, headers, answer):

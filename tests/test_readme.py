@@ -8,13 +8,15 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import free_port
+from helpers import (
+    CI,
+    ROOT,
+    free_port,
+)
 
 import kent
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.rst").read_text(encoding="utf-8")
-CI = os.environ.get("CI") == "true"
 
 
 def readme_snippet(kind):

@@ -19,8 +19,8 @@ from helpers import (
     get_json,
     http_request,
     post_envelope,
+    run_page,
 )
-from test_protocol_clients import pages, run_page  # noqa: F401 (a fixture)
 
 import kent
 
@@ -308,52 +308,45 @@ POSTS = [
 ]
 
 
-@pytest.fixture
-def page(browser):
-    context = browser.new_context()
-    yield context.new_page()
-    context.close()
-
-
 def test_page_on_another_origin_cannot_read_or_change_kent(
     kent_server,
-    pages,  # noqa: F811
-    page,
+    pages,
+    plain_page,
 ):
     event = stored_secret(kent_server)
     kent_server.add_canary("canary-value")
     before = state(kent_server)
-    page.goto(f"{pages}/csp.html")
+    plain_page.goto(f"{pages}/csp.html")
     reads = ["/api/eventlist/", f"/api/event/{event.id}", f"/event/{event.id}"]
     target = {"url": kent_server.url, "reads": reads, "posts": POSTS}
-    out = page.evaluate(ATTACK, target)
+    out = plain_page.evaluate(ATTACK, target)
     assert out["reads"] == {path: "blocked" for path in reads}
     assert out["json"] == "blocked"  # its preflight was refused
     assert state(kent_server) == before
     # the same page's Sentry browser SDK still delivers, cross-origin
     result = run_page(
-        page, pages, dsn=kent_server.dsn(42, CLEAN_KEY), scenario="exception"
+        plain_page, pages, dsn=kent_server.dsn(42, CLEAN_KEY), scenario="exception"
     )
     assert result["networkErrors"] == []
     kent_server.wait_for(1, type="event", project=42)
 
 
-def test_allow_origin_lets_that_page_read(pages, page):  # noqa: F811
+def test_allow_origin_lets_that_page_read(pages, plain_page):
     with kent.KentServer(allow_origins=[pages]) as server:
         event = stored_secret(server)
-        page.goto(f"{pages}/csp.html")
+        plain_page.goto(f"{pages}/csp.html")
         target = {"url": server.url, "reads": [f"/api/event/{event.id}"], "posts": []}
-        out = page.evaluate(ATTACK, target)
+        out = plain_page.evaluate(ATTACK, target)
         assert "hunter2" in out["reads"][f"/api/event/{event.id}"]
         assert server.canaries == ["abcdef"]  # its JSON preflight passed
-        page.goto("about:blank")  # end any request before the server stops
+        plain_page.goto("about:blank")  # end any request before the server stops
 
 
-def test_kents_own_index_flushes_adds_and_live_updates(kent_server, page):
-    page.goto(f"{kent_server.url}/")
+def test_kents_own_index_flushes_adds_and_live_updates(kent_server, plain_page):
+    plain_page.goto(f"{kent_server.url}/")
     post_envelope(kent_server.url, envelope(event_item({"message": "live row"})))
-    page.locator("#kent-rows a", has_text="live row").wait_for(timeout=20000)
-    added = page.evaluate(
+    plain_page.locator("#kent-rows a", has_text="live row").wait_for(timeout=20000)
+    added = plain_page.evaluate(
         """async () => [
           (await fetch("/api/canaries/", {method: "POST",
             headers: {"Content-Type": "application/json"},
@@ -365,10 +358,10 @@ def test_kents_own_index_flushes_adds_and_live_updates(kent_server, page):
     )
     assert added == [201, 201, 200]
     assert kent_server.canaries == ["from-the-page"] and len(kent_server.faults) == 1
-    page.locator("button", has_text="Flush all events").click()
-    page.wait_for_url(f"{kent_server.url}/")
+    plain_page.locator("button", has_text="Flush all events").click()
+    plain_page.wait_for_url(f"{kent_server.url}/")
     assert kent_server.events() == []
-    page.goto("about:blank")  # ends the long poll before kent_server stops
+    plain_page.goto("about:blank")  # ends the long poll before kent_server stops
 
 
 @pytest.mark.parametrize(

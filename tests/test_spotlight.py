@@ -11,23 +11,22 @@ import subprocess
 import sys
 import time
 import urllib.parse
-from pathlib import Path
 
 import pytest
 from helpers import (
+    APPS,
     AUTH_HEADER,
     EVENT_ID,
+    JS,
     envelope,
     event_item,
     http_request,
     post_envelope,
-    require_tool,
+    require_node_sdk,
 )
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
-JS = TESTS / "js"
 SDK_VERSION = __import__("importlib.metadata").metadata.version("sentry-sdk")
 
 
@@ -35,8 +34,7 @@ def run_spotlight_app(*args, env=None):
     """tests/apps/spotlight_app.py in a subprocess: its JSON output line."""
     clean = {k: v for k, v in os.environ.items() if k != "SENTRY_SPOTLIGHT"}
     result = subprocess.run(
-        [sys.executable, "-W", "error", str(TESTS / "apps" / "spotlight_app.py")]
-        + list(args),
+        [sys.executable, "-W", "error", str(APPS / "spotlight_app.py")] + list(args),
         env={**clean, **(env or {})},
         capture_output=True,
         text=True,
@@ -100,9 +98,7 @@ def test_python_sdk_with_dsn_and_spotlight_sends_two_copies(kent_server):
 
 
 def test_node_sdk_without_dsn_reaches_kent_through_spotlight():
-    node = require_tool("node", "the @sentry/node tests need Node.js >= 20.19")
-    if not (JS / "node_modules" / "@sentry" / "node").is_dir():
-        require_tool(str(JS / "node_modules/@sentry/node"), "run tests/install.sh")
+    node = require_node_sdk("the @sentry/node tests need Node.js >= 20.19")
     with kent.KentServer(spotlight_port=0) as server:
         env = {**os.environ, "SENTRY_SPOTLIGHT": server.spotlight_url}
         env.pop("SENTRY_DSN", None)

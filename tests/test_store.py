@@ -1,10 +1,25 @@
-"""EventStore: eviction, lookup, flush, waiting, filters, concurrency."""
+"""EventStore: eviction, lookup, flush, waiting, filters, concurrency; and in a
+running Kent, no event lost to 32 keep-alive clients at once, and a store
+bounded by its budget in bytes."""
 
+import http.client
 import json
 import threading
+import time
+import uuid
 
 import pytest
-from helpers import DASHED_EVENT_ID, EVENT_ID
+from helpers import (
+    AUTH_HEADER,
+    DASHED_EVENT_ID,
+    EVENT_ID,
+    LONG_TESTS,
+    assert_still_serving,
+    envelope,
+    event_item,
+    get_json,
+    post_envelope,
+)
 
 import kent
 
@@ -301,3 +316,93 @@ def test_concurrent_adds_keep_seq_unique_and_monotonic():
     for n in range(threads):
         mine = [m for m in messages(events) if m.startswith(f"{n}-")]
         assert mine == [f"{n}-{i}" for i in range(per_thread)]
+
+
+# -- through a running Kent: many clients at once, a budget in bytes ----------------
+
+
+CLIENTS = 32
+TOTAL_EVENTS = 100_000 if LONG_TESTS else 20_000  # 20,000 take ~6 s on 2 cores
+
+
+def small_envelope(index):
+    event_id = uuid.uuid4().hex
+    data = envelope(
+        event_item({"message": f"n={index}"}), header={"event_id": event_id}
+    )
+    return event_id, data
+
+
+def send_share(port, first, total, answers, deadline):
+    """One keep-alive connection sending events first, first+32, ..."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    headers = {"X-Sentry-Auth": AUTH_HEADER}
+    try:
+        for index in range(first, total, CLIENTS):
+            if time.monotonic() > deadline:
+                return
+            event_id, data = small_envelope(index)
+            conn.request("POST", "/api/1/envelope/", data, headers)
+            response = conn.getresponse()
+            answers[index] = (event_id, response.status, json.loads(response.read()))
+    finally:
+        conn.close()
+
+
+def send_concurrently(server, total):
+    answers = {}
+    deadline = time.monotonic() + 120
+    threads = [
+        threading.Thread(
+            target=send_share, args=(server.port, k, total, answers, deadline)
+        )
+        for k in range(CLIENTS)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(130)
+    return answers
+
+
+@pytest.mark.slow
+def test_no_lost_events_from_32_concurrent_keep_alive_clients():
+    with kent.KentServer(max_events=100) as server:
+        answers = send_concurrently(server, TOTAL_EVENTS)
+        sent = {f"n={i}": event_id for i, (event_id, _, _) in answers.items()}
+        assert len(answers) == TOTAL_EVENTS
+        bad = [
+            (i, s, v)
+            for i, (e, s, v) in answers.items()
+            if (s, v.get("id")) != (200, e)
+        ]
+        assert not bad, bad[:5]
+        status, listing = get_json(server.url, "/api/eventlist/")
+    assert status == 200
+    expected = {"received": TOTAL_EVENTS, "accepted": TOTAL_EVENTS, "kept": 100}
+    assert {k: listing[k] for k in expected} == expected
+    assert listing["dropped"] == TOTAL_EVENTS - 100
+    assert listing["last_seq"] == TOTAL_EVENTS
+    kept = listing["events"]
+    assert [e["seq"] for e in kept] == list(range(TOTAL_EVENTS - 99, TOTAL_EVENTS + 1))
+    assert len({e["sdk_event_id"] for e in kept}) == 100
+    assert all(sent[e["summary"]] == e["sdk_event_id"] for e in kept)
+
+
+def test_store_is_bounded_by_bytes_and_counts_what_it_dropped():
+    budget = 64 * 1024
+    with kent.KentServer(max_events=10_000, max_bytes=budget) as server:
+        for i in range(40):
+            body = {"message": f"m{i}", "extra": {"pad": "x" * 4000}}
+            assert post_envelope(server.url, envelope(event_item(body)))[0] == 200
+        status, listing = get_json(server.url, "/api/eventlist/")
+        stats = assert_still_serving(server.url)
+    assert status == 200
+    kept = [e["summary"] for e in listing["events"]]
+    assert 0 < len(kept) < 40
+    assert kept == [f"m{i}" for i in range(40 - len(kept), 40)]  # the newest
+    for value in (listing, stats):
+        assert value["max_bytes"] == budget
+        assert 0 < value["bytes"] <= budget
+        assert value["dropped"] == 40 - len(kept)
+        assert value["received"] == 40

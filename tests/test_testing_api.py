@@ -14,29 +14,27 @@ import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 import sentry_sdk
 from helpers import (
+    APPS,
     CI,
     CLEAN_KEY,
+    KENT_PY,
+    NO_BROTLI,
     envelope,
     event_item,
     get_json,
     http_request,
     post_envelope,
+    run_app,
     wait_in_thread,
 )
 
 import kent
 
 pytest_plugins = ["pytester"]
-
-TESTS = Path(__file__).resolve().parent
-KENT_PY = TESTS.parent / "kent.py"
-APPS = TESTS / "apps"
-NO_BROTLI = str(TESTS / ".deps" / "nobrotli")
 
 
 def _app_command(script, *args):
@@ -60,10 +58,6 @@ def finish_app(process):
     out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     return json.loads(out)
-
-
-def run_app(script, *args):
-    return finish_app(start_app(script, *args))
 
 
 def background(server, project=1, count=5, label="background"):

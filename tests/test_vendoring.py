@@ -10,10 +10,17 @@ import sys
 from pathlib import Path
 
 import pytest
-from helpers import EVENT_ID, envelope, event_item, get_json, post_envelope
-from test_cli import running_kent
+from helpers import (
+    EVENT_ID,
+    KENT_PY,
+    TESTS,
+    envelope,
+    event_item,
+    get_json,
+    post_envelope,
+    running_kent,
+)
 
-KENT_PY = Path(__file__).resolve().parent.parent / "kent.py"
 OPTIONAL = {
     "brotli",
     "brotlicffi",
@@ -69,7 +76,7 @@ def _imports(tree):
 
 
 def test_every_import_is_stdlib_or_guarded():
-    tree = ast.parse(KENT_PY.read_text(encoding="utf-8"))
+    tree = ast.parse(Path(KENT_PY).read_text(encoding="utf-8"))
     imports = _imports(tree)
     assert imports, "no imports found: the AST walk is broken"
     for module, guarded, in_function in imports:
@@ -168,13 +175,98 @@ def test_lone_copy_is_a_pytest_plugin(lone_copy):
 
 def test_no_top_level_name_is_defined_twice():
     # A later definition silently replaces an earlier one in a single file.
-    tree = ast.parse(KENT_PY.read_text(encoding="utf-8"))
+    tree = ast.parse(Path(KENT_PY).read_text(encoding="utf-8"))
     names = [
         node.name
         for node in tree.body
         if isinstance(node, (ast.FunctionDef, ast.ClassDef))
     ]
     assert sorted({n for n in names if names.count(n) > 1}) == []
+
+
+# The tests' own layout: a test file is named by what it tests, and what two
+# files share lives once, in helpers.py (functions, constants) or conftest.py
+# (fixtures). A test module that imports another runs that module's fixtures
+# and module-level code in a second place, and a copy drifts from its original.
+SHARED = ("helpers.py", "conftest.py")
+NOT_CONSTANTS = {"pytestmark", "pytest_plugins"}
+
+
+def _test_files():
+    files = sorted(TESTS.glob("test_*.py"))
+    assert len(files) > 10, "no test files found: the glob is broken"
+    return {path.name: ast.parse(path.read_text(encoding="utf-8")) for path in files}
+
+
+def _imported(tree):
+    """Every module an import statement names, at any depth (in functions too)."""
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            yield node.module
+
+
+def _helper_names(tree):
+    """Top-level functions and classes that pytest does not collect."""
+    return {
+        node.name
+        for node in tree.body
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+        and not node.name.startswith(("test_", "Test"))
+    }
+
+
+def _constants(tree):
+    """``NAME = value`` at the top level: {(name, the value's AST)}."""
+    return {
+        (target.id, ast.dump(node.value))
+        for node in tree.body
+        if isinstance(node, ast.Assign)
+        for target in node.targets
+        if isinstance(target, ast.Name) and target.id not in NOT_CONSTANTS
+    }
+
+
+def _defined_twice(definitions):
+    """{what: [files]} for each name (or definition) found in two files or more."""
+    where = {}
+    for filename, names in definitions.items():
+        for name in names:
+            where.setdefault(name, []).append(filename)
+    return {name: files for name, files in where.items() if len(files) > 1}
+
+
+def test_no_test_module_imports_another():
+    imports = [
+        f"{filename} imports {module}"
+        for filename, tree in _test_files().items()
+        for module in _imported(tree)
+        if module.split(".")[-1].startswith("test_")
+    ]
+    assert not imports, "\n".join(imports)
+
+
+def test_every_helper_is_defined_once():
+    trees = _test_files()
+    for filename in SHARED:
+        trees[filename] = ast.parse((TESTS / filename).read_text(encoding="utf-8"))
+    names = {filename: _helper_names(tree) for filename, tree in trees.items()}
+    twice = _defined_twice(names)
+    assert not twice, "\n".join(
+        f"{n}: {', '.join(f)}" for n, f in sorted(twice.items())
+    )
+
+
+def test_no_constant_is_copied_between_test_files():
+    # helpers.py is left out: test_limits.py keeps its own MIB (it is appended to
+    # on another branch); every other file takes MIB from helpers.py.
+    constants = {name: _constants(tree) for name, tree in _test_files().items()}
+    copies = sorted(
+        f"{name}: {', '.join(files)}"
+        for (name, _), files in _defined_twice(constants).items()
+    )
+    assert not copies, "\n".join(copies)
 
 
 # The map: the module docstring lists the sections, numbered banners open them,
@@ -238,7 +330,7 @@ def _locals_of(node):
 
 
 def test_the_table_of_contents_matches_the_banners():
-    source = KENT_PY.read_text(encoding="utf-8")
+    source = Path(KENT_PY).read_text(encoding="utf-8")
     banners = [(n, title) for _, n, title in _sections(source)]
     toc = _table_of_contents(source)
     assert toc[0] == (1, "Header")
@@ -246,7 +338,7 @@ def test_the_table_of_contents_matches_the_banners():
 
 
 def test_no_section_uses_a_later_one():
-    source = KENT_PY.read_text(encoding="utf-8")
+    source = Path(KENT_PY).read_text(encoding="utf-8")
     tree = ast.parse(source)
     banners = _sections(source)
     defined = _top_level_names(tree, banners)

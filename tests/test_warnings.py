@@ -16,19 +16,21 @@ from pathlib import Path
 
 import pytest
 from helpers import (
+    APPS,
     AUTH_HEADER,
     CLEAN_KEY,
     DASHED_EVENT_ID,
     EVENT_ID,
+    NO_BROTLI,
     envelope,
     event_item,
     get_json,
     http_request,
+    only_event,
 )
 
 import kent
 
-TESTS = Path(__file__).resolve().parent
 ENVELOPE_PATH = "/api/1/envelope/"
 OTHER_ID = "0123456789abcdef0123456789abcdef"
 
@@ -233,14 +235,14 @@ def test_several_events_stores_every_item(kent_server):
 def test_clean_sdk_payload_has_no_warning(kent_server, key):
     """Real sentry-sdk sends sent_at and no surprises, with a 32-char key or
     the key of the DSN Kent prints (it reaches no Relay)."""
-    env = {**os.environ, "PYTHONPATH": str(TESTS / ".deps" / "nobrotli")}
+    env = {**os.environ, "PYTHONPATH": NO_BROTLI}
     dsn = kent_server.dsn(1, key=key)
     result = subprocess.run(
         [
             sys.executable,
             "-W",
             "error",
-            str(TESTS / "apps" / "sdk_app.py"),
+            str(APPS / "sdk_app.py"),
             dsn,
             "exception",
         ],
@@ -358,3 +360,13 @@ def test_strict_nel_with_the_wrong_content_type_is_415():
     assert status == 415
     assert stored.status == 415
     assert [w["code"] for w in stored.warnings] == ["content-type"]
+
+
+def test_kent_accepts_a_final_payload_ending_in_a_newline(sdk_server):
+    """With an explicit ``length`` a payload may end in a newline: the envelope
+    then ends in two and is still valid for Relay (a text attachment from
+    sentry-python does); no trailing-newlines warning."""
+    data = envelope(({"type": "attachment", "filename": "a.txt"}, b"line\n"))
+    assert data.endswith(b"line\n\n")
+    assert kent.parse_envelope(data)[2] == []
+    assert only_event(sdk_server, "canary", "attachment").warnings == []
