@@ -230,7 +230,7 @@ def test_console_line_flags_leaks_without_ansi_when_piped(tmp_path):
 def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
     server = kent.KentServer(console=True)  # not started: nothing is printed yet
     printer = server.kent.printer
-    printer.max_scan_backlog = 2
+    printer.MAX_SCAN_BACKLOG = 2
     body = {"message": "hi", "user": {"email": EMAIL}}
     _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, body)))
     burst = [kent.StoredEvent(1, items[0]) for _ in range(6)]
@@ -256,9 +256,8 @@ def test_console_printer_scans_only_while_its_backlog_is_short(caplog):
 
 def test_console_printer_says_when_items_were_never_scanned(caplog):
     server = kent.KentServer(console=True)
-    printer = server.kent.printer = kent.ConsolePrinter(
-        server.kent, max_scan_backlog=0, max_unscanned=2
-    )
+    printer = server.kent.printer = kent.ConsolePrinter(server.kent)
+    printer.MAX_SCAN_BACKLOG, printer.MAX_UNSCANNED = 0, 2
     _, items, _ = kent.parse_envelope(envelope(({"type": "event"}, {"message": "x"})))
     with caplog.at_level(logging.INFO, logger="kent"):
         server.kent.store_events(
