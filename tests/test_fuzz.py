@@ -732,6 +732,29 @@ def item_views(ident, other):
         "/api/leaks/",
         "/api/search/?q=a",
         "/search/?q=e",
+        "/trace/" + "0" * 32,
+    ]
+
+
+def mcp_tool_calls(ident):
+    """Every MCP tool that reads what is stored, as JSON-RPC bodies."""
+    calls = {
+        "get_event": {"id": ident},
+        "list_events": {},
+        "search": {"q": "a"},
+        "list_leaks": {},
+        "get_trace": {"trace_id": "0" * 32},
+    }
+    return [
+        json.dumps(
+            {
+                "jsonrpc": "2.0",
+                "id": 1,
+                "method": "tools/call",
+                "params": {"name": name, "arguments": arguments},
+            }
+        ).encode()
+        for name, arguments in calls.items()
     ]
 
 
@@ -746,7 +769,14 @@ def assert_every_view_answers(server, before):
             assert status < 500, (path, body[:300])
             if path.startswith("/api/") and not path.endswith(("/raw", "/envelope")):
                 json.loads(body)  # strict JSON: no NaN, whatever was stored
+        for call in mcp_tool_calls(event.id):
+            status, _, body = http_request(server.url, "POST", "/mcp", call, MCP_JSON)
+            assert status == 200, (call, body[:300])
+            assert "result" in json.loads(body), (call, body[:300])
     assert not server.errors, server.errors[-1]
+
+
+MCP_JSON = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 def send_view_input(server, path, body, headers=()):
@@ -799,6 +829,20 @@ FOUND_VIEW_INPUTS = {
             (
                 {"type": "event"},
                 b'{"breadcrumbs":{"values":[{"timestamp":1' + b"0" * 400 + b"}]}}",
+            )
+        ),
+        (),
+    ),
+    "frame context_line 5": (
+        "/api/1/envelope/",
+        envelope(
+            (
+                {"type": "event"},
+                {
+                    "exception": {
+                        "values": [{"stacktrace": {"frames": [{"context_line": 5}]}}]
+                    }
+                },
             )
         ),
         (),

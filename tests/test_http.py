@@ -232,6 +232,9 @@ def test_expect_100_continue_over_max_body_is_413():
         answer = raw_exchange(server.url, head)
         assert status_of(answer) == 413
         assert b"5000" in answer.split(b"\r\n\r\n", 1)[1]
+        [kept] = server.store.snapshot()  # refused unread, and kept to say so
+        assert kept.type == "kent_error" and kept.status == 413
+        assert kept.project_id == 1 and bytes(kept.raw) == b""
 
 
 # -- ingestion: errors, each stored as kent_error ---------------------------------
@@ -441,6 +444,8 @@ FINE_FRAMING = {
     "the same Content-Length twice": ENVELOPE_HEAD
     + b"Content-Length: %d\r\nContent-Length: %d\r\n\r\n" % (len(BODY), len(BODY))
     + BODY,
+    "a repeated header and no Host": b"GET /api/status/ HTTP/1.1\r\nX-A: 1\r\n"
+    + b"X-A: 2\r\n\r\n",
     "folded header and tab in a value": ENVELOPE_HEAD
     + b"X-Folded: a\r\n\tb\tc\r\nContent-Length: %d\r\n\r\n" % len(BODY)
     + BODY,
@@ -466,6 +471,9 @@ def test_bad_project_id_is_400(kent_server, project):
     )
     assert status == 400 and "project" in value["error"]
     assert kent_server.events(type="event") == []
+    [kept] = kent_server.events(type="kent_error")  # a misconfigured DSN: kept
+    assert kept.project_id == 0 and kept.status == 400
+    assert b'"message":"hi"' in bytes(kept.raw)
 
 
 def test_unknown_path_is_404_json(kent_server):
