@@ -7587,10 +7587,14 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         auth, auth_warnings = parse_auth(self.headers, self.query, key)
         raw = data = b""
         try:
-            project_id = 0  # where a request for no valid project is kept
+            project_id, bad_project = parse_project_id(project_id), None
+        except BadRequest as exc:  # kept under project 0, once its body is read
+            project_id, bad_project = 0, exc
+        try:
             raw = self.read_body(kent.max_body)
             info["size"] = len(raw)
-            project_id = parse_project_id(args["project"])
+            if bad_project is not None:
+                raise bad_project
             encoding = self.headers.get("Content-Encoding")
             data = decode_body(raw, encoding, kent.max_body, self._hold_decoded)
             info["decoded_size"] = len(data)

@@ -360,7 +360,7 @@ def test_no_section_uses_a_later_one():
 def test_the_handler_carries_bytes_only():
     """KentHandler reads requests and writes answers: parsing is in the
     ``accept_*`` functions and each view is a function named in ROUTES."""
-    tree = ast.parse(KENT_PY.read_text(encoding="utf-8"))
+    tree = ast.parse(Path(KENT_PY).read_text(encoding="utf-8"))
     [handler] = [
         node
         for node in tree.body
