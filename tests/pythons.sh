@@ -15,7 +15,7 @@ TESTS="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 ROOT="$(dirname "$TESTS")"
 VENVS="$TESTS/.deps/pythons"
 MINORS="3.10 3.11 3.12 3.13"
-STDLIB_TESTS="test_parse.py test_http.py test_store.py test_pages.py test_cli.py test_vendoring.py"
+STDLIB_TESTS="test_parse.py test_http.py test_hostile_input.py test_store.py test_pages.py test_cli.py test_vendoring.py"
 say() { printf 'pythons: %s\n' "$*"; }
 
 # The newest CPython X.Y: pyenv's, else pythonX.Y on PATH.
