@@ -24,6 +24,7 @@ import sys
 import sysconfig
 import urllib.parse
 import uuid
+import zlib
 from pathlib import Path
 
 import pytest
@@ -600,6 +601,12 @@ def multipart(fields=(), files=()):
         )
     chunks.append(f"--{boundary}--\r\n".encode())
     return b"".join(chunks), f"multipart/form-data; boundary={boundary}"
+
+
+def replay_recording(size):
+    """A zlib'd replay recording of about ``size`` bytes of rrweb JSON."""
+    events = json.dumps([{"type": 3, "data": "x" * 1000}] * (size // 1024))
+    return b'{"segment_id":0}\n' + zlib.compress(events.encode(), 9)
 
 
 def dump_file(data=FAKE_MINIDUMP, filename="crash.dmp"):

@@ -1,12 +1,16 @@
-"""Decompression bombs: 1 GiB of zeros in every encoding Kent inflates, sent
-to Kent in its own process (--max-body 10M). Each is refused (413, or 400 when
+"""Decompression bombs: 1 GiB of zeros in every encoding Kent inflates, and
+dumps and recordings that inflate together past --max-body, sent to Kent in
+its own process (--max-body 10M). Each is refused (413, or 400 when
 the inner data is also bad) within seconds, with the process's peak memory
 (VmHWM) grown by less than MAX_RSS_GROWTH; the refused request is kept, and
 Kent goes on serving.
 """
 
 import base64
+import bz2
+import gzip
 import http.client
+import lzma
 import struct
 import time
 import zlib
@@ -16,8 +20,11 @@ from helpers import (
     AUTH_HEADER,
     MIB,
     assert_still_serving,
+    dump_file,
     envelope,
     get_json,
+    multipart,
+    replay_recording,
     require_module,
 )
 
@@ -85,6 +92,8 @@ def assert_bomb_defused(process, path, data, headers, statuses=(413,)):
     _, listing = get_json(process.url, f"/api/eventlist/?since={before}")
     assert listing["events"], "the rejected request was not kept"
     assert all(e["status"] == status for e in listing["events"])
+    _, stats = get_json(process.url, "/api/status/")
+    assert stats["bytes"] <= 2 * MIB  # at most the first 64 KiB of the bomb is kept
     assert_still_serving(process.url)
 
 
@@ -160,3 +169,45 @@ def test_replay_recording_zlib_bomb_has_bounded_memory(kent_process, bombs):
     recording = b'{"segment_id":0}\n' + bombs["zlib"]
     data = envelope(({"type": "replay_recording"}, recording))
     assert_bomb_defused(kent_process, "/api/1/envelope/", data, {}, (400, 413))
+
+
+# -- inner bombs: what a request holds inflates together, up to --max-body
+
+
+def _dump(size):
+    return b"MDMP" + bytes(size - 4)
+
+
+def _minidump_form(*files):
+    """A crash upload of ``(filename, bytes)`` dumps; (body, headers)."""
+    body, content_type = multipart(files=[dump_file(d, name) for name, d in files])
+    return body, {"Content-Type": content_type}
+
+
+@pytest.mark.slow
+def test_concatenated_bz2_minidump_streams_stop_at_max_body(kent_process):
+    stream = bz2.compress(_dump(8 * MIB), 1)  # 8 streams: 64 MiB decoded
+    body, headers = _minidump_form(("a.dmp.bz2", stream * 8))
+    assert_bomb_defused(kent_process, "/api/1/minidump/", body, headers)
+
+
+@pytest.mark.slow
+def test_xz_minidump_stops_at_max_body(kent_process):
+    body, headers = _minidump_form(
+        ("a.dmp.xz", lzma.compress(_dump(64 * MIB), preset=1))
+    )
+    assert_bomb_defused(kent_process, "/api/1/minidump/", body, headers)
+
+
+@pytest.mark.slow
+def test_gzipped_minidump_parts_count_together_against_max_body(kent_process):
+    part = ("a.dmp.gz", gzip.compress(_dump(4 * MIB)))
+    body, headers = _minidump_form(*[part] * 10)  # 40 MiB decoded, 40 KB sent
+    assert_bomb_defused(kent_process, "/api/1/minidump/", body, headers)
+
+
+@pytest.mark.slow
+def test_replay_recordings_count_together_against_max_body(kent_process):
+    item = ({"type": "replay_recording"}, replay_recording(4 * MIB))
+    data = envelope(item, item, item)  # 12 MiB decoded, about 50 KB sent
+    assert_bomb_defused(kent_process, "/api/1/envelope/", data, {})

@@ -15,6 +15,7 @@ import struct
 import threading
 import time
 
+import pytest
 from helpers import (
     AUTH_HEADER,
     CLEAN_KEY,
@@ -464,3 +465,49 @@ def test_disconnects_print_no_traceback_in_a_kent_process(kent_process):
         f"after round {i}" for i in range(3)
     ]
     # the fixture asserts that stderr holds no "Traceback"
+
+
+# -- slow senders cannot hold the connection cap
+
+
+def _trickle(port, sent_at_once, dripped, seconds=12.0):
+    """Send ``dripped`` a byte every 0.3 s; seconds until Kent hung up, or None."""
+    started = time.monotonic()
+    with socket.create_connection(("127.0.0.1", port), 5) as sock:
+        sock.sendall(sent_at_once)
+        for byte in dripped:
+            if time.monotonic() - started > seconds:
+                return None
+            try:
+                sock.sendall(bytes([byte]))
+                readable, _, _ = select.select([sock], [], [], 0.3)
+                if readable and not sock.recv(65536):
+                    return time.monotonic() - started
+            except OSError:
+                return time.monotonic() - started
+    return None
+
+
+@pytest.mark.parametrize("slow_part", ["request line", "headers", "body"])
+def test_slowloris_at_the_connection_cap_is_cut_by_the_minimum_rate(slow_part):
+    head = b"POST /api/1/envelope/ HTTP/1.1\r\nHost: x\r\nContent-Length: 900\r\n"
+    if slow_part == "request line":
+        at_once, dripped = b"GET /", b"a" * 900
+    elif slow_part == "headers":
+        at_once, dripped = head[:20], head[20:] + b"X-Pad: " + b"a" * 900
+    else:
+        at_once, dripped = head + b"\r\n", b"{" * 900
+    with kent.KentServer(port=0, max_connections=6, request_timeout=60) as server:
+        cuts = [None] * 6
+
+        def attack(index):
+            cuts[index] = _trickle(server.port, at_once, dripped)
+
+        threads = [threading.Thread(target=attack, args=(i,)) for i in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert all(cut is not None for cut in cuts), cuts  # not the 60 s timeout
+        status, _, _ = post_envelope(server.url, envelope(event_item()))
+        assert status == 200

@@ -259,9 +259,10 @@ def test_every_helper_is_defined_once():
 
 
 def test_no_constant_is_copied_between_test_files():
-    # helpers.py is left out: test_limits.py keeps its own MIB (it is appended to
-    # on another branch); every other file takes MIB from helpers.py.
-    constants = {name: _constants(tree) for name, tree in _test_files().items()}
+    trees = _test_files()
+    for filename in SHARED:
+        trees[filename] = ast.parse((TESTS / filename).read_text(encoding="utf-8"))
+    constants = {name: _constants(tree) for name, tree in trees.items()}
     copies = sorted(
         f"{name}: {', '.join(files)}"
         for (name, _), files in _defined_twice(constants).items()
