@@ -380,6 +380,28 @@ def test_views_past_the_budget_take_turns_then_503():
     server.begin_view(10**9, wait=0)  # alone, even one over the budget is drawn
 
 
+def _at_once(calls):
+    """Run each call on its own thread, all together; their results, in order."""
+    results = [None] * len(calls)
+
+    def run(index):
+        results[index] = calls[index]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
+
+
+def _get_at_once(url, paths):
+    """GET every path at once; their statuses."""
+    return _at_once(
+        [lambda p=p: http_request(url, "GET", p, timeout=120)[0] for p in paths]
+    )
+
+
 def _big_event():
     """5.8 MB, 140,000 frames: drawing it took about 110 MB."""
     frames = [{"function": f"f{i}", "lineno": i} for i in range(140_000)]
@@ -400,21 +422,7 @@ def test_concurrent_views_of_a_large_item_stay_within_the_budget(tmp_path):
         [event] = get_json(process.url, "/api/eventlist/")[1]["events"]
         before = process.peak()
         paths = [f"/api/event/{event['event_id']}", f"/event/{event['event_id']}"]
-        statuses = []
-        threads = [
-            threading.Thread(
-                target=lambda p: statuses.append(
-                    http_request(process.url, "GET", p, timeout=120)[0]
-                ),
-                args=(paths[i % 2],),
-            )
-            for i in range(6)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert statuses == [200] * 6
+        assert _get_at_once(process.url, paths * 3) == [200] * 6
         peak = process.peak()
         # one drawing at a time over what receiving it took (measured: 95 MB)
         assert peak - before < 130 * MIB, (before // MIB, peak // MIB)
@@ -447,19 +455,8 @@ def test_bodies_being_decoded_count_against_the_memory_budget(small_kent):
     message = b'{"message":"' + b"a" * (9 * MIB) + b'"}'
     data = gzip.compress(envelope(({"type": "event"}, message)), 9)
     headers = {"Content-Encoding": "gzip"}
-    statuses = []
-    threads = [
-        threading.Thread(
-            target=lambda: statuses.append(
-                _post(small_kent, "/api/1/envelope/", data, headers)[0]
-            )
-        )
-        for _ in range(8)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
+    post = lambda: _post(small_kent, "/api/1/envelope/", data, headers)[0]  # noqa: E731
+    statuses = _at_once([post] * 8)
     assert set(statuses) <= {200, 503}, statuses
     assert small_kent.peak() < 20 * MIB * 2 + OVERHEAD, small_kent.peak() // MIB
     _, listing = get_json(small_kent.url, "/api/eventlist/")
@@ -489,21 +486,7 @@ def test_views_that_parse_every_item_take_turns(tmp_path):
             assert _post(process, "/api/1/envelope/", envelope(item), {})[0] == 200
         before = process.peak()
         paths = [f"/trace/{trace_id}", "/api/eventlist/?extra.a.0=x", "/search/?q=zz"]
-        statuses = []
-        threads = [
-            threading.Thread(
-                target=lambda p: statuses.append(
-                    http_request(process.url, "GET", p, timeout=120)[0]
-                ),
-                args=(paths[i % 3],),
-            )
-            for i in range(9)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        assert statuses == [200] * 9
+        assert _get_at_once(process.url, paths * 3) == [200] * 9
         assert process.peak() - before < 100 * MIB, (
             before // MIB,
             process.peak() // MIB,
