@@ -2075,11 +2075,11 @@ def accept_envelope(request, data, auth, warnings, project_id=None):
 
 
 def _dsn_project(data):
-    """The project of an envelope's ``dsn`` header, or None."""
+    """The project of an envelope's ``dsn`` header (digits, as written), or None."""
     header = _parse_header(bytes(data), 0, "envelope header")[0] if data else {}
     dsn = header.get("dsn")
     dsn = parse_dsn(dsn) if isinstance(dsn, str) else None
-    return int(dsn[1]) if dsn and _wire_int(dsn[1]) is not None else None
+    return dsn[1] if dsn and _wire_int(dsn[1]) is not None else None
 
 
 def accept_tunnel(request, data, auth, warnings):
@@ -2091,7 +2091,7 @@ def accept_tunnel(request, data, auth, warnings):
             "the project (the JS SDK adds it when 'tunnel' is set)"
         )
     accepted = accept_envelope(request, data, auth, warnings, project)
-    accepted.project_id = project
+    accepted.project_id = int(project)
     return accepted
 
 
@@ -2102,7 +2102,7 @@ def accept_spotlight(request, data, auth, warnings):
     # Spotlight never sends auth; saying so on every item is noise.
     warnings = [w for w in warnings if w["code"] != "no-auth"]
     project = _dsn_project(data)
-    project = SPOTLIGHT_PROJECT_ID if project is None else project
+    project = SPOTLIGHT_PROJECT_ID if project is None else int(project)
     accepted = accept_envelope(request, data, auth, warnings, project)
     accepted.project_id = project
     return accepted
