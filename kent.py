@@ -7702,8 +7702,8 @@ class KentHandler(http.server.BaseHTTPRequestHandler):
         event = self.server.kent.store.get(ident)
         if event is None:
             raise NotFound(f"Event {ident} not found")
-        cost = event.view_cost()  # a diff draws two: alone, it may pass
-        self.server.kent.begin_view(cost, own=self._viewing)
+        cost = event.view_cost()  # a diff draws two, in turns that nest
+        self.server.kent.begin_view(cost)
         self._viewing += cost
         return event
 
@@ -7793,6 +7793,7 @@ class Kent:
         self._in_flight_lock = threading.Lock()
         self._viewing = 0  # bytes of items being drawn, counted against max_bytes
         self._view_turn = threading.Condition()
+        self._view_held = threading.local()  # .cost: what this thread holds
         self.strict = strict
         self.require_keys = set(require_keys) if require_keys else None
         # The key of the DSNs Kent shows: one it accepts.
@@ -7825,12 +7826,14 @@ class Kent:
         with self._in_flight_lock:
             self._in_flight -= size
 
-    def begin_view(self, cost, wait=VIEW_WAIT, own=0):
+    def begin_view(self, cost, wait=VIEW_WAIT):
         """Count ``cost`` bytes of an item being drawn against the memory
         budget; past it the view waits for others to finish, then 503. Apart
         from bodies being received, so that reading never stops ingestion.
-        A view alone (``own``: what its request holds already) may pass it."""
+        A view alone may pass it; turns nest (a page that scans its item, a
+        diff of two): what this thread holds already never waits for itself."""
         deadline = time.monotonic() + wait
+        own = getattr(self._view_held, "cost", 0)
         with self._view_turn:
             while self._viewing - own and self._viewing + cost > self.store.max_bytes:
                 left = deadline - time.monotonic()
@@ -7841,8 +7844,10 @@ class Kent:
                     )
                 self._view_turn.wait(left)
             self._viewing += cost
+        self._view_held.cost = own + cost
 
     def end_view(self, cost):
+        self._view_held.cost = getattr(self._view_held, "cost", 0) - cost
         with self._view_turn:
             self._viewing -= cost
             self._view_turn.notify_all()

@@ -380,12 +380,16 @@ def test_json_of_too_many_values_is_refused_and_kept(kent_server):
 def test_views_past_the_budget_take_turns_then_503():
     store = kent.EventStore(max_bytes=100)
     server = kent.Kent(store=store)
-    server.begin_view(80)
+    other = threading.Thread(target=server.begin_view, args=(80,))  # another view
+    other.start()
+    other.join()
     with pytest.raises(kent.ServiceUnavailable, match="--max-bytes"):
         server.begin_view(30, wait=0.2)
     threading.Timer(0.2, server.end_view, (80,)).start()
     server.begin_view(30, wait=10)  # its turn came when the first ended
     server.begin_view(70, wait=0)  # 100: within the budget
+    server.begin_view(500, wait=0)  # nested in this thread's own turn: no wait
+    server.end_view(500)
     server.end_view(30)
     server.end_view(70)
     server.begin_view(10**9, wait=0)  # alone, even one over the budget is drawn
@@ -515,6 +519,21 @@ def test_a_diff_of_two_items_over_the_budget_is_drawn_when_alone():
         while server.kent._viewing and time.monotonic() < deadline:
             time.sleep(0.05)  # just after its answer went out
         assert server.kent._viewing == 0
+
+
+def test_a_view_that_scans_what_it_draws_does_not_wait_for_itself():
+    """The event page holds its item's turn, then the leak scan asked for one
+    more: over the budget, it waited 30 s for itself and answered 503."""
+    with kent.KentServer(port=0, max_bytes=MIB) as server:
+        data = envelope(event_item({"message": "a" * 300_000}))
+        assert post_envelope(server.url, data)[0] == 200
+        ident = server.store.snapshot()[0].id
+        for path in (f"/event/{ident}", "/api/leaks/", f"/api/event/{ident}"):
+            server.kent.add_canaries([f"canary-{path}"])  # no scan is cached
+            started = time.monotonic()
+            status, _, body = http_request(server.url, "GET", path, timeout=60)
+            assert status == 200, (path, body[:300])
+            assert time.monotonic() - started < 10, path
 
 
 @pytest.mark.slow
